@@ -1,0 +1,1 @@
+"""The Comparative Judgement side of the engine."""

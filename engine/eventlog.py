@@ -1,0 +1,140 @@
+"""The event log: typed records, canonical JSON, and the run's fingerprint.
+
+Each record is (sequence number, time, kind, ids, fields). Its canonical encoding is compact
+JSON with sorted keys and no NaN or infinity, so the same run encodes to the same bytes in any
+process. The fingerprint is the sha256 of those lines, each ending in a newline, and is updated
+as records arrive, so it costs nothing at the end of a run.
+
+Times are the runtime's ``now()``: virtual seconds in simulation. Wall-clock time never enters
+the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["LogRecord", "MemoryEventLog", "canonical_json", "fingerprint_of", "read_jsonl"]
+
+
+def canonical_json(value: Any) -> str:
+    """Compact, key-sorted JSON that refuses NaN and infinity (they have no canonical form)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
+    """One step of a run."""
+
+    seq: int
+    t: float
+    kind: str
+    ids: Mapping[str, str | int]
+    fields: Mapping[str, Any]
+
+    def to_json(self) -> str:
+        return canonical_json(
+            {
+                "seq": self.seq,
+                "t": self.t,
+                "kind": self.kind,
+                "ids": self.ids,
+                "fields": self.fields,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> LogRecord:
+        raw = json.loads(line)
+        return cls(
+            seq=raw["seq"], t=raw["t"], kind=raw["kind"], ids=raw["ids"], fields=raw["fields"]
+        )
+
+
+Listener = Callable[[LogRecord], None]
+
+
+class MemoryEventLog:
+    """An in-memory event log fed by the runtime's clock.
+
+    Listeners are called synchronously after each append, in registration order; invariant
+    checkers use them to catch a broken rule at the first event that breaks it.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._records: list[LogRecord] = []
+        self._hasher = hashlib.sha256()
+        self._listeners: list[Listener] = []
+
+    def append(
+        self, kind: str, /, *, ids: Mapping[str, str | int] | None = None, **fields: Any
+    ) -> LogRecord:
+        t = self._clock()
+        if not math.isfinite(t):
+            raise ValueError(f"event {kind!r}: the clock returned {t!r}")
+        record = LogRecord(
+            seq=len(self._records), t=t, kind=kind, ids=dict(ids or {}), fields=fields
+        )
+        try:
+            line = record.to_json()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"event {kind!r} has a field that is not a finite JSON value: {exc}"
+            ) from exc
+        self._hasher.update(line.encode("utf-8"))
+        self._hasher.update(b"\n")
+        self._records.append(record)
+        for listener in self._listeners:
+            listener(record)
+        return record
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def records(self) -> Sequence[LogRecord]:
+        return self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[LogRecord]:
+        return iter(self._records)
+
+    def fingerprint(self) -> str:
+        return self._hasher.hexdigest()
+
+    def write_jsonl(self, out: TextIO) -> None:
+        for record in self._records:
+            out.write(record.to_json())
+            out.write("\n")
+
+
+def fingerprint_of(records: Iterable[LogRecord]) -> str:
+    """The fingerprint of records read back from disk (equal to the live log's)."""
+    hasher = hashlib.sha256()
+    for record in records:
+        hasher.update(record.to_json().encode("utf-8"))
+        hasher.update(b"\n")
+    return hasher.hexdigest()
+
+
+def read_jsonl(path: Path) -> list[LogRecord]:
+    """Records of an ``events.jsonl`` file; a bad line raises ``ValueError`` naming file:line."""
+    records: list[LogRecord] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(LogRecord.from_json(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not an event record: {exc}") from exc
+    return records

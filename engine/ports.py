@@ -1,0 +1,286 @@
+"""The seams between the engine and the world.
+
+Engine code is plain ``async def`` functions and classes that receive these ports. It never
+imports ``asyncio``, ``simpy``, ``time``, ``random`` or ``uuid4``: time, concurrency, storage,
+messaging, model calls and the record of what happened all come through here, so the same
+engine runs in virtual time (``sim.runtime.SimRuntime``, ``sim.store.SimStore``) and live
+(``engine.live.runtime.AsyncioRuntime``, ``engine.store.sql.SqlStore``).
+
+Every port has at least two implementations and one contract test suite that runs against all
+of them (``tests/contracts/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from engine.eventlog import LogRecord
+    from engine.lps.calls import ProviderCall, ProviderVerdict
+    from engine.store.rows import Row
+
+__all__ = [
+    "Bus",
+    "Cancelled",
+    "Event",
+    "EventLog",
+    "Lock",
+    "Provider",
+    "Queue",
+    "QueueEmpty",
+    "QueueFull",
+    "Runtime",
+    "Store",
+    "Task",
+    "TaskCancelled",
+    "TaskCrashed",
+    "Tx",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+R = TypeVar("R", bound="Row")
+Handler = Callable[[Any], Awaitable[None]]
+
+
+# --------------------------------------------------------------------------------------------
+# Runtime
+# --------------------------------------------------------------------------------------------
+
+
+class Cancelled(BaseException):
+    """Raised inside a task, at the ``await`` where ``Task.cancel()`` reached it.
+
+    It is a ``BaseException`` (as ``asyncio.CancelledError`` is) so that an engine loop's
+    ``except Exception`` never swallows a cancellation. The asyncio runtime raises
+    ``asyncio.CancelledError`` instead; engine code cleans up with ``finally``, not by catching.
+    """
+
+
+class TaskCancelled(Exception):
+    """``await task.join()`` on a task that was cancelled."""
+
+
+class TaskCrashed(Exception):
+    """A spawned task raised. The whole run fails with this error, which names the task.
+
+    Failures are never silently ignored: an engine task handles the errors it expects, and
+    anything else stops the run loudly, with the original exception as ``__cause__``.
+    """
+
+    def __init__(self, task_name: str, at_s: float, error: BaseException) -> None:
+        super().__init__(
+            f"task {task_name!r} crashed at t={at_s:.6f}s: {type(error).__name__}: {error}"
+        )
+        self.task_name = task_name
+        self.at_s = at_s
+        self.error = error
+
+
+class QueueFull(Exception):
+    """``put_nowait`` on a queue that holds ``maxsize`` items."""
+
+
+class QueueEmpty(Exception):
+    """``get_nowait`` on an empty queue."""
+
+
+class Task(Protocol[T_co]):
+    """A running coroutine started by ``Runtime.spawn``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def cancel(self) -> None:
+        """Ask the task to stop at its next ``await``; a no-op once it is done."""
+
+    def done(self) -> bool: ...
+
+    def cancelled(self) -> bool: ...
+
+    async def join(self) -> T_co:
+        """Wait for the task; return its result, or raise ``TaskCancelled`` if it was cancelled."""
+        ...
+
+
+class Lock(Protocol):
+    """A mutual-exclusion lock, granted first come, first served. Use as ``async with lock:``."""
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    def locked(self) -> bool: ...
+
+
+class Queue(Protocol[T]):
+    """A bounded FIFO queue. ``put`` waits while full, ``get`` waits while empty."""
+
+    @property
+    def maxsize(self) -> int: ...
+
+    async def put(self, item: T) -> None: ...
+
+    def put_nowait(self, item: T) -> None:
+        """Add an item or raise ``QueueFull``."""
+
+    async def get(self) -> T: ...
+
+    def get_nowait(self) -> T:
+        """Take an item or raise ``QueueEmpty``."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class Event(Protocol):
+    """A one-shot flag that tasks can wait on."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> None: ...
+
+
+class Runtime(Protocol):
+    """Time and concurrency. The only clock and the only scheduler the engine knows.
+
+    Times are seconds as floats. ``now()`` starts at 0 when the runtime is created and never
+    goes backwards; ``utcnow()`` is the wall-calendar time the engine stamps on records
+    (the scenario epoch plus virtual time in simulation).
+    """
+
+    def now(self) -> float:
+        """Seconds since the runtime started (virtual in simulation)."""
+        ...
+
+    def utcnow(self) -> datetime:
+        """Timezone-aware UTC datetime for timestamps that leave the engine."""
+        ...
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Suspend the calling task for ``seconds`` (>= 0). Call it only to await it."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str) -> Task[T]:
+        """Start ``coro`` as a concurrent task. If it raises, the run fails with ``TaskCrashed``."""
+        ...
+
+    def lock(self) -> Lock: ...
+
+    def queue(self, maxsize: int) -> Queue[Any]:
+        """A new FIFO queue bounded at ``maxsize`` (>= 1) items; there is no unbounded queue."""
+        ...
+
+    def event(self) -> Event: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Store
+# --------------------------------------------------------------------------------------------
+
+
+class Tx(Protocol):
+    """One database transaction with read-committed isolation.
+
+    Reads see committed rows plus this transaction's own writes; writes become visible to others
+    at ``commit``. A write, or a read with ``for_update=True``, takes the row's lock, which is held
+    until commit or rollback; a second transaction asking for it waits. A wait that would close a
+    cycle raises ``engine.store.errors.DeadlockDetected``. Rows are frozen dataclasses declared
+    with ``engine.store.rows.table``; results of ``select`` come back ordered by primary key.
+    """
+
+    async def get(self, kind: type[R], key: object, *, for_update: bool = False) -> R | None: ...
+
+    async def insert(self, row: Row) -> None:
+        """Add a new row; ``DuplicateKey`` if its key exists."""
+
+    async def update(self, row: Row) -> None:
+        """Replace an existing row by key; ``RowNotFound`` if there is none."""
+
+    async def delete(self, kind: type[Row], key: object) -> None:
+        """Remove a row by key; ``RowNotFound`` if there is none."""
+
+    async def select(self, kind: type[R], **equals: object) -> list[R]:
+        """Rows whose named columns equal the given values, ordered by key."""
+        ...
+
+    async def count(self, kind: type[Row], **equals: object) -> int: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class Store(Protocol):
+    """A transactional row store.
+
+    ``async with store.transaction() as tx:`` commits when the block ends normally and rolls
+    back when it raises.
+    """
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Bus
+# --------------------------------------------------------------------------------------------
+
+
+class Bus(Protocol):
+    """Topic-addressed messaging between the CJ and LPS sides (Kafka in the original).
+
+    Delivery is at least once: a handler may see a message twice, late, or out of order, and
+    must be idempotent. Each subscription runs at most ``concurrency`` handler calls at once.
+    """
+
+    async def publish(self, topic: str, message: object) -> None: ...
+
+    def subscribe(self, topic: str, handler: Handler, *, concurrency: int) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Provider
+# --------------------------------------------------------------------------------------------
+
+
+class Provider(Protocol):
+    """One LLM comparison call.
+
+    ``compare`` returns a verdict or raises ``engine.lps.errors.ProviderError`` carrying a
+    classified ``ErrorDetail``; an implementation translates every failure of the layer below it
+    (SDK exceptions, HTTP statuses, truncated or unparseable answers) before it crosses this
+    seam. It never retries: the engine owns retries, on its own clock.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def compare(self, call: ProviderCall) -> ProviderVerdict: ...
+
+
+# --------------------------------------------------------------------------------------------
+# EventLog
+# --------------------------------------------------------------------------------------------
+
+
+class EventLog(Protocol):
+    """The run's truth: one typed record per meaningful step, in order.
+
+    Analysis, invariants and the run's fingerprint are computed from it. Field values must be
+    JSON values (str, int, float, bool, None, lists and string-keyed dicts of them).
+    """
+
+    def append(
+        self, kind: str, /, *, ids: Mapping[str, str | int] | None = None, **fields: Any
+    ) -> LogRecord: ...
+
+    def records(self) -> Sequence[LogRecord]: ...
+
+    def fingerprint(self) -> str:
+        """Hex sha256 of the canonical encoding of every record so far."""
+        ...

@@ -1,0 +1,1 @@
+"""Storage: row declarations, store errors, and the SQL store."""

@@ -1,0 +1,60 @@
+"""Row types: frozen dataclasses declared as tables.
+
+A row type names its table, its primary-key field and the fields worth an equality index::
+
+    @table("batch_states", key="cj_batch_id")
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class BatchState(Row):
+        cj_batch_id: int
+        ...
+
+Every store (simulated, SQL) works from this one declaration, so the tables cannot drift
+between them. Rows are immutable: change one with ``dataclasses.replace`` and ``tx.update``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+__all__ = ["Row", "TableSpec", "key_of", "table"]
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    key: str
+    indexes: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+class Row:
+    """Base of every stored row type; the ``table`` decorator fills in ``__table__``."""
+
+    __slots__ = ()
+    __table__: ClassVar[TableSpec]
+
+
+RowT = TypeVar("RowT", bound=type[Row])
+
+
+def table(name: str, *, key: str, indexes: Sequence[str] = ()) -> Callable[[RowT], RowT]:
+    """Declare a frozen dataclass ``Row`` subclass as the table ``name``."""
+
+    def declare(cls: RowT) -> RowT:
+        if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
+            raise TypeError(f"{cls.__name__} must be a frozen dataclass to be a table")
+        columns = tuple(field.name for field in dataclasses.fields(cls))
+        for column in (key, *indexes):
+            if column not in columns:
+                raise TypeError(f"table {name!r}: {cls.__name__} has no field {column!r}")
+        cls.__table__ = TableSpec(name=name, key=key, indexes=tuple(indexes), columns=columns)
+        return cls
+
+    return declare
+
+
+def key_of(row: Row) -> Any:
+    return getattr(row, row.__table__.key)

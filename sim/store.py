@@ -1,0 +1,327 @@
+"""SimStore: an in-memory transactional row store in virtual time.
+
+Theory of operation. Committed rows live in one dict per table. A transaction keeps its own
+writes in a buffer and reads through it (read committed: committed rows plus its own writes);
+``commit`` applies the buffer in one step, so other transactions see all of it or none of it.
+
+Row locks behave as PostgreSQL's do under read committed: ``get(..., for_update=True)`` and every
+write take the row's exclusive lock and hold it until commit or rollback; a second transaction
+asking for a held lock waits, first come first served, and on release the lock passes straight
+to the longest waiter. A locking read returns the latest committed row *after* the wait. So a
+read-increment-write without ``for_update`` really loses updates here, and with it none are
+lost. A lock request that would close a wait-for cycle raises ``DeadlockDetected`` in the
+requester, naming the cycle.
+
+Every statement first sleeps its latency on the runtime clock, which is also where concurrent
+transactions interleave: a store with zero latency still yields at each statement, as a real
+database round trip does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from engine.ports import Event, Runtime
+from engine.store.errors import (
+    DeadlockDetected,
+    DuplicateKey,
+    RowNotFound,
+    StoreMisuse,
+)
+from engine.store.rows import Row, TableSpec, key_of
+
+__all__ = ["SimStore", "SimTx", "StoreStats"]
+
+R = TypeVar("R", bound=Row)
+RowId = tuple[str, Any]  # (table name, primary key)
+
+
+class _Deleted:
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETED = _Deleted()
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """What the store did, for reports and tests."""
+
+    transactions: int = 0
+    commits: int = 0
+    rollbacks: int = 0
+    statements: int = 0
+    lock_waits: int = 0
+    deadlocks: int = 0
+
+
+@dataclass(slots=True)
+class _RowLock:
+    holder: SimTx
+    waiters: deque[tuple[SimTx, Event]] = field(default_factory=deque)
+
+
+class _Table:
+    """Committed rows of one table, with equality indexes on the declared columns."""
+
+    __slots__ = ("indexes", "rows", "spec")
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.rows: dict[Any, Row] = {}
+        self.indexes: dict[str, dict[Any, set[Any]]] = {column: {} for column in spec.indexes}
+
+    def put(self, key: Any, row: Row | _Deleted) -> None:
+        old = self.rows.get(key)
+        if old is not None:
+            for column, index in self.indexes.items():
+                index[getattr(old, column)].discard(key)
+        if isinstance(row, _Deleted):
+            self.rows.pop(key, None)
+            return
+        self.rows[key] = row
+        for column, index in self.indexes.items():
+            index.setdefault(getattr(row, column), set()).add(key)
+
+    def candidate_keys(self, equals: dict[str, object]) -> list[Any]:
+        for column, value in equals.items():
+            index = self.indexes.get(column)
+            if index is not None:
+                return list(index.get(value, ()))
+        return list(self.rows)
+
+
+class SimStore:
+    """The ``Store`` port in memory, with read-committed isolation and row locks.
+
+    ``statement_latency_s`` is a constant or a zero-argument callable (for example a draw from
+    a named random stream) giving each statement's latency in seconds.
+    """
+
+    def __init__(
+        self, runtime: Runtime, *, statement_latency_s: float | Callable[[], float] = 0.0
+    ) -> None:
+        self._runtime = runtime
+        self._latency = (
+            statement_latency_s
+            if callable(statement_latency_s)
+            else _constant(float(statement_latency_s))
+        )
+        self._tables: dict[str, _Table] = {}
+        self._locks: dict[RowId, _RowLock] = {}
+        self._waiting_for: dict[SimTx, RowId] = {}
+        self._next_tx_id = 1
+        self.stats = StoreStats()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SimTx]:
+        tx = SimTx(self, self._next_tx_id)
+        self._next_tx_id += 1
+        self.stats.transactions += 1
+        try:
+            yield tx
+        except BaseException:
+            tx._abort()
+            raise
+        if tx.open:
+            await tx.commit()
+
+    def snapshot(self, kind: type[R]) -> list[R]:
+        """Committed rows of a table, ordered by key, read outside any transaction."""
+        table = self._tables.get(kind.__table__.name)
+        if table is None:
+            return []
+        return [table.rows[key] for key in sorted(table.rows)]  # type: ignore[misc]
+
+    # -- internals used by SimTx ---------------------------------------------------------------
+
+    def _table(self, spec: TableSpec) -> _Table:
+        table = self._tables.get(spec.name)
+        if table is None:
+            table = self._tables[spec.name] = _Table(spec)
+        return table
+
+    async def _statement(self) -> None:
+        self.stats.statements += 1
+        await self._runtime.sleep(self._latency())
+
+    async def _acquire(self, tx: SimTx, row_id: RowId) -> None:
+        lock = self._locks.get(row_id)
+        if lock is None:
+            self._locks[row_id] = _RowLock(holder=tx)
+            tx._held.append(row_id)
+            return
+        if lock.holder is tx:
+            return
+        self._check_deadlock(tx, row_id, lock.holder)
+        granted = self._runtime.event()
+        lock.waiters.append((tx, granted))
+        self._waiting_for[tx] = row_id
+        self.stats.lock_waits += 1
+        try:
+            await granted.wait()
+        finally:
+            del self._waiting_for[tx]
+            if not granted.is_set():
+                lock.waiters.remove((tx, granted))
+
+    def _check_deadlock(self, tx: SimTx, row_id: RowId, holder: SimTx) -> None:
+        chain = [f"tx {tx.id} wants {_describe(row_id)} held by tx {holder.id}"]
+        current = holder
+        while current in self._waiting_for:
+            wanted = self._waiting_for[current]
+            next_holder = self._locks[wanted].holder
+            chain.append(
+                f"tx {current.id} waits for {_describe(wanted)} held by tx {next_holder.id}"
+            )
+            if next_holder is tx:
+                self.stats.deadlocks += 1
+                raise DeadlockDetected("deadlock detected: " + "; ".join(chain))
+            current = next_holder
+
+    def _release_all(self, tx: SimTx) -> None:
+        for row_id in tx._held:
+            lock = self._locks[row_id]
+            if lock.waiters:
+                next_tx, granted = lock.waiters.popleft()
+                lock.holder = next_tx
+                next_tx._held.append(row_id)
+                granted.set()
+            else:
+                del self._locks[row_id]
+        tx._held.clear()
+
+
+class SimTx:
+    """One transaction of a ``SimStore``."""
+
+    __slots__ = ("_held", "_store", "_writes", "id", "open")
+
+    def __init__(self, store: SimStore, tx_id: int) -> None:
+        self._store = store
+        self.id = tx_id
+        self.open = True
+        self._writes: dict[RowId, Row | _Deleted] = {}
+        self._held: list[RowId] = []
+
+    async def get(self, kind: type[R], key: object, *, for_update: bool = False) -> R | None:
+        spec = self._begin(kind)
+        await self._store._statement()
+        row_id = (spec.name, key)
+        if for_update:
+            await self._store._acquire(self, row_id)
+        return self._visible(spec, key)  # type: ignore[return-value]
+
+    async def insert(self, row: Row) -> None:
+        spec = self._begin(type(row))
+        key = key_of(row)
+        await self._store._statement()
+        await self._store._acquire(self, (spec.name, key))
+        if self._visible(spec, key) is not None:
+            raise DuplicateKey(f"{spec.name}: a row with {spec.key}={key!r} already exists")
+        self._writes[(spec.name, key)] = row
+
+    async def update(self, row: Row) -> None:
+        spec = self._begin(type(row))
+        key = key_of(row)
+        await self._store._statement()
+        await self._store._acquire(self, (spec.name, key))
+        if self._visible(spec, key) is None:
+            raise RowNotFound(f"{spec.name}: no row with {spec.key}={key!r} to update")
+        self._writes[(spec.name, key)] = row
+
+    async def delete(self, kind: type[Row], key: object) -> None:
+        spec = self._begin(kind)
+        await self._store._statement()
+        await self._store._acquire(self, (spec.name, key))
+        if self._visible(spec, key) is None:
+            raise RowNotFound(f"{spec.name}: no row with {spec.key}={key!r} to delete")
+        self._writes[(spec.name, key)] = _DELETED
+
+    async def select(self, kind: type[R], **equals: object) -> list[R]:
+        spec = self._begin(kind)
+        _check_columns(spec, equals)
+        await self._store._statement()
+        table = self._store._table(spec)
+        rows: dict[Any, Row] = {}
+        for key in table.candidate_keys(equals):
+            row = table.rows[key]
+            if _matches(row, equals):
+                rows[key] = row
+        for (table_name, key), written in self._writes.items():
+            if table_name != spec.name:
+                continue
+            if isinstance(written, _Deleted) or not _matches(written, equals):
+                rows.pop(key, None)
+            else:
+                rows[key] = written
+        return [rows[key] for key in sorted(rows)]  # type: ignore[misc]
+
+    async def count(self, kind: type[Row], **equals: object) -> int:
+        return len(await self.select(kind, **equals))
+
+    async def commit(self) -> None:
+        self._require_open()
+        await self._store._statement()
+        tables = self._store._tables
+        for (table_name, key), written in self._writes.items():
+            tables[table_name].put(key, written)
+        self._writes.clear()
+        self.open = False
+        self._store.stats.commits += 1
+        self._store._release_all(self)
+
+    async def rollback(self) -> None:
+        self._require_open()
+        self._abort()
+
+    def _abort(self) -> None:
+        if not self.open:
+            return
+        self._writes.clear()
+        self.open = False
+        self._store.stats.rollbacks += 1
+        self._store._release_all(self)
+
+    def _begin(self, kind: type[Row]) -> TableSpec:
+        self._require_open()
+        spec = getattr(kind, "__table__", None)
+        if not isinstance(spec, TableSpec):
+            raise StoreMisuse(f"{kind!r} is not a table (declare it with engine.store.rows.table)")
+        self._store._table(spec)  # every table a transaction touches exists from then on
+        return spec
+
+    def _require_open(self) -> None:
+        if not self.open:
+            raise StoreMisuse(f"transaction {self.id} is already committed or rolled back")
+
+    def _visible(self, spec: TableSpec, key: object) -> Row | None:
+        written = self._writes.get((spec.name, key))
+        if written is not None:
+            return None if isinstance(written, _Deleted) else written
+        return self._store._tables[spec.name].rows.get(key)
+
+
+def _matches(row: Row, equals: dict[str, object]) -> bool:
+    return all(getattr(row, column) == value for column, value in equals.items())
+
+
+def _check_columns(spec: TableSpec, equals: dict[str, object]) -> None:
+    for column in equals:
+        if column not in spec.columns:
+            raise StoreMisuse(f"table {spec.name!r} has no column {column!r}")
+
+
+def _describe(row_id: RowId) -> str:
+    return f"{row_id[0]}[{row_id[1]!r}]"
+
+
+def _constant(value: float) -> Callable[[], float]:
+    if value < 0:
+        raise ValueError(f"statement latency must be >= 0 s, got {value}")
+    return lambda: value

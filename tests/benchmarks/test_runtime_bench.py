@@ -1,0 +1,50 @@
+"""SimRuntime's coroutine bridge against bare SimPy, the same number of timeouts each."""
+
+from __future__ import annotations
+
+import simpy
+
+from sim.runtime import SimRuntime
+from tests.benchmarks.goals import ratio
+
+PROCESSES = 100
+STEPS_EACH = 1000
+
+
+def bare_simpy() -> float:
+    env = simpy.Environment()
+
+    def proc(env):
+        for _ in range(STEPS_EACH):
+            yield env.timeout(1)
+
+    for _ in range(PROCESSES):
+        env.process(proc(env))
+    env.run()
+    return env.now
+
+
+def sim_runtime() -> float:
+    runtime = SimRuntime()
+
+    async def task():
+        for _ in range(STEPS_EACH):
+            await runtime.sleep(1)
+
+    async def main():
+        tasks = [runtime.spawn(task(), name=f"t{i}") for i in range(PROCESSES)]
+        for t in tasks:
+            await t.join()
+
+    runtime.run(main())
+    return runtime.now()
+
+
+def test_bare_simpy_timeouts(benchmark):
+    ratio(benchmark, "runtime_steps", "reference")
+    assert benchmark.pedantic(bare_simpy, rounds=7, warmup_rounds=1) == STEPS_EACH
+
+
+def test_sim_runtime_sleeps(benchmark):
+    ratio(benchmark, "runtime_steps", "subject")
+    assert benchmark.pedantic(sim_runtime, rounds=7, warmup_rounds=1) == STEPS_EACH

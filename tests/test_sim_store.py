@@ -1,0 +1,107 @@
+"""What SimStore promises beyond the Store contract: latency in virtual time, and its stats."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.ports import TaskCrashed
+from engine.store.errors import DeadlockDetected, StoreMisuse
+from sim.runtime import SimRuntime
+from sim.store import SimStore
+from tests.contracts.rows import Counter
+
+
+@pytest.fixture
+def runtime():
+    """A fresh simulated world at t=0."""
+    return SimRuntime()
+
+
+def test_every_statement_costs_its_latency_in_virtual_time(runtime):
+    store = SimStore(runtime, statement_latency_s=0.25)
+
+    async def main():
+        async with store.transaction() as tx:  # insert + commit
+            await tx.insert(Counter(name="c", value=0))
+        async with store.transaction() as tx:  # get + update + commit
+            row = await tx.get(Counter, "c", for_update=True)
+            await tx.update(Counter(name="c", value=row.value + 1))
+        return runtime.now()
+
+    assert runtime.run(main()) == pytest.approx(5 * 0.25)
+    assert store.stats.statements == 5
+    assert store.stats.commits == 2
+
+
+def test_latency_may_be_drawn_per_statement(runtime):
+    draws = iter([0.1, 0.2, 0.3])
+    store = SimStore(runtime, statement_latency_s=lambda: next(draws))
+
+    async def main():
+        async with store.transaction() as tx:
+            await tx.get(Counter, "c")
+            await tx.get(Counter, "c")
+        return runtime.now()
+
+    assert runtime.run(main()) == pytest.approx(0.6)
+
+
+def test_negative_latency_is_refused(runtime):
+    with pytest.raises(ValueError, match="latency"):
+        SimStore(runtime, statement_latency_s=-1)
+
+
+def test_a_deadlock_message_names_the_cycle(runtime):
+    store = SimStore(runtime)
+    messages = []
+
+    async def locker(first, second, ready):
+        try:
+            async with store.transaction() as tx:
+                await tx.get(Counter, first, for_update=True)
+                ready.append(first)
+                while len(ready) < 2:
+                    await runtime.sleep(0.1)
+                await tx.get(Counter, second, for_update=True)
+        except DeadlockDetected as exc:
+            messages.append(str(exc))
+
+    async def main():
+        ready = []
+        tasks = [
+            runtime.spawn(locker("a", "b", ready), name="ab"),
+            runtime.spawn(locker("b", "a", ready), name="ba"),
+        ]
+        for task in tasks:
+            await task.join()
+
+    runtime.run(main())
+    assert len(messages) == 1
+    assert "contract_counters['a']" in messages[0]
+    assert "contract_counters['b']" in messages[0]
+    assert store.stats.deadlocks == 1
+    assert store.stats.lock_waits == 1
+
+
+def test_snapshot_reads_committed_rows_in_key_order(runtime):
+    store = SimStore(runtime)
+
+    async def main():
+        async with store.transaction() as tx:
+            for name in "cab":
+                await tx.insert(Counter(name=name, value=ord(name)))
+
+    runtime.run(main())
+    assert [row.name for row in store.snapshot(Counter)] == ["a", "b", "c"]
+
+
+def test_a_class_that_is_not_a_table_is_refused(runtime):
+    store = SimStore(runtime)
+
+    async def main():
+        async with store.transaction() as tx:
+            await tx.get(dict, "x")
+
+    with pytest.raises(TaskCrashed) as caught:
+        runtime.run(main())
+    assert isinstance(caught.value.__cause__, StoreMisuse)
