@@ -15,6 +15,12 @@ GOALS = {
     "runtime_steps": Goal(
         0.6, "SimRuntime coroutine sleeps/s vs bare SimPy timeouts/s, same step count"
     ),
+    "bt_fit_1000x20000": Goal(
+        50.0, "fit_bradley_terry vs choix.ilsr_pairwise, 1,000 items / 20,000 comparisons"
+    ),
+    "bt_fit_24x288": Goal(
+        1.0, "fit_bradley_terry vs choix.ilsr_pairwise, 24 items / 288 comparisons"
+    ),
 }
 
 

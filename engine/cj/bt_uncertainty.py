@@ -1,0 +1,187 @@
+"""How sure a Bradley–Terry scale is: standard errors, quality flags, reliability.
+
+The Fisher information of the log-likelihood is the weighted Laplacian of the comparison graph,
+``I = sum_k p_k (1 - p_k) (e_w - e_l)(e_w - e_l)^T``. It is singular along every component's
+all-ones direction (only differences are identified), so standard errors need a gauge:
+
+* sum-to-zero (the default): the Moore–Penrose pseudo-inverse. Per connected component ``C``,
+  ``I_C^+ = (I_C + J/|C|)^-1 - J/|C|``, which avoids an SVD;
+* reference item (the original system's choice, the last anchor): drop that item's row and
+  column and invert the rest; the reference's own SE is 0.
+
+Contrasts ``Var(theta_i - theta_j)`` are the same in both gauges.
+
+Scale separation reliability (Rasch separation reliability; eRm's ``SepRel``),
+``SSR = (var(theta) - mean(se^2)) / var(theta)``, is the share of observed score variance that
+is not measurement error. The original system reported none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.special import expit
+
+from engine.cj.comparison_graph import ComparisonGraph
+
+__all__ = ["QualityReport", "fisher_information", "quality_report", "standard_errors"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+# The original's quality thresholds (diagnostic only: they never block a batch).
+SE_MEAN_INFLATED = 0.4
+SE_MAX_INFLATED = 0.8
+SPARSE_COMPARISONS_PER_ITEM = 1.0
+
+
+def fisher_information(
+    graph: ComparisonGraph, scores: FloatArray, included: BoolArray
+) -> FloatArray:
+    """Dense Fisher information over all items, from comparisons between ``included`` items."""
+    n = graph.n_items
+    lo, hi, met, _ = graph.edges
+    keep = included[lo] & included[hi]
+    lo, hi, met = lo[keep], hi[keep], met[keep]
+    p = expit(scores[lo] - scores[hi])
+    weights = met * p * (1.0 - p)
+    information = np.zeros((n, n))
+    information[lo, hi] = -weights
+    information[hi, lo] = -weights
+    information[np.diag_indices(n)] = np.bincount(lo, weights, n) + np.bincount(hi, weights, n)
+    return information
+
+
+def standard_errors(
+    graph: ComparisonGraph, scores: FloatArray, included: BoolArray, *, reference: int | None = None
+) -> FloatArray:
+    """Uncapped SEs: ``inf`` for items with no information (isolated or not estimated)."""
+    n = graph.n_items
+    if reference is not None and not 0 <= reference < n:
+        raise ValueError(f"reference item {reference} is outside 0..{n - 1}")
+    information = fisher_information(graph, scores, included)
+    se = np.full(n, np.inf)
+    for members in _informed_components(graph, included):
+        block = information[np.ix_(members, members)]
+        if reference is not None and reference in members:
+            keep = members != reference
+            reduced = block[np.ix_(keep, keep)]
+            variances = np.zeros(members.size)
+            variances[keep] = np.diag(np.linalg.pinv(reduced, hermitian=True))
+        else:
+            size = members.size
+            variances = np.diag(np.linalg.inv(block + 1.0 / size)) - 1.0 / size
+        se[members] = np.sqrt(np.maximum(variances, 0.0))
+    return se
+
+
+def _informed_components(graph: ComparisonGraph, included: BoolArray) -> list[NDArray[np.int64]]:
+    """Connected components of the comparisons between included items (sorted member indices),
+    leaving out items that take part in none: they carry no information at all."""
+    n = graph.n_items
+    lo, hi, _, _ = graph.edges
+    keep = included[lo] & included[hi]
+    lo, hi = lo[keep], hi[keep]
+    adjacency = coo_matrix((np.ones(lo.size), (lo, hi)), shape=(n, n))
+    _, labels = connected_components(adjacency, directed=False)
+    informed = np.zeros(n, dtype=bool)
+    informed[lo] = True
+    informed[hi] = True
+    return [np.flatnonzero((labels == label) & informed) for label in np.unique(labels[informed])]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QualityReport:
+    """The original's ``bt_se_summary`` and ``bt_quality_flags``, plus SSR."""
+
+    mean_se: float
+    max_se: float
+    min_se: float
+    item_count: int
+    comparison_count: int
+    items_at_cap: int
+    isolated_items: int
+    mean_comparisons_per_item: float
+    min_comparisons_per_item: float
+    max_comparisons_per_item: float
+    bt_se_inflated: bool
+    comparison_coverage_sparse: bool
+    has_isolated_items: bool
+    ssr: float | None
+    separation: float | None
+
+    def se_summary(self) -> dict[str, float | int]:
+        return {
+            "mean_se": self.mean_se,
+            "max_se": self.max_se,
+            "min_se": self.min_se,
+            "item_count": self.item_count,
+            "comparison_count": self.comparison_count,
+            "items_at_cap": self.items_at_cap,
+            "isolated_items": self.isolated_items,
+            "mean_comparisons_per_item": self.mean_comparisons_per_item,
+            "min_comparisons_per_item": self.min_comparisons_per_item,
+            "max_comparisons_per_item": self.max_comparisons_per_item,
+        }
+
+    def flags(self) -> dict[str, bool]:
+        return {
+            "bt_se_inflated": self.bt_se_inflated,
+            "comparison_coverage_sparse": self.comparison_coverage_sparse,
+            "has_isolated_items": self.has_isolated_items,
+        }
+
+
+def quality_report(
+    graph: ComparisonGraph,
+    scores: FloatArray,
+    estimated: BoolArray,
+    se_capped: FloatArray,
+    se_uncapped: FloatArray,
+    *,
+    se_cap: float = 2.0,
+) -> QualityReport:
+    per_item = graph.comparisons_per_item
+    isolated = per_item == 0
+    mean_se = float(np.mean(se_capped))
+    max_se = float(np.max(se_capped))
+    ssr, separation = scale_separation_reliability(scores, se_uncapped, estimated & ~isolated)
+    return QualityReport(
+        mean_se=mean_se,
+        max_se=max_se,
+        min_se=float(np.min(se_capped)),
+        item_count=graph.n_items,
+        comparison_count=graph.n_comparisons,
+        items_at_cap=int(np.sum(se_capped >= se_cap)),
+        isolated_items=int(np.sum(isolated)),
+        mean_comparisons_per_item=float(np.mean(per_item)),
+        min_comparisons_per_item=float(np.min(per_item)),
+        max_comparisons_per_item=float(np.max(per_item)),
+        bt_se_inflated=mean_se > SE_MEAN_INFLATED or max_se > SE_MAX_INFLATED,
+        comparison_coverage_sparse=float(np.mean(per_item)) < SPARSE_COMPARISONS_PER_ITEM,
+        has_isolated_items=bool(isolated.any()),
+        ssr=ssr,
+        separation=separation,
+    )
+
+
+def scale_separation_reliability(
+    scores: FloatArray, se: FloatArray, included: BoolArray
+) -> tuple[float | None, float | None]:
+    """``(SSR, separation G)`` over the included items; ``(None, None)`` without spread.
+
+    SSR can be negative when error exceeds the observed spread; it is reported as it is.
+    """
+    chosen = included & np.isfinite(scores) & np.isfinite(se)
+    if int(chosen.sum()) < 2:
+        return None, None
+    observed = float(np.var(scores[chosen], ddof=1))
+    if observed <= 0:
+        return None, None
+    ssr = (observed - float(np.mean(se[chosen] ** 2))) / observed
+    separation = float(np.sqrt(ssr / (1.0 - ssr))) if 0 <= ssr < 1 else None
+    return ssr, separation

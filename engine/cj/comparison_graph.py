@@ -1,0 +1,156 @@
+"""Pairwise comparison data as a graph: validated, aggregated, and checked for identifiability.
+
+Comparisons arrive as ``(winner, loser)`` index pairs. Fitting works on the *unique unordered
+pairs* instead (``lo < hi``, how often they met, how often ``lo`` won), so the cost of a fit
+iteration grows with distinct pairs, not with repeated judgements.
+
+The maximum-likelihood Bradley–Terry estimate exists only when the directed win graph is
+strongly connected (Zermelo 1929; Ford 1957; Hunter 2004): an essay that never lost, or a group
+never beaten from outside, drifts to infinity. ``ComparisonGraph`` finds the strongly connected
+components so a fit can say which items are unbounded instead of returning huge numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+__all__ = ["ComparisonGraph", "InvalidComparisons"]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+class InvalidComparisons(ValueError):
+    """The comparison data cannot describe a tournament (bad shape, index, or self-comparison)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonGraph:
+    """Validated comparisons over items ``0..n_items-1``."""
+
+    n_items: int
+    winners: IntArray
+    losers: IntArray
+
+    @classmethod
+    def from_pairs(cls, n_items: int, comparisons: ArrayLike) -> ComparisonGraph:
+        if isinstance(n_items, bool) or not isinstance(n_items, int | np.integer):
+            raise InvalidComparisons(f"n_items must be an int, got {n_items!r}")
+        if n_items < 1:
+            raise InvalidComparisons(f"n_items must be >= 1, got {n_items}")
+        data = np.asarray(comparisons)
+        if data.size == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(int(n_items), empty, empty)
+        if data.ndim != 2 or data.shape[1] != 2:
+            raise InvalidComparisons(
+                f"comparisons must be (winner, loser) pairs, got an array of shape {data.shape}"
+            )
+        whole = np.issubdtype(data.dtype, np.integer) or (
+            np.all(np.isfinite(data)) and np.all(data == np.round(data))
+        )
+        if not whole:
+            raise InvalidComparisons("comparisons must hold integer item indices")
+        pairs = data.astype(np.int64)
+        out_of_range = (pairs < 0) | (pairs >= n_items)
+        if out_of_range.any():
+            row = int(np.argwhere(out_of_range.any(axis=1))[0, 0])
+            raise InvalidComparisons(
+                f"comparison {row} {tuple(pairs[row].tolist())} names an item outside "
+                f"0..{n_items - 1}"
+            )
+        selfish = pairs[:, 0] == pairs[:, 1]
+        if selfish.any():
+            row = int(np.argmax(selfish))
+            raise InvalidComparisons(
+                f"comparison {row} compares item {int(pairs[row, 0])} with itself"
+            )
+        return cls(int(n_items), pairs[:, 0].copy(), pairs[:, 1].copy())
+
+    @property
+    def n_comparisons(self) -> int:
+        return int(self.winners.size)
+
+    @cached_property
+    def wins(self) -> FloatArray:
+        return np.bincount(self.winners, minlength=self.n_items).astype(np.float64)
+
+    @cached_property
+    def losses(self) -> FloatArray:
+        return np.bincount(self.losers, minlength=self.n_items).astype(np.float64)
+
+    @property
+    def comparisons_per_item(self) -> FloatArray:
+        return self.wins + self.losses
+
+    @cached_property
+    def edges(self) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+        """Unique unordered pairs: ``(lo, hi, times met, times lo won)``, sorted by (lo, hi)."""
+        lo = np.minimum(self.winners, self.losers)
+        hi = np.maximum(self.winners, self.losers)
+        keys, inverse = np.unique(lo * self.n_items + hi, return_inverse=True)
+        met = np.bincount(inverse).astype(np.float64)
+        lo_won = np.bincount(inverse, weights=(self.winners == lo).astype(np.float64))
+        edge_lo: IntArray = (keys // self.n_items).astype(np.int64)
+        edge_hi: IntArray = (keys % self.n_items).astype(np.int64)
+        return edge_lo, edge_hi, met, lo_won.astype(np.float64)
+
+    @cached_property
+    def strong_components(self) -> IntArray:
+        """Label of each item's strongly connected component of the win graph."""
+        return self._components("strong")
+
+    @cached_property
+    def weak_components(self) -> IntArray:
+        """Label of each item's connected component of the (undirected) comparison graph."""
+        return self._components("weak")
+
+    def _components(self, connection: str) -> IntArray:
+        n = self.n_items
+        adjacency = coo_matrix(
+            (np.ones(self.n_comparisons), (self.losers, self.winners)), shape=(n, n)
+        ).tocsr()
+        _, labels = connected_components(adjacency, directed=True, connection=connection)
+        result: IntArray = np.asarray(labels, dtype=np.int64)
+        return result
+
+    @property
+    def strongly_connected(self) -> bool:
+        return self.n_items == 1 or bool(np.all(self.strong_components == 0))
+
+    @cached_property
+    def core(self) -> NDArray[np.bool_]:
+        """Members of the largest strongly connected component (ties: the one with item 0 first).
+
+        On this core the maximum-likelihood estimate exists; every other item is unbounded
+        relative to it.
+        """
+        labels = self.strong_components
+        sizes = np.bincount(labels)
+        candidates = np.flatnonzero(sizes == sizes.max()).tolist()
+        largest = min(candidates, key=lambda label: int(np.argmax(labels == label)))
+        mask: NDArray[np.bool_] = labels == largest
+        return mask
+
+    def reachable_from(self, sources: NDArray[np.bool_], *, along: str) -> NDArray[np.bool_]:
+        """Items reachable from ``sources`` following ``along="wins"`` (winner -> loser edges)
+        or ``along="losses"`` (loser -> winner)."""
+        n = self.n_items
+        if along == "wins":
+            rows, cols = self.winners, self.losers
+        else:
+            rows, cols = self.losers, self.winners
+        adjacency = coo_matrix((np.ones(self.n_comparisons), (rows, cols)), shape=(n, n)).tocsr()
+        reached = sources.copy()
+        frontier = sources.copy()
+        while frontier.any():
+            step = adjacency.T @ frontier.astype(np.float64) > 0
+            frontier = step & ~reached
+            reached |= frontier
+        return reached
