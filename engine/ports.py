@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from engine.contracts import LLMComparisonRequest
     from engine.eventlog import LogRecord
     from engine.lps.calls import ProviderCall, ProviderVerdict
     from engine.store.rows import Row
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Bus",
     "Cancelled",
+    "ComparisonSink",
     "Event",
     "EventLog",
     "Lock",
@@ -34,6 +36,7 @@ __all__ = [
     "QueueFull",
     "Runtime",
     "Store",
+    "SubmissionRejected",
     "Task",
     "TaskCancelled",
     "TaskCrashed",
@@ -241,6 +244,24 @@ class Bus(Protocol):
     async def publish(self, topic: str, message: object) -> None: ...
 
     def subscribe(self, topic: str, handler: Handler, *, concurrency: int) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# ComparisonSink (CJ -> LPS)
+# --------------------------------------------------------------------------------------------
+
+
+class SubmissionRejected(Exception):
+    """LPS would not take a request (its queue is full, or the request is invalid)."""
+
+
+class ComparisonSink(Protocol):
+    """Where CJ hands comparison requests to LPS: the original's ``POST /api/v1/comparison``,
+    which answered 202 and queued. ``submit`` returns once the request is queued; the outcome
+    arrives later as exactly one callback on the request's ``callback_topic``. Raises
+    ``SubmissionRejected`` when the request was not queued (no callback will come)."""
+
+    async def submit(self, request: LLMComparisonRequest) -> None: ...
 
 
 # --------------------------------------------------------------------------------------------

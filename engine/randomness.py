@@ -19,7 +19,10 @@ import uuid
 
 import numpy as np
 
-__all__ = ["DeterministicIds", "Streams", "derive_seed", "stable_hash64"]
+__all__ = ["DeterministicIds", "Rng", "Streams", "derive_seed", "stable_hash64"]
+
+#: The scalar stream type, for annotations: a private ``random.Random`` from ``Streams.random``.
+Rng = _random_module.Random
 
 
 def stable_hash64(*parts: object) -> int:

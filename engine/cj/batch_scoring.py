@@ -1,0 +1,67 @@
+"""A batch's scale from its stored pairs: Bradley–Terry, rankings, grades (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.cj.alignment import AlignmentReport, anchor_alignment
+from engine.cj.bt_uncertainty import QualityReport
+from engine.cj.grade_scales import scale_named
+from engine.cj.grading import GradeProjection, InsufficientAnchors, calibrate, project_all
+from engine.cj.models import ComparisonPair, Essay
+from engine.cj.scoring import fit_bradley_terry
+
+__all__ = ["BatchScores", "score_batch"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchScores:
+    scores: Mapping[str, float]
+    ses: Mapping[str, float]
+    ranks: Mapping[str, int]  # 1 = strongest
+    quality: QualityReport
+    successful_comparisons: int
+    projections: Mapping[str, GradeProjection]  # empty without anchors of two grades
+    alignment: AlignmentReport | None
+
+
+def score_batch(
+    essays: Sequence[Essay], pairs: Sequence[ComparisonPair], *, alpha: float, grade_scale: str
+) -> BatchScores:
+    ids = sorted(essay.essay_id for essay in essays)
+    index = {essay_id: i for i, essay_id in enumerate(ids)}
+    decided = [pair.winner_loser() for pair in pairs]
+    outcomes = [(index[w], index[lo]) for w, lo in (d for d in decided if d is not None)]
+    fit = fit_bradley_terry(
+        len(ids), np.array(outcomes, dtype=np.int64).reshape(-1, 2), alpha=alpha
+    )
+    scores = {essay_id: float(fit.scores[i]) for essay_id, i in index.items()}
+    ses = {essay_id: float(fit.se[i]) for essay_id, i in index.items()}
+    ranking = sorted(ids, key=lambda essay_id: (-scores[essay_id], essay_id))
+    ranks = {essay_id: position for position, essay_id in enumerate(ranking, start=1)}
+
+    anchors = {e.essay_id: e.known_grade for e in essays if e.is_anchor and e.known_grade}
+    projections: Mapping[str, GradeProjection] = {}
+    alignment = None
+    if anchors:
+        scale = scale_named(grade_scale)
+        anchor_scores = {a: scores[a] for a in anchors}
+        grades = {a: g for a, g in anchors.items() if g is not None}
+        try:
+            projections = project_all(scores, ses, calibrate(anchor_scores, grades, scale))
+        except InsufficientAnchors:
+            projections = {}
+        successful = [d for d in decided if d is not None]
+        alignment = anchor_alignment(grades, anchor_scores, successful, scale)
+    return BatchScores(
+        scores=scores,
+        ses=ses,
+        ranks=ranks,
+        quality=fit.quality,
+        successful_comparisons=len(outcomes),
+        projections=projections,
+        alignment=alignment,
+    )

@@ -1,0 +1,238 @@
+"""Finishing a batch: success, failure, or too few essays. Each sets ``completed_at`` and
+returns the events to publish once the transaction has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine.cj.batch_scoring import BatchScores, score_batch
+from engine.cj.context import CJContext
+from engine.cj.models import BatchState, BatchUpload
+from engine.cj.repository import essays_of, pairs_of, transition_batch, transition_upload
+from engine.cj.states import BatchEvent, UploadEvent
+from engine.contracts import (
+    AssessmentResultV1,
+    CJAssessmentCompletedV1,
+    CJAssessmentFailedV1,
+    EssayRanking,
+    EventEnvelope,
+)
+from engine.ports import Tx
+
+__all__ = [
+    "Publication",
+    "finalize_failure",
+    "finalize_scoring",
+    "finalize_single_essay",
+    "publish",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    topic: str
+    envelope: EventEnvelope
+
+
+async def publish(ctx: CJContext, publications: list[Publication]) -> None:
+    for publication in publications:
+        await ctx.bus.publish(publication.topic, publication.envelope)
+
+
+async def finalize_scoring(
+    ctx: CJContext,
+    tx: Tx,
+    state: BatchState,
+    upload: BatchUpload,
+    *,
+    event: UploadEvent,
+    reason: str,
+    scored: BatchScores | None = None,
+) -> list[Publication]:
+    """Score, rank and grade the batch; upload COMPLETE_*, state COMPLETED. ``scored`` may
+    carry a fit of the batch's current pairs that the caller already made."""
+    settings = ctx.settings
+    state = await transition_batch(tx, state, BatchEvent.FINALIZE)
+    ctx.track_state(state.cj_batch_id, state.state.value)
+    essays = await essays_of(tx, state.cj_batch_id)
+    if scored is None:
+        pairs = await pairs_of(tx, state.cj_batch_id)
+        scored = score_batch(essays, pairs, alpha=settings.BT_ALPHA, grade_scale=upload.grade_scale)
+    rankings = []
+    for essay in essays:
+        projection = scored.projections.get(essay.essay_id)
+        updated = replace(
+            essay,
+            bt_score=scored.scores[essay.essay_id],
+            bt_se=scored.ses[essay.essay_id],
+            rank=scored.ranks[essay.essay_id],
+            grade=projection.grade if projection else None,
+            confidence_label=projection.label.value if projection else None,
+        )
+        await tx.update(updated)
+        rankings.append(
+            EssayRanking(
+                essay_id=essay.essay_id,
+                is_anchor=essay.is_anchor,
+                rank=scored.ranks[essay.essay_id],
+                bt_score=scored.scores[essay.essay_id],
+                bt_se=scored.ses[essay.essay_id],
+                grade=updated.grade,
+                confidence_label=updated.confidence_label,
+                confidence_score=projection.confidence if projection else None,
+                known_grade=essay.known_grade,
+            )
+        )
+    rankings.sort(key=lambda r: r.rank)
+    now = ctx.runtime.utcnow()
+    upload = await transition_upload(tx, upload, event, completed_at=now)
+    metadata = dict(state.processing_metadata)
+    metadata.update(
+        final_reason=reason,
+        bt_se_summary=scored.quality.se_summary(),
+        bt_quality_flags=scored.quality.flags(),
+        ssr=scored.quality.ssr,
+    )
+    state = await transition_batch(tx, state, BatchEvent.COMPLETE, processing_metadata=metadata)
+    ctx.track_state(state.cj_batch_id, state.state.value)
+    ctx.metrics.iterations.observe(state.current_iteration)
+
+    alignment = scored.alignment
+    ctx.log.append(
+        "cj.batch.finalized",
+        ids={"cj_batch_id": state.cj_batch_id},
+        status=upload.status.value,
+        reason=reason,
+        iterations=state.current_iteration,
+        submitted=state.submitted_comparisons,
+        completed=state.completed_comparisons,
+        failed=state.failed_comparisons,
+        ssr=scored.quality.ssr,
+        kendall_tau=alignment.kendall_tau if alignment else None,
+        inversions=alignment.inversion_count if alignment else None,
+        zero_win_anchors=len(alignment.zero_win_anchors) if alignment else None,
+    )
+    students = tuple(r for r in rankings if not r.is_anchor)
+    grades: dict[str, int] = {}
+    for essay in essays:
+        if essay.is_anchor and essay.known_grade:
+            grades[essay.known_grade] = grades.get(essay.known_grade, 0) + 1
+    correlation = upload.bos_batch_id
+    thin = CJAssessmentCompletedV1(
+        cj_batch_id=state.cj_batch_id,
+        bos_batch_id=upload.bos_batch_id,
+        status=upload.status.value,
+        rankings=students,
+    )
+    rich = AssessmentResultV1(
+        cj_batch_id=state.cj_batch_id,
+        bos_batch_id=upload.bos_batch_id,
+        status=upload.status.value,
+        rankings=tuple(rankings),
+        normalized_scores=_normalised(scored.scores),
+        anchor_grade_distribution=grades,
+        ssr=scored.quality.ssr,
+    )
+    return [
+        Publication(
+            settings.CJ_COMPLETED_TOPIC,
+            ctx.envelope("CJAssessmentCompletedV1", correlation, thin.model_dump(mode="json")),
+        ),
+        Publication(
+            settings.CJ_RESULT_TOPIC,
+            ctx.envelope("AssessmentResultV1", correlation, rich.model_dump(mode="json")),
+        ),
+    ]
+
+
+async def finalize_failure(
+    ctx: CJContext,
+    tx: Tx,
+    state: BatchState,
+    upload: BatchUpload,
+    *,
+    reason: str,
+    details: dict[str, Any],
+) -> list[Publication]:
+    """Upload ERROR_PROCESSING, state FAILED, with the reason recorded."""
+    now = ctx.runtime.utcnow()
+    metadata = dict(state.processing_metadata)
+    metadata["failed_reason"] = {"reason": reason, "timestamp": now.isoformat(), "details": details}
+    state = await transition_batch(tx, state, BatchEvent.FAIL, processing_metadata=metadata)
+    ctx.track_state(state.cj_batch_id, state.state.value)
+    upload = await transition_upload(tx, upload, UploadEvent.FAIL_PROCESSING, completed_at=now)
+    ctx.log.append(
+        "cj.batch.finalized",
+        ids={"cj_batch_id": state.cj_batch_id},
+        status=upload.status.value,
+        reason=reason,
+        iterations=state.current_iteration,
+        submitted=state.submitted_comparisons,
+        completed=state.completed_comparisons,
+        failed=state.failed_comparisons,
+        details=details,
+    )
+    event = CJAssessmentFailedV1(
+        cj_batch_id=state.cj_batch_id,
+        bos_batch_id=upload.bos_batch_id,
+        reason=reason,
+        details=details,
+    )
+    return [
+        Publication(
+            ctx.settings.CJ_FAILED_TOPIC,
+            ctx.envelope(
+                "CJAssessmentFailedV1", upload.bos_batch_id, event.model_dump(mode="json")
+            ),
+        )
+    ]
+
+
+async def finalize_single_essay(
+    ctx: CJContext, tx: Tx, state: BatchState, upload: BatchUpload
+) -> list[Publication]:
+    """Fewer than two students: nothing to compare. COMPLETE_INSUFFICIENT_ESSAYS."""
+    now = ctx.runtime.utcnow()
+    state = await transition_batch(tx, state, BatchEvent.FINALIZE)
+    state = await transition_batch(tx, state, BatchEvent.COMPLETE)
+    ctx.track_state(state.cj_batch_id, state.state.value)
+    upload = await transition_upload(tx, upload, UploadEvent.INSUFFICIENT_ESSAYS, completed_at=now)
+    essays = [e for e in await essays_of(tx, state.cj_batch_id) if not e.is_anchor]
+    rankings = tuple(
+        EssayRanking(essay_id=e.essay_id, is_anchor=False, rank=1, bt_score=0.0, bt_se=0.0)
+        for e in essays
+    )
+    ctx.log.append(
+        "cj.batch.finalized",
+        ids={"cj_batch_id": state.cj_batch_id},
+        status=upload.status.value,
+        reason="insufficient_essays",
+        iterations=0,
+        submitted=0,
+        completed=0,
+        failed=0,
+    )
+    thin = CJAssessmentCompletedV1(
+        cj_batch_id=state.cj_batch_id,
+        bos_batch_id=upload.bos_batch_id,
+        status=upload.status.value,
+        rankings=rankings,
+    )
+    return [
+        Publication(
+            ctx.settings.CJ_COMPLETED_TOPIC,
+            ctx.envelope(
+                "CJAssessmentCompletedV1", upload.bos_batch_id, thin.model_dump(mode="json")
+            ),
+        )
+    ]
+
+
+def _normalised(scores: dict[str, float] | Any) -> dict[str, float]:
+    """Scores mapped linearly onto [0, 1] (all 0.5 when they do not spread)."""
+    values = list(scores.values())
+    low, high = min(values), max(values)
+    if high - low <= 0:
+        return dict.fromkeys(scores, 0.5)
+    return {essay: (score - low) / (high - low) for essay, score in scores.items()}

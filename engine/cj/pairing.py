@@ -1,0 +1,211 @@
+"""Which essays meet in the next wave (pure: values in, pairs out).
+
+Theory of operation. Waves come in two modes, as in the original:
+
+* **Coverage**: pairs never submitted before. Each essay appears at most once per wave. Every
+  candidate edge is weighted as the original weighted it,
+  ``1/(1+c_i) + 1/(1+c_j) + 0.5 * exp(-|score_i - score_j|) [if the gap < 2] + U(0, 0.001)``,
+  so the least-compared essays and close current scores come first, and the small seeded jitter
+  breaks ties. The original ran NetworkX's blossom matching, which is cubic and pure Python;
+  we take edges greedily by weight (a 1/2-approximation of the maximum-weight matching with the
+  same preferences), which makes a 1,000-essay wave a matter of milliseconds.
+* **Resampling**, once every pair has been seen: already-compared pairs again, least-seen
+  essays first (seeded tie-break), each essay at most ``ceil(2k/n)`` times in a wave of ``k``.
+
+Neither mode ever plans more than ``remaining`` pairs (the schedule cap minus what was
+submitted), and duplicate prevention works on normalised (sorted) pair keys, so A/B and B/A are
+the same pair to coverage. Orientation (who is Essay A) is decided afterwards by
+``engine.cj.orientation``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.cj.models import ComparisonPair, GenerationMode
+from engine.randomness import Rng
+
+__all__ = ["EssayNode", "PairHistory", "coverage_candidates", "plan_coverage", "plan_resampling"]
+
+CLOSE_SCORE_GAP = 2.0
+CLOSENESS_WEIGHT = 0.5
+JITTER_MAX = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class EssayNode:
+    essay_id: str
+    is_anchor: bool
+    score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PairHistory:
+    """What has been submitted so far in a batch (error rows included, as in the original)."""
+
+    appearances: Mapping[str, int]
+    compared: frozenset[tuple[str, str]]
+    positions: Mapping[str, tuple[int, int]]  # essay -> (times in A, times in B)
+    orientations: Mapping[tuple[str, str], tuple[int, int]]  # key -> (lo first, hi first)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[ComparisonPair]) -> PairHistory:
+        appearances: dict[str, int] = {}
+        positions: dict[str, tuple[int, int]] = {}
+        orientations: dict[tuple[str, str], tuple[int, int]] = {}
+        for pair in pairs:
+            a, b = pair.essay_a_id, pair.essay_b_id
+            appearances[a] = appearances.get(a, 0) + 1
+            appearances[b] = appearances.get(b, 0) + 1
+            a_first, a_second = positions.get(a, (0, 0))
+            positions[a] = (a_first + 1, a_second)
+            b_first, b_second = positions.get(b, (0, 0))
+            positions[b] = (b_first, b_second + 1)
+            key = pair.pair_key
+            lo_first, hi_first = orientations.get(key, (0, 0))
+            orientations[key] = (
+                (lo_first + 1, hi_first) if a == key[0] else (lo_first, hi_first + 1)
+            )
+        return cls(appearances, frozenset(orientations), positions, orientations)
+
+    @classmethod
+    def empty(cls) -> PairHistory:
+        return cls({}, frozenset(), {}, {})
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPair:
+    """Two essays chosen to meet; ``first`` and ``second`` are not yet oriented."""
+
+    first: str
+    second: str
+    mode: GenerationMode
+
+
+def coverage_candidates(essays: Sequence[EssayNode], history: PairHistory) -> int:
+    """How many distinct pairs have never been submitted."""
+    n = len(essays)
+    ids = {essay.essay_id for essay in essays}
+    seen = sum(1 for a, b in history.compared if a in ids and b in ids)
+    return n * (n - 1) // 2 - seen
+
+
+def plan_coverage(
+    essays: Sequence[EssayNode], history: PairHistory, *, remaining: int, rng: Rng
+) -> list[PlannedPair]:
+    """A coverage wave: a greedy maximum-weight matching over never-compared pairs."""
+    n = len(essays)
+    if n < 2 or remaining <= 0:
+        return []
+    ids = [essay.essay_id for essay in essays]
+    position = {essay_id: index for index, essay_id in enumerate(ids)}
+    compared = np.zeros((n, n), dtype=bool)
+    for a, b in history.compared:
+        if a in position and b in position:
+            compared[position[a], position[b]] = compared[position[b], position[a]] = True
+    rows, cols = np.triu_indices(n, 1)
+    open_edges = ~compared[rows, cols]
+    rows, cols = rows[open_edges], cols[open_edges]
+    if rows.size == 0:
+        return []
+
+    counts = np.array([history.appearances.get(essay_id, 0) for essay_id in ids], dtype=float)
+    scores = np.array([essay.score for essay in essays], dtype=float)
+    gap = np.abs(scores[rows] - scores[cols])
+    jitter = np.random.Generator(np.random.PCG64(rng.getrandbits(64))).uniform(
+        0.0, JITTER_MAX, rows.size
+    )
+    weights = (
+        1.0 / (1.0 + counts[rows])
+        + 1.0 / (1.0 + counts[cols])
+        + np.where(gap < CLOSE_SCORE_GAP, CLOSENESS_WEIGHT * np.exp(-gap), 0.0)
+        + jitter
+    )
+    order = np.argsort(-weights, kind="stable")
+
+    limit = min(remaining, n // 2)
+    mate = np.full(n, -1, dtype=np.int64)
+    chosen: list[tuple[int, int]] = []
+    for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if mate[row] >= 0 or mate[col] >= 0:
+            continue
+        mate[row], mate[col] = col, row
+        chosen.append((row, col))
+        if len(chosen) == limit:
+            break
+    if len(chosen) < limit:
+        chosen = _augment(chosen, mate, ~compared, limit)
+    return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in chosen]
+
+
+def _augment(
+    chosen: list[tuple[int, int]], mate: np.ndarray, open_edge: np.ndarray, limit: int
+) -> list[tuple[int, int]]:
+    """Grow a greedy matching along augmenting paths of length three.
+
+    Greedy is maximal, not maximum: an unmatched essay ``u`` may have an open edge to a matched
+    ``x`` whose partner ``y`` has an open edge to another unmatched ``v``. Replacing ``(x, y)``
+    with ``(u, x)`` and ``(y, v)`` adds a pair to the wave, as the original's maximum-cardinality
+    blossom matching would. Repeats until no such path is left.
+    """
+    np.fill_diagonal(open_edge, False)
+    slot = {a: k for k, pair in enumerate(chosen) for a in pair}
+    improved = True
+    while improved and len(chosen) < limit:
+        improved = False
+        free = mate < 0
+        for u in np.flatnonzero(free & open_edge.any(axis=1)).tolist():
+            if mate[u] >= 0:
+                continue
+            for x in np.flatnonzero(open_edge[u] & (mate >= 0)).tolist():
+                y = int(mate[x])
+                partners = np.flatnonzero(open_edge[y] & (mate < 0))
+                partners = partners[partners != u]
+                if partners.size == 0:
+                    continue
+                v = int(partners[0])
+                k = slot[x]
+                chosen[k] = (u, x)
+                chosen.append((y, v))
+                mate[u], mate[x], mate[y], mate[v] = x, u, v, y
+                slot[u], slot[y], slot[v] = k, len(chosen) - 1, len(chosen) - 1
+                improved = True
+                break
+            if len(chosen) >= limit:
+                break
+    return chosen
+
+
+def plan_resampling(
+    essays: Sequence[EssayNode], history: PairHistory, *, remaining: int, rng: Rng
+) -> list[PlannedPair]:
+    """A resampling wave over already-compared pairs, least-seen essays first."""
+    ids = {essay.essay_id for essay in essays}
+    candidates = sorted(key for key in history.compared if key[0] in ids and key[1] in ids)
+    if not candidates or remaining <= 0:
+        return []
+    size = min(len(candidates), remaining)
+    per_essay_cap = math.ceil(2 * size / len(ids))
+    tie_breaks = [rng.random() for _ in candidates]
+    ranked = sorted(
+        zip(candidates, tie_breaks, strict=True),
+        key=lambda item: (
+            history.appearances.get(item[0][0], 0) + history.appearances.get(item[0][1], 0),
+            item[1],
+        ),
+    )
+    used: dict[str, int] = {}
+    wave: list[PlannedPair] = []
+    for (a, b), _ in ranked:
+        if used.get(a, 0) >= per_essay_cap or used.get(b, 0) >= per_essay_cap:
+            continue
+        used[a] = used.get(a, 0) + 1
+        used[b] = used.get(b, 0) + 1
+        wave.append(PlannedPair(a, b, GenerationMode.RESAMPLING))
+        if len(wave) == size:
+            break
+    return wave

@@ -1,0 +1,146 @@
+"""Every knob of the engine, with the original system's defaults.
+
+Names are the original's (``MAX_PAIRWISE_COMPARISONS``, ``QUEUE_MAX_RETRIES``...) so that a
+scenario's ``settings:`` block, an environment variable (prefix ``CJSIM_``) and the original's
+docs all speak the same language. Each fix of the task document keeps a ``LEGACY_*`` toggle (or,
+for position balancing, the original's own flag) that restores the old behaviour, so the harness
+can show each bug and show it gone.
+
+Simulated runs build settings with ``Settings.for_simulation(**overrides)``, which ignores the
+environment: a run must depend on its scenario and seed only. Live runs use ``Settings()``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = ["BatchingMode", "BundleFailurePolicy", "QueueProcessingMode", "Settings"]
+
+
+class BatchingMode(StrEnum):
+    """How the CJ side asks LPS to batch its requests (the original's ``LLMBatchingMode``)."""
+
+    PER_REQUEST = "per_request"
+    SERIAL_BUNDLE = "serial_bundle"
+    PROVIDER_BATCH_API = "provider_batch_api"
+
+
+class QueueProcessingMode(StrEnum):
+    PER_REQUEST = "per_request"
+    SERIAL_BUNDLE = "serial_bundle"
+    BATCH_API = "batch_api"
+
+
+class BundleFailurePolicy(StrEnum):
+    PER_ITEM = "per_item"
+    WHOLE_BUNDLE = "whole_bundle"  # the original: one provider error fails every item
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CJSIM_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    # ---- CJ: budget and pairing ----------------------------------------------------------
+    MAX_PAIRWISE_COMPARISONS: int = Field(120, ge=1, le=1_000_000)
+    MIN_RESAMPLING_NET_SIZE: int = Field(3, ge=2)
+    MAX_RESAMPLING_PASSES_FOR_SMALL_NET: int = Field(4, ge=0, le=50)
+    # The original resampled regular nets once; we default to no resampling so that a batch
+    # that has compared every pair is done (see docs/decisions/0001-completion-denominator.md).
+    MAX_RESAMPLING_PASSES_FOR_REGULAR_NET: int = Field(0, ge=0, le=50)
+    ENABLE_COMPARISON_POSITION_BALANCING: bool = True  # PR 2; False = the original's bias
+
+    # ---- CJ: scoring and continuation ----------------------------------------------------
+    BT_ALPHA: float = Field(0.01, gt=0)
+    MIN_COMPARISONS_FOR_STABILITY_CHECK: int = Field(12, ge=0)
+    SCORE_STABILITY_THRESHOLD: float = Field(0.025, gt=0)
+    MIN_SUCCESS_RATE_THRESHOLD: float = Field(0.8, ge=0, le=1)
+    COMPLETION_THRESHOLD_PCT: int = Field(95, ge=1, le=100)
+
+    # ---- CJ: monitor ---------------------------------------------------------------------
+    BATCH_MONITOR_INTERVAL_S: float = Field(300.0, gt=0)
+    BATCH_STUCK_THRESHOLD_S: float = Field(4 * 3600.0, gt=0)
+    FORCED_RECOVERY_MIN_PROGRESS: float = Field(0.8, ge=0, le=1)
+
+    # ---- CJ: LLM requests ----------------------------------------------------------------
+    DEFAULT_LLM_PROVIDER: str = "openai"
+    DEFAULT_LLM_MODEL: str = "gpt-5.1"
+    LLM_TEMPERATURE: float = Field(0.1, ge=0, le=2)
+    LLM_BATCHING_MODE: BatchingMode = BatchingMode.SERIAL_BUNDLE
+    ENABLE_LLM_BATCHING_METADATA_HINTS: bool = False
+    CJ_CALLBACK_CONCURRENCY: int = Field(8, ge=1, le=1024)
+    CJ_CALLBACK_TOPIC: str = "huleedu.llm_provider.comparison_result.v1"
+    CJ_COMPLETED_TOPIC: str = "huleedu.cj_assessment.completed.v1"
+    CJ_RESULT_TOPIC: str = "huleedu.assessment.result.published.v1"
+    CJ_FAILED_TOPIC: str = "huleedu.cj_assessment.failed.v1"
+
+    # ---- LPS: queue ----------------------------------------------------------------------
+    QUEUE_PROCESSING_MODE: QueueProcessingMode = QueueProcessingMode.PER_REQUEST
+    QUEUE_MAX_SIZE: int = Field(1000, ge=1)
+    QUEUE_REQUEST_TTL_HOURS: float = Field(4.0, gt=0)
+    QUEUE_POLL_INTERVAL_S: float = Field(0.5, gt=0)
+    QUEUE_MAX_RETRIES: int = Field(3, ge=0, le=20)
+    QUEUE_PROCESSING_TIMEOUT_S: float = Field(600.0, gt=0)
+    QUEUE_CLEANUP_INTERVAL_S: float = Field(30.0, gt=0)
+    LPS_WORKERS: int = Field(1, ge=1, le=256)
+    SERIAL_BUNDLE_MAX_REQUESTS_PER_CALL: int = Field(64, ge=1, le=64)
+    BUNDLE_FAILURE_POLICY: BundleFailurePolicy = BundleFailurePolicy.PER_ITEM
+
+    # ---- LPS: retries --------------------------------------------------------------------
+    RETRY_AFTER_MAX_S: float = Field(120.0, gt=0)
+    RETRY_BACKOFF_BASE_S: float = Field(1.0, gt=0)
+    RETRY_BACKOFF_MAX_S: float = Field(60.0, gt=0)
+
+    # ---- LPS: batch API ------------------------------------------------------------------
+    BATCH_API_POLL_INTERVAL_S: float = Field(60.0, gt=0)
+    BATCH_API_EXPIRY_S: float = Field(24 * 3600.0, gt=0)
+
+    # ---- LPS: prompts and providers ------------------------------------------------------
+    PROMPT_CACHE_TTL: Literal["5m", "1h"] = "5m"
+    LLM_MAX_TOKENS: int = Field(1024, ge=16)
+
+    # ---- Legacy toggles: each restores one bug of the original ---------------------------
+    LEGACY_COUNTERS_WITHOUT_LOCK: bool = False  # PR 1: lost updates under concurrency
+    LEGACY_COMPLETION_DENOMINATOR: bool = False  # PR 1: min(budget, nC2): completion > 100%
+    LEGACY_ORPHAN_CALLBACKS_RAISE: bool = False  # PR 4: an unknown correlation id raises
+    LEGACY_APPLY_LATE_CALLBACKS: bool = False  # callbacks still counted after finalisation
+    LEGACY_NO_PROCESSING_TIMEOUT: bool = False  # PR 4: stuck `processing` items stay forever
+    LEGACY_NO_CALLBACK_ON_EXPIRY: bool = False  # PR 4: expired items never get a callback
+    LEGACY_UNCLASSIFIED_PROVIDER_ERRORS: bool = False  # PR 3: 429/529 lumped, retried blindly
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.RETRY_BACKOFF_BASE_S > self.RETRY_BACKOFF_MAX_S:
+            raise ValueError(
+                f"RETRY_BACKOFF_BASE_S ({self.RETRY_BACKOFF_BASE_S}) exceeds "
+                f"RETRY_BACKOFF_MAX_S ({self.RETRY_BACKOFF_MAX_S})"
+            )
+        return self
+
+    @classmethod
+    def for_simulation(cls, **overrides: Any) -> Settings:
+        """Defaults plus ``overrides``, never the environment or a .env file."""
+        return _SimulationSettings(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with ``overrides`` applied and validated."""
+        return type(self).model_validate({**self.model_dump(), **overrides})
+
+
+class _SimulationSettings(Settings):
+    """Settings whose only source is the caller: a simulated run ignores the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
