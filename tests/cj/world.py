@@ -208,6 +208,7 @@ def make_world(
         sink=responder,
     )
     world = World(runtime, store, bus, log, registry, ctx, CJService(ctx), responder)
+    CREATED.append(world)
     if judge is None:
         responder.judge = strength_judge({}, streams)
     return world
