@@ -179,6 +179,10 @@ class World:
         )
 
 
+#: Every world built in the current test; tests/cj/conftest.py checks them afterwards.
+CREATED: list[World] = []
+
+
 def make_world(
     *,
     seed: int = 7,
