@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     QUEUE_CLEANUP_INTERVAL_S: float = Field(30.0, gt=0)
     LPS_WORKERS: int = Field(1, ge=1, le=256)
     SERIAL_BUNDLE_MAX_REQUESTS_PER_CALL: int = Field(64, ge=1, le=64)
+    # How long a bundling worker lets a bundle fill once work appears (the original polled its
+    # queue every 0.5 s, so a bundle held what arrived within one poll).
+    SERIAL_BUNDLE_WINDOW_S: float = Field(0.5, ge=0)
     BUNDLE_FAILURE_POLICY: BundleFailurePolicy = BundleFailurePolicy.PER_ITEM
 
     # ---- LPS: retries --------------------------------------------------------------------
@@ -98,6 +101,20 @@ class Settings(BaseSettings):
     # ---- LPS: batch API ------------------------------------------------------------------
     BATCH_API_POLL_INTERVAL_S: float = Field(60.0, gt=0)
     BATCH_API_EXPIRY_S: float = Field(24 * 3600.0, gt=0)
+
+    # ---- LPS: mock provider (the original's defaults) ------------------------------------
+    USE_MOCK_LLM: bool = True  # route every provider to the mock; the callback keeps the name
+    MOCK_MODE: Literal[
+        "default", "cj_generic_batch", "eng5_anchor_gpt51_low", "eng5_lower5_gpt51_low"
+    ] = "default"
+    MOCK_SEED: int = 42
+    MOCK_LATENCY_BASE_MS: float = Field(0.0, ge=0)
+    MOCK_LATENCY_JITTER_MS: float = Field(0.0, ge=0)
+    MOCK_ERROR_RATE: float = Field(0.0, ge=0, le=1)
+    MOCK_ERROR_CODES: tuple[int, ...] = (429, 503, 500)
+    MOCK_TOKENS_PER_WORD: float = Field(0.75, gt=0)
+    MOCK_CONFIDENCE_BASE: float = Field(4.5, ge=1, le=5)
+    MOCK_CONFIDENCE_JITTER: float = Field(0.3, ge=0, le=1)
 
     # ---- LPS: prompts and providers ------------------------------------------------------
     PROMPT_CACHE_TTL: Literal["5m", "1h"] = "5m"

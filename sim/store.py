@@ -166,14 +166,17 @@ class SimStore:
         try:
             await granted.wait()
         finally:
-            del self._waiting_for[tx]
+            self._waiting_for.pop(tx, None)
             if not granted.is_set():
                 lock.waiters.remove((tx, granted))
 
     def _check_deadlock(self, tx: SimTx, row_id: RowId, holder: SimTx) -> None:
         chain = [f"tx {tx.id} wants {_describe(row_id)} held by tx {holder.id}"]
         current = holder
+        visited = {tx.id}
         while current in self._waiting_for:
+            assert current.id not in visited, "wait-for cycle that the requester is not in"
+            visited.add(current.id)
             wanted = self._waiting_for[current]
             next_holder = self._locks[wanted].holder
             chain.append(
@@ -191,6 +194,9 @@ class SimStore:
                 next_tx, granted = lock.waiters.popleft()
                 lock.holder = next_tx
                 next_tx._held.append(row_id)
+                # It holds the lock from now on, though it resumes only later: it must not look
+                # like a waiter to a deadlock check made in between.
+                self._waiting_for.pop(next_tx, None)
                 granted.set()
             else:
                 del self._locks[row_id]

@@ -105,3 +105,44 @@ def test_a_class_that_is_not_a_table_is_refused(runtime):
     with pytest.raises(TaskCrashed) as caught:
         runtime.run(main())
     assert isinstance(caught.value.__cause__, StoreMisuse)
+
+
+def test_a_lock_handed_over_is_not_mistaken_for_a_wait(runtime):
+    """Regression: between a lock's hand-over and the new holder's resumption, a third
+    transaction asking for the lock used to walk a wait-for "cycle" of the new holder with
+    itself forever."""
+    store = SimStore(runtime, statement_latency_s=1.0)
+    order = []
+
+    async def seed():
+        async with store.transaction() as tx:
+            await tx.insert(Counter(name="a", value=0))
+
+    async def first(ready):
+        async with store.transaction() as tx:
+            await tx.get(Counter, "a", for_update=True)
+            ready.set()
+            await runtime.sleep(4)
+        order.append("first")
+
+    async def locker(ready, name, delay):
+        await ready.wait()
+        await runtime.sleep(delay)
+        async with store.transaction() as tx:
+            await tx.get(Counter, "a", for_update=True)
+        order.append(name)
+
+    async def main():
+        await seed()
+        ready = runtime.event()
+        tasks = [
+            runtime.spawn(first(ready), name="first"),
+            runtime.spawn(locker(ready, "second", 0), name="second"),
+            runtime.spawn(locker(ready, "third", 4), name="third"),
+        ]
+        for task in tasks:
+            await task.join()
+
+    runtime.run(main(), until_s=60)
+    assert order == ["first", "second", "third"]
+    assert store.stats.deadlocks == 0

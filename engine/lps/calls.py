@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from engine.contracts import PromptBlock
+
 __all__ = ["ProviderCall", "ProviderVerdict", "TokenUsage"]
 
 Winner = Literal["Essay A", "Essay B"]
@@ -25,6 +27,8 @@ class ProviderCall:
     max_tokens: int | None = None
     reasoning_effort: str | None = None
     output_verbosity: str | None = None
+    prompt_blocks: tuple[PromptBlock, ...] = ()
+    custom_id: str = ""  # the queue id: how batch results find their request
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 

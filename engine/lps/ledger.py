@@ -1,0 +1,403 @@
+"""The queue ledger: every status change of every item, and the one callback each item gets.
+
+Theory of operation. The ledger is the only writer of queue items. It keeps the latest row of
+each item in memory (the dispatch order and in-flight calls need it at once) and writes every
+change through to the Store, then to the event log. Terminal changes go through ``_settle``,
+which publishes the item's callback exactly once: a second settle of the same item (a zombie
+result after an expiry, a sweep racing a worker) is refused by the ``callback_published`` flag and
+counted, never published.
+
+Provider calls run in their own task. The worker waits on the call's ``Flight``; the cleanup sweep
+can expire a stuck item by settling it and waking the worker, so one hung call no longer holds the
+queue. When the abandoned call finally returns, its result is a zombie: discarded and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.contracts import ErrorDetail, LLMComparisonRequest
+from engine.lps.calls import ProviderCall, ProviderVerdict
+from engine.lps.context import LPSContext
+from engine.lps.errors import ErrorType, ProviderError, WorkerCrash, detail_for
+from engine.lps.prompt import rendered_prompt
+from engine.lps.publisher import error_result, success_result, wrap
+from engine.lps.queue import DispatchIndex, QueueItem, QueueStatus, next_status
+from engine.ports import Event, SubmissionRejected
+
+__all__ = ["Flight", "QueueLedger"]
+
+Outcome = ProviderVerdict | ProviderError | WorkerCrash
+
+
+@dataclass
+class Flight:
+    """One provider call in progress."""
+
+    done: Event
+    outcome: Outcome | None = None
+    abandoned: bool = False  # the item was settled (expired) while the call was running
+
+
+@dataclass
+class QueueLedger:
+    ctx: LPSContext
+    items: dict[str, QueueItem] = field(default_factory=dict)
+    requests: dict[str, LLMComparisonRequest] = field(default_factory=dict)
+    index: DispatchIndex = field(default_factory=DispatchIndex)
+    flights: dict[str, Flight] = field(default_factory=dict)
+    max_depth: int = 0
+    counts: dict[QueueStatus, int] = field(default_factory=lambda: dict.fromkeys(QueueStatus, 0))
+    open_ids: set[str] = field(default_factory=set)  # items not yet terminal
+    _work: Event | None = None
+
+    # -- intake --------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> int:
+        return len(self.open_ids)
+
+    async def enqueue(self, request: LLMComparisonRequest, *, priority: int = 5) -> QueueItem:
+        settings, runtime = self.ctx.settings, self.ctx.runtime
+        if self.active >= settings.QUEUE_MAX_SIZE:
+            raise SubmissionRejected(
+                f"LPS queue is full ({settings.QUEUE_MAX_SIZE} items); request "
+                f"{request.correlation_id} was not queued"
+            )
+        if not 0 <= priority <= 10:
+            raise SubmissionRejected(f"priority must be 0..10, got {priority}")
+        item = QueueItem(
+            queue_id=self.ctx.streams.ids("lps.queue").next(),
+            correlation_id=request.correlation_id,
+            callback_topic=request.callback_topic,
+            provider=request.llm_config_overrides.provider_override,
+            request=request.model_dump(mode="json"),
+            queued_at=runtime.utcnow(),
+            ttl_s=settings.QUEUE_REQUEST_TTL_HOURS * 3600.0,
+            priority=priority,
+            size_bytes=len(request.model_dump_json()),
+            cj_batch_id=str(request.metadata.get("cj_batch_id")) if request.metadata else None,
+        )
+        async with self.ctx.store.transaction() as tx:
+            await tx.insert(item)
+        self.items[item.queue_id] = item
+        self.requests[item.queue_id] = request
+        self.open_ids.add(item.queue_id)
+        self.counts[QueueStatus.QUEUED] += 1
+        self.index.push(item.queue_id, priority)
+        self._gauge()
+        self.ctx.log.append(
+            "lps.queue.enqueued",
+            ids=self._ids(item),
+            priority=priority,
+            provider=item.provider,
+            depth=self.active,
+        )
+        self._signal()
+        return item
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    async def wait_for_work(self) -> None:
+        while len(self.index) == 0:
+            if self._work is None or self._work.is_set():
+                self._work = self.ctx.runtime.event()
+            await self._work.wait()
+
+    async def pop_ready(self) -> QueueItem | None:
+        """The next queued item in dispatch order; items past their TTL are expired on the way."""
+        while True:
+            queue_id = self.index.pop()
+            if queue_id is None:
+                return None
+            item = self.items[queue_id]
+            if item.status is not QueueStatus.QUEUED:
+                continue
+            if self._past_ttl(item):
+                await self.expire(item, reason="ttl", error_type=ErrorType.QUEUE_EXPIRED)
+                continue
+            return item
+
+    def put_back(self, item: QueueItem) -> None:
+        self.index.push_front(item.queue_id, item.priority)
+
+    async def start_processing(self, items: list[QueueItem], bundle_id: str) -> list[QueueItem]:
+        now = self.ctx.runtime.utcnow()
+        started = [
+            await self._change(
+                item, QueueStatus.PROCESSING, processing_started_at=now, bundle_id=bundle_id
+            )
+            for item in items
+        ]
+        for item in started:
+            self.ctx.log.append(
+                "lps.item.dispatched",
+                ids=self._ids(item),
+                bundle_id=bundle_id,
+                attempt=item.retry_count + 1,
+                bundle_size=len(items),
+            )
+        return started
+
+    def provider_call(self, item: QueueItem) -> ProviderCall:
+        request = self.requests[item.queue_id]
+        overrides = request.llm_config_overrides
+        system, user, digest = rendered_prompt(request)
+        return ProviderCall(
+            correlation_id=item.correlation_id,
+            provider=item.provider,
+            model=overrides.model_override or "",
+            system_prompt=system,
+            user_prompt=user,
+            prompt_sha256=digest,
+            temperature=overrides.temperature_override,
+            max_tokens=overrides.max_tokens_override or self.ctx.settings.LLM_MAX_TOKENS,
+            reasoning_effort=overrides.reasoning_effort,
+            output_verbosity=overrides.output_verbosity,
+            prompt_blocks=request.prompt_blocks,
+            custom_id=item.queue_id,
+            metadata=request.metadata,
+        )
+
+    async def call(self, item: QueueItem) -> Outcome | None:
+        """Run the provider call in its own task; return its outcome, or None if the item was
+        expired while it ran (the call carries on as a zombie)."""
+        flight = Flight(done=self.ctx.runtime.event())
+        self.flights[item.queue_id] = flight
+        self.ctx.runtime.spawn(
+            self._fly(item, self.provider_call(item), flight),
+            name=f"lps-call:{item.queue_id[:8]}:{item.retry_count + 1}",
+        )
+        await flight.done.wait()
+        self.flights.pop(item.queue_id, None)
+        return None if flight.abandoned else flight.outcome
+
+    async def _fly(self, item: QueueItem, call: ProviderCall, flight: Flight) -> None:
+        provider = self.ctx.provider_for(item.provider)
+        try:
+            flight.outcome = await provider.compare(call)
+        except (ProviderError, WorkerCrash) as exc:
+            flight.outcome = exc
+        if flight.abandoned:
+            self.ctx.metrics.zombies.labels(provider.name).inc()
+            self.ctx.log.append(
+                "lps.zombie.discarded", ids=self._ids(item), outcome=type(flight.outcome).__name__
+            )
+        flight.done.set()
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    async def complete(self, item: QueueItem, verdict: ProviderVerdict) -> None:
+        request = self.requests[item.queue_id]
+        result = success_result(
+            item, request, verdict, runtime=self.ctx.runtime, extra=self._extra(item, request)
+        )
+        await self._settle(item, QueueStatus.COMPLETED, result, None)
+
+    async def fail(self, item: QueueItem, detail: ErrorDetail) -> None:
+        request = self.requests[item.queue_id]
+        result = error_result(
+            item, request, detail, runtime=self.ctx.runtime, extra=self._extra(item, request)
+        )
+        await self._settle(item, QueueStatus.FAILED, result, detail.error_type)
+
+    async def expire(self, item: QueueItem, *, reason: str, error_type: ErrorType) -> None:
+        """Expire an item (TTL, processing timeout, batch expiry) with an error callback."""
+        item = self.items[item.queue_id]
+        if item.status.terminal:
+            return
+        ctx = self.ctx
+        runtime = ctx.runtime
+        detail = detail_for(
+            error_type,
+            f"queue item expired: {reason}",
+            correlation_id=item.correlation_id,
+            timestamp=runtime.utcnow(),
+            provider=item.provider,
+            operation="queue_hygiene",
+            expiry_reason=reason,
+            cj_batch_id=item.cj_batch_id,
+        )
+        ctx.metrics.expiries.labels(ctx.provider_for(item.provider).name, ctx.mode, reason).inc()
+        ctx.log.append(
+            "lps.item.expired",
+            ids=self._ids(item),
+            reason=reason,
+            status=item.status.value,
+            cj_batch_id=item.cj_batch_id,
+            waited_s=round(self._age_s(item), 6),
+        )
+        flight = self.flights.get(item.queue_id)
+        if flight is not None:
+            flight.abandoned = True
+            flight.done.set()
+        request = self.requests[item.queue_id]
+        if ctx.settings.LEGACY_NO_CALLBACK_ON_EXPIRY:
+            await self._change(
+                item, QueueStatus.EXPIRED, expiry_reason=reason, completed_at=runtime.utcnow()
+            )
+            self._gauge()
+            return
+        result = error_result(
+            item, request, detail, runtime=runtime, extra=self._extra(item, request)
+        )
+        await self._settle(
+            item, QueueStatus.EXPIRED, result, error_type.value, expiry_reason=reason
+        )
+
+    async def retry(self, item: QueueItem, delay_s: float, detail: ErrorDetail) -> None:
+        """Back to ``queued`` now; back in line (at its original place) after ``delay_s``."""
+        item = await self._change(
+            item,
+            QueueStatus.QUEUED,
+            retry_count=item.retry_count + 1,
+            last_error_type=detail.error_type,
+        )
+        self.ctx.metrics.retries.labels(
+            self.ctx.provider_for(item.provider).name, detail.error_type
+        ).inc()
+        self.ctx.log.append(
+            "lps.retry.scheduled",
+            ids=self._ids(item),
+            error_type=detail.error_type,
+            delay_s=round(delay_s, 6),
+            retry_count=item.retry_count,
+        )
+        self.ctx.runtime.spawn(
+            self._requeue_after(item.queue_id, delay_s),
+            name=f"lps-retry:{item.queue_id[:8]}:{item.retry_count}",
+        )
+
+    async def _requeue_after(self, queue_id: str, delay_s: float) -> None:
+        await self.ctx.runtime.sleep(delay_s)
+        item = self.items[queue_id]
+        if item.status is not QueueStatus.QUEUED:
+            return  # expired while it waited
+        self.index.push(queue_id, item.priority)
+        self.ctx.log.append("lps.item.requeued", ids=self._ids(item), retry_count=item.retry_count)
+        self._signal()
+
+    async def abandon(self, item: QueueItem, reason: str) -> None:
+        """A worker died holding ``item``: it stays ``processing`` until the sweep sees it."""
+        self.ctx.log.append("lps.item.abandoned", ids=self._ids(item), reason=reason)
+
+    # -- hygiene -------------------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Expire items stuck in ``processing`` past the timeout, and queued items past their
+        TTL (items inside a provider batch job have the job's own expiry instead)."""
+        settings = self.ctx.settings
+        for queue_id in sorted(self.open_ids):
+            item = self.items[queue_id]
+            if item.status is QueueStatus.PROCESSING:
+                if settings.LEGACY_NO_PROCESSING_TIMEOUT or (item.bundle_id or "").startswith(
+                    "batch:"
+                ):
+                    continue
+                started = item.processing_started_at
+                assert started is not None
+                stuck_s = (self.ctx.runtime.utcnow() - started).total_seconds()
+                if stuck_s > settings.QUEUE_PROCESSING_TIMEOUT_S:
+                    await self.expire(
+                        item, reason="processing_timeout", error_type=ErrorType.PROCESSING_TIMEOUT
+                    )
+            elif item.status is QueueStatus.QUEUED and self._past_ttl(item):
+                self.index.discard(queue_id)
+                await self.expire(item, reason="ttl", error_type=ErrorType.QUEUE_EXPIRED)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _settle(
+        self,
+        item: QueueItem,
+        status: QueueStatus,
+        result: Any,
+        error_type: str | None,
+        **changes: Any,
+    ) -> None:
+        item = self.items[item.queue_id]
+        ctx = self.ctx
+        if item.callback_published or item.status.terminal:
+            ctx.log.append(
+                "lps.callback.suppressed",
+                ids=self._ids(item),
+                status=item.status.value,
+                attempted=status.value,
+            )
+            return
+        now = ctx.runtime.utcnow()
+        item = await self._change(
+            item,
+            status,
+            callback_published=True,
+            completed_at=now,
+            last_error_type=error_type or item.last_error_type,
+            **changes,
+        )
+        outcome = (
+            "success"
+            if status is QueueStatus.COMPLETED
+            else ("expired" if status is QueueStatus.EXPIRED else "failure")
+        )
+        started = item.processing_started_at or now
+        ctx.metrics.queue_wait.labels(ctx.mode, outcome).observe(
+            max(0.0, (started - item.queued_at).total_seconds())
+        )
+        envelope = wrap(result, event_id=ctx.streams.ids("lps.events").next(), runtime=ctx.runtime)
+        await ctx.bus.publish(item.callback_topic, envelope)
+        ctx.metrics.callbacks.labels(ctx.mode, outcome).inc()
+        ctx.log.append(
+            "lps.callback.published",
+            ids=self._ids(item),
+            result=outcome,
+            status=status.value,
+            error_type=error_type,
+            retries=item.retry_count,
+        )
+        self._gauge()
+
+    async def _change(self, item: QueueItem, status: QueueStatus, **changes: Any) -> QueueItem:
+        # Memory first, with no await in between: a concurrent settle of the same item (the
+        # sweep racing a worker) sees this change at once and backs off.
+        current = self.items[item.queue_id]
+        updated = replace(current, status=next_status(current.status, status), **changes)
+        self.items[updated.queue_id] = updated
+        self.counts[current.status] -= 1
+        self.counts[updated.status] += 1
+        if updated.status.terminal:
+            self.open_ids.discard(updated.queue_id)
+        async with self.ctx.store.transaction() as tx:
+            # Lock, then write whatever is newest by then: concurrent writes of one item may
+            # commit in any order, and the store must still end on the latest version.
+            await tx.get(QueueItem, updated.queue_id, for_update=True)
+            await tx.update(self.items[updated.queue_id])
+        return updated
+
+    def _extra(self, item: QueueItem, request: LLMComparisonRequest) -> dict[str, Any]:
+        _, _, digest = rendered_prompt(request)
+        return {
+            "prompt_sha256": digest,
+            "queue_processing_mode": self.ctx.mode,
+            "resolved_provider": self.ctx.provider_for(item.provider).name,
+            "attempts": item.retry_count + 1,
+        }
+
+    def _past_ttl(self, item: QueueItem) -> bool:
+        return self._age_s(item) > item.ttl_s
+
+    def _age_s(self, item: QueueItem) -> float:
+        return (self.ctx.runtime.utcnow() - item.queued_at).total_seconds()
+
+    def _ids(self, item: QueueItem) -> dict[str, str | int]:
+        return {"queue_id": item.queue_id, "correlation_id": item.correlation_id}
+
+    def _gauge(self) -> None:
+        active = self.active
+        self.max_depth = max(self.max_depth, active)
+        self.ctx.metrics.queue_depth.labels("total").set(active)
+        self.ctx.metrics.queue_depth.labels("queued").set(self.counts[QueueStatus.QUEUED])
+
+    def _signal(self) -> None:
+        if self._work is not None:
+            self._work.set()

@@ -1,0 +1,2 @@
+"""Provider adapters behind the ``Provider`` port: the mock here; Anthropic and OpenAI through
+their official SDKs (live only)."""

@@ -1,0 +1,45 @@
+"""LPSService: the LLM Provider Service wired to its ports. CJ hands it requests through the
+``ComparisonSink`` port (the original's ``POST /api/v1/comparison``, answered 202 and queued)."""
+
+from __future__ import annotations
+
+from engine.contracts import LLMComparisonRequest
+from engine.lps.batch_api import BatchProvider
+from engine.lps.context import LPSContext
+from engine.lps.ledger import QueueLedger
+from engine.lps.worker import cleanup_loop, worker_loop
+from engine.ports import Task
+
+__all__ = ["LPSService"]
+
+
+class LPSService:
+    def __init__(self, ctx: LPSContext) -> None:
+        self.ctx = ctx
+        self.ledger = QueueLedger(ctx)
+        self._tasks: list[Task[None]] = []
+        self._batch_jobs: dict[str, BatchProvider] = {}
+
+    def start(self) -> None:
+        """Start the workers and the hygiene sweep. Call inside a running runtime."""
+        runtime = self.ctx.runtime
+        for index in range(self.ctx.settings.LPS_WORKERS):
+            self._tasks.append(
+                runtime.spawn(
+                    worker_loop(self.ledger, self._batch_jobs), name=f"lps-worker-{index}"
+                )
+            )
+        self._tasks.append(runtime.spawn(cleanup_loop(self.ledger), name="lps-cleanup"))
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def submit(self, request: LLMComparisonRequest) -> None:
+        """Queue one comparison (``ComparisonSink``); ``SubmissionRejected`` when it is full."""
+        await self.ledger.enqueue(request)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, processing, or waiting for a retry."""
+        return self.ledger.active == 0

@@ -1,0 +1,200 @@
+"""How queued requests become provider calls: per request, serial bundles, or batch jobs.
+
+* ``per_request``: one item at a time.
+* ``serial_bundle``: once work appears, wait one bundle window, then take up to
+  ``min(preferred_bundle_size, SERIAL_BUNDLE_MAX_REQUESTS_PER_CALL)`` compatible items (same
+  provider, same overrides, same batching hint, as the original); the hint counts only as an
+  int in 1..64. The first incompatible item ends the bundle and goes back in line. The bundle's
+  items are called one after another. A failure affects only its own item (``per_item``), or,
+  under the original's ``whole_bundle`` policy, stops the bundle and fails every item in it.
+* ``batch_api``: the same bundling, handed to a provider batch job (see ``batch_api``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from engine.contracts import ErrorDetail
+from engine.lps.calls import ProviderVerdict
+from engine.lps.errors import ProviderError, WorkerCrash, unclassified
+from engine.lps.ledger import Outcome, QueueLedger
+from engine.lps.publisher import bundle_hint
+from engine.lps.queue import QueueItem
+from engine.lps.retry import retry_delay_s
+from engine.settings import BundleFailurePolicy, QueueProcessingMode
+
+__all__ = ["execute", "next_bundle", "settle"]
+
+
+def _compatibility(ledger: QueueLedger, item: QueueItem) -> str:
+    request = ledger.requests[item.queue_id]
+    hint = request.metadata.get("cj_llm_batching_mode")
+    overrides = request.llm_config_overrides.model_dump(mode="json")
+    return json.dumps([item.provider, overrides, hint], sort_keys=True)
+
+
+def bundle_limit(ledger: QueueLedger, first: QueueItem) -> int:
+    cap = ledger.ctx.settings.SERIAL_BUNDLE_MAX_REQUESTS_PER_CALL
+    hint = bundle_hint(ledger.requests[first.queue_id].metadata)
+    return min(hint, cap) if hint is not None else cap
+
+
+async def next_bundle(ledger: QueueLedger) -> list[QueueItem]:
+    """Wait for work and take the next bundle (one item in ``per_request`` mode)."""
+    settings = ledger.ctx.settings
+    await ledger.wait_for_work()
+    bundling = settings.QUEUE_PROCESSING_MODE is not QueueProcessingMode.PER_REQUEST
+    if bundling and settings.SERIAL_BUNDLE_WINDOW_S > 0:
+        await ledger.ctx.runtime.sleep(settings.SERIAL_BUNDLE_WINDOW_S)
+    first = await ledger.pop_ready()
+    if first is None:
+        return []
+    if not bundling:
+        return [first]
+    limit = bundle_limit(ledger, first)
+    key = _compatibility(ledger, first)
+    bundle = [first]
+    while len(bundle) < limit:
+        candidate = await ledger.pop_ready()
+        if candidate is None:
+            break
+        if _compatibility(ledger, candidate) != key:
+            ledger.put_back(candidate)
+            break
+        bundle.append(candidate)
+    return bundle
+
+
+async def execute(ledger: QueueLedger, bundle: list[QueueItem]) -> None:
+    """Call the provider for each item of a per-request or serial bundle and settle it."""
+    ctx = ledger.ctx
+    settings = ctx.settings
+    serial = settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE
+    bundle_id = f"{ctx.mode}:{ctx.streams.ids('lps.bundles').next()[:12]}"
+    items = await ledger.start_processing(bundle, bundle_id)
+    model = ledger.provider_call(items[0]).model or "unknown"
+    resolved = ctx.provider_for(items[0].provider).name
+    if serial:
+        ctx.metrics.bundle_calls.labels(resolved, model).inc()
+        ctx.metrics.bundle_items.labels(resolved, model).observe(len(items))
+    ctx.log.append(
+        "lps.bundle.started",
+        ids={"bundle_id": bundle_id},
+        size=len(items),
+        provider=items[0].provider,
+        resolved_provider=resolved,
+        model=model,
+        mode=ctx.mode,
+    )
+    whole_bundle = serial and settings.BUNDLE_FAILURE_POLICY is BundleFailurePolicy.WHOLE_BUNDLE
+    held: list[tuple[QueueItem, ProviderVerdict]] = []
+    for position, item in enumerate(items):
+        started = ctx.runtime.now()
+        outcome = await ledger.call(item)
+        elapsed = ctx.runtime.now() - started
+        if outcome is None:
+            continue  # expired while the call ran; its callback is already out
+        if isinstance(outcome, WorkerCrash):
+            ctx.metrics.worker_crashes.inc()
+            ctx.log.append(
+                "lps.worker.crashed",
+                ids={"bundle_id": bundle_id},
+                problem=str(outcome),
+                abandoned=len(items) - position,
+            )
+            for abandoned in items[position:]:
+                await ledger.abandon(abandoned, "worker_crash")
+            for kept, verdict in held:
+                await ledger.complete(kept, verdict)
+            return
+        if whole_bundle and isinstance(outcome, ProviderError):
+            # The original: one provider error fails every item of the bundle, the ones that
+            # already succeeded included, and the rest are never sent.
+            _record_call(ledger, item, outcome, elapsed)
+            for victim in [kept for kept, _ in held] + items[position:]:
+                await _settle_error(ledger, victim, outcome.detail)
+            return
+        if whole_bundle and isinstance(outcome, ProviderVerdict):
+            _record_call(ledger, item, outcome, elapsed)
+            held.append((item, outcome))
+            continue
+        await settle(ledger, item, outcome, elapsed_s=elapsed)
+    for kept, verdict in held:
+        await ledger.complete(kept, verdict)
+
+
+async def settle(
+    ledger: QueueLedger, item: QueueItem, outcome: Outcome, *, elapsed_s: float
+) -> None:
+    """Record a call's outcome and move the item on: completed, retried, or failed."""
+    if isinstance(outcome, WorkerCrash):
+        raise AssertionError("a worker crash is handled by the strategy, not settled")
+    _record_call(ledger, item, outcome, elapsed_s)
+    if isinstance(outcome, ProviderVerdict):
+        await ledger.complete(item, outcome)
+    else:
+        await _settle_error(ledger, item, outcome.detail)
+
+
+async def _settle_error(ledger: QueueLedger, item: QueueItem, detail: ErrorDetail) -> None:
+    ctx = ledger.ctx
+    if ctx.settings.LEGACY_UNCLASSIFIED_PROVIDER_ERRORS:
+        detail = unclassified(detail)
+    current = ledger.items[item.queue_id]
+    delay = retry_delay_s(
+        detail, current.retry_count, ctx.settings, ctx.streams.random("lps.retry.jitter")
+    )
+    if delay is None:
+        await ledger.fail(current, detail)
+    else:
+        await ledger.retry(current, delay, detail)
+
+
+def _record_call(
+    ledger: QueueLedger, item: QueueItem, outcome: ProviderVerdict | ProviderError, elapsed_s: float
+) -> None:
+    ctx = ledger.ctx
+    metrics = ctx.metrics
+    provider = ctx.provider_for(item.provider).name  # the adapter that really answered
+    requested_model = ledger.provider_call(item).model or "unknown"
+    request_type = "batch" if ctx.mode == "batch_api" else "comparison"
+    if isinstance(outcome, ProviderVerdict):
+        usage = outcome.usage
+        metrics.requests.labels(provider, outcome.model, request_type, "success").inc()
+        metrics.processing_time.labels(provider, "success").observe(elapsed_s)
+        for token_type, count in (
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+        ):
+            if count:
+                metrics.tokens.labels(provider, outcome.model, token_type).inc(count)
+        ctx.log.append(
+            "lps.provider.call",
+            ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
+            outcome="success",
+            model=outcome.model,
+            attempt=ledger.items[item.queue_id].retry_count + 1,
+            latency_ms=outcome.response_time_ms,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+        return
+    detail = outcome.detail
+    error_type = detail.error_type
+    status = detail.details.get("http_status")
+    metrics.requests.labels(provider, requested_model, request_type, "failure").inc()
+    metrics.processing_time.labels(provider, "failure").observe(elapsed_s)
+    metrics.api_errors.labels(provider, error_type, str(status) if status else "none").inc()
+    metrics.errors.labels(provider, requested_model, error_type).inc()
+    ctx.log.append(
+        "lps.provider.call",
+        ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
+        outcome="error",
+        error_type=error_type,
+        http_status=status,
+        retry_after_s=detail.details.get("retry_after_s"),
+        retryable=detail.details.get("retryable"),
+        attempt=ledger.items[item.queue_id].retry_count + 1,
+    )
