@@ -7,6 +7,7 @@ a run's recorded metrics must depend on its scenario and seed only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -35,3 +36,20 @@ def sample_value(registry: CollectorRegistry, name: str, **labels: str) -> float
     """One sample's value, 0.0 when the series does not exist yet."""
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else float(value)
+
+
+class CachedLabels:
+    """A labelled metric whose children are looked up once: ``labels()`` on prometheus_client
+    validates and locks on every call, which adds up on per-callback hot paths."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def labels(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child

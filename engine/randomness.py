@@ -87,8 +87,12 @@ class DeterministicIds:
         self._bits = _random_module.Random(seed)
 
     def uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=self._bits.getrandbits(128), version=4)
+        return uuid.UUID(self.next())
 
     def next(self) -> str:
-        """The next id as a canonical lowercase UUID string."""
-        return str(self.uuid())
+        """The next id as a canonical lowercase UUID string (version 4, RFC 4122 variant)."""
+        bits = self._bits.getrandbits(128)
+        bits = (bits & ~(0xF000 << 64)) | (4 << 76)  # version 4
+        bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # variant 10xx
+        text = f"{bits:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -1,23 +1,101 @@
-"""The ``cjsim`` command."""
+"""The ``cjsim`` command.
+
+This is the one module of the harness allowed to read the wall clock: it times what it runs
+for the user (``wall_seconds``), outside the event log. Exit codes: 0 when a run meets its
+expectations, 1 when one fails, 2 on bad input (one located line, no traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
+from tqdm import tqdm
+
+from engine.traces import TraceError
 from sim.demo import run_demo
+from sim.run_command import RunRequest, reproduce_command, run_command
+from sim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["main"]
 
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad arguments exit 2 with one line and the command's usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cjsim",
         description="Deterministic simulation harness for an LLM-driven Comparative Judgement "
-        "pipeline. With no command, runs the built-in demo.",
+        "pipeline: the real engine, in virtual time, under faults, with invariants checked. "
+        "With no command, runs the built-in demo.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run one scenario and write its report",
+        description="Run a scenario YAML with the real engine in virtual time. Prints a summary "
+        "and writes DIR/report.json and DIR/events.jsonl. Exit 0 when the scenario's "
+        "expectations hold, 1 when one fails (with the first event that broke it and the "
+        "command that reproduces the run), 2 on bad input.",
+    )
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    _common_run_arguments(run)
+    run.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default: runs/<scenario>-seed<N>)"
+    )
+    run.add_argument(
+        "--swarm",
+        action="store_true",
+        help="run the seed's swarm variant (as `cjsim swarm` ran it)",
+    )
+
+    swarm = commands.add_parser(
+        "swarm",
+        help="run many seeds with random fault mixes and shrink the first failure",
+        description="Run N seeds; each keeps a random subset of the scenario's faults at random "
+        "rates. Prints failing seeds with their reproduction commands and writes a shrunk, "
+        "minimal failing scenario to DIR. Exit 0 only when every seed held.",
+    )
+    swarm.add_argument("scenario", type=Path, help="scenario YAML file")
+    swarm.add_argument(
+        "--seeds", type=int, required=True, metavar="N", help="how many seeds (1..N)"
+    )
+    swarm.add_argument(
+        "--first-seed", type=int, default=1, metavar="S", help="first seed (default 1)"
+    )
+    swarm.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="K",
+        help="worker processes (default: CPU count)",
+    )
+    swarm.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default: runs/swarm-<scenario>)"
+    )
+    swarm.add_argument("--no-shrink", action="store_true", help="skip shrinking")
+    _common_run_arguments(swarm, seed=False)
+
+    validate = commands.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
+
+    commands.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
+
     demo = commands.add_parser(
         "demo",
         help="run the built-in demo: concurrent counter updates with and without a row lock",
@@ -31,10 +109,31 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _common_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
+    if seed:
+        parser.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an engine setting (UPPER_CASE, e.g. "
+        "LEGACY_COUNTERS_WITHOUT_LOCK=true) or a scenario field "
+        "(dotted, e.g. run.liveness_s=3600); repeatable",
+    )
+    parser.add_argument(
+        "--legacy",
+        action="store_true",
+        help="run with the original system's behaviour: every fix's legacy "
+        "toggle on (or the scenario's own `legacy:` settings)",
+    )
+
+
 def _demo(seed: int, increments: int) -> int:
     if increments < 1:
         print(f"cjsim: error: --increments: must be >= 1, got {increments}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     result = run_demo(seed=seed, increments=increments)
     print(f"cjsim demo (seed {result.seed}): {result.increments} concurrent increments per counter")
     print(
@@ -44,13 +143,139 @@ def _demo(seed: int, increments: int) -> int:
     print(f"  with row lock:    {result.with_lock:>4} / {result.increments}")
     print(f"  virtual time {result.virtual_seconds:.3f} s, {result.events} events")
     print(f"  fingerprint {result.fingerprint}")
-    return 0
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    request = RunRequest(
+        path=args.scenario,
+        seed=args.seed,
+        overrides=tuple(args.overrides),
+        out=args.out,
+        legacy=args.legacy,
+        swarm=args.swarm,
+    )
+    return run_command(request, wall_clock=time.perf_counter, out=sys.stdout)
+
+
+def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
+    bar: Iterable[Any] = tqdm(
+        items,
+        total=total,
+        desc="seeds",
+        unit="seed",
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+    )
+    return bar
+
+
+def _swarm(args: argparse.Namespace) -> int:
+    from sim.swarm import shrink, swarm_seeds, write_scenario
+    from sim.swarm_variant import swarm_variant
+
+    if args.seeds < 1 or args.workers < 1:
+        print("cjsim swarm: error: --seeds and --workers must be >= 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    scenario = load_scenario(args.scenario, overrides=args.overrides)  # fail fast on bad input
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    started = time.perf_counter()
+    results = swarm_seeds(
+        args.scenario,
+        seeds,
+        workers=args.workers,
+        legacy=args.legacy,
+        overrides=tuple(args.overrides),
+        progress=_progress,
+    )
+    elapsed = time.perf_counter() - started
+    failed = [r for r in results if not r.ok]
+    out_dir = args.out or Path("runs") / f"swarm-{scenario.name}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "swarm.json").write_text(
+        json.dumps(
+            [
+                {
+                    "seed": r.seed,
+                    "ok": r.ok,
+                    "broken": list(r.broken),
+                    "problems": list(r.problems),
+                    "fingerprint": r.fingerprint,
+                }
+                for r in results
+            ],
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(
+        f"cjsim swarm {args.scenario}: {len(results) - len(failed)}/{len(results)} seeds held "
+        f"({elapsed:.1f} s wall, {args.workers} workers)"
+    )
+    if not failed:
+        return EXIT_OK
+    request = RunRequest(
+        path=args.scenario,
+        seed=None,
+        overrides=tuple(args.overrides),
+        out=None,
+        legacy=args.legacy,
+        swarm=True,
+    )
+    for result in failed:
+        print(f"  seed {result.seed}: {'; '.join(result.problems)}")
+        print(f"    reproduce: {reproduce_command(request, result.seed)}")
+    first = failed[0]
+    if not args.no_shrink and first.broken:
+        variant = swarm_variant(scenario, first.seed)
+        smallest, runs = shrink(
+            variant, first.seed, args.legacy, first.broken[0], base_dir=args.scenario.parent
+        )
+        target = out_dir / f"minimal-seed{first.seed}.yaml"
+        write_scenario(
+            smallest,
+            target,
+            f"shrunk from seed {first.seed} of {args.scenario} "
+            f"({runs} runs); breaks {first.broken[0]}",
+        )
+        legacy_flag = " --legacy" if args.legacy else ""
+        print(f"  minimal failing scenario ({runs} shrink runs): {target}")
+        print(f"    reproduce: cjsim run {target} --seed {first.seed}{legacy_flag}")
+    return EXIT_FAILED
+
+
+def _validate(files: Sequence[Path]) -> int:
+    worst = EXIT_OK
+    for file in files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            print(exc, file=sys.stderr)
+            worst = EXIT_BAD_INPUT
+            continue
+        print(f"{file}: ok ({scenario.name}, {len(scenario.faults)} faults)")
+    return worst
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    if args.command in (None, "demo"):
-        return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
+    try:
+        if args.command in (None, "demo"):
+            return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
+        if args.command == "run":
+            return _run(args)
+        if args.command == "swarm":
+            return _swarm(args)
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "schema":
+            print(json.dumps(Scenario.model_json_schema(), indent=2))
+            return EXIT_OK
+    except (ScenarioError, TraceError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -20,8 +20,7 @@ database round trip does.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -118,18 +117,11 @@ class SimStore:
         self._next_tx_id = 1
         self.stats = StoreStats()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SimTx]:
+    def transaction(self) -> _Transaction:
         tx = SimTx(self, self._next_tx_id)
         self._next_tx_id += 1
         self.stats.transactions += 1
-        try:
-            yield tx
-        except BaseException:
-            tx._abort()
-            raise
-        if tx.open:
-            await tx.commit()
+        return _Transaction(tx)
 
     def snapshot(self, kind: type[R]) -> list[R]:
         """Committed rows of a table, ordered by key, read outside any transaction."""
@@ -201,6 +193,25 @@ class SimStore:
             else:
                 del self._locks[row_id]
         tx._held.clear()
+
+
+class _Transaction:
+    """``async with store.transaction() as tx``: commit on success, roll back on any exception.
+    (A plain class: ``contextlib.asynccontextmanager`` costs a generator per transaction.)"""
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: SimTx) -> None:
+        self._tx = tx
+
+    async def __aenter__(self) -> SimTx:
+        return self._tx
+
+    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is not None:
+            self._tx._abort()
+        elif self._tx.open:
+            await self._tx.commit()
 
 
 class SimTx:

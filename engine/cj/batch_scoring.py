@@ -29,14 +29,27 @@ class BatchScores:
 
 
 def score_batch(
-    essays: Sequence[Essay], pairs: Sequence[ComparisonPair], *, alpha: float, grade_scale: str
+    essays: Sequence[Essay],
+    pairs: Sequence[ComparisonPair],
+    *,
+    alpha: float,
+    grade_scale: str,
+    with_grades: bool = True,
+    previous: Mapping[str, float] | None = None,
 ) -> BatchScores:
+    """Fit the batch. ``with_grades=False`` skips grade projection and the alignment figures
+    (continuation needs only the scores and their quality). ``previous`` scores, when given,
+    start the fit where the last one ended."""
     ids = sorted(essay.essay_id for essay in essays)
     index = {essay_id: i for i, essay_id in enumerate(ids)}
     decided = [pair.winner_loser() for pair in pairs]
     outcomes = [(index[w], index[lo]) for w, lo in (d for d in decided if d is not None)]
+    initial = None if not previous else [previous.get(essay_id, 0.0) for essay_id in ids]
     fit = fit_bradley_terry(
-        len(ids), np.array(outcomes, dtype=np.int64).reshape(-1, 2), alpha=alpha
+        len(ids),
+        np.array(outcomes, dtype=np.int64).reshape(-1, 2),
+        alpha=alpha,
+        initial=initial,
     )
     scores = {essay_id: float(fit.scores[i]) for essay_id, i in index.items()}
     ses = {essay_id: float(fit.se[i]) for essay_id, i in index.items()}
@@ -46,7 +59,7 @@ def score_batch(
     anchors = {e.essay_id: e.known_grade for e in essays if e.is_anchor and e.known_grade}
     projections: Mapping[str, GradeProjection] = {}
     alignment = None
-    if anchors:
+    if anchors and with_grades:
         scale = scale_named(grade_scale)
         anchor_scores = {a: scores[a] for a in anchors}
         grades = {a: g for a, g in anchors.items() if g is not None}

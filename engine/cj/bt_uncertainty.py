@@ -83,14 +83,18 @@ def _informed_components(graph: ComparisonGraph, included: BoolArray) -> list[ND
     """Connected components of the comparisons between included items (sorted member indices),
     leaving out items that take part in none: they carry no information at all."""
     n = graph.n_items
-    lo, hi, _, _ = graph.edges
-    keep = included[lo] & included[hi]
-    lo, hi = lo[keep], hi[keep]
-    adjacency = coo_matrix((np.ones(lo.size), (lo, hi)), shape=(n, n))
-    _, labels = connected_components(adjacency, directed=False)
-    informed = np.zeros(n, dtype=bool)
-    informed[lo] = True
-    informed[hi] = True
+    informed = graph.comparisons_per_item > 0
+    if included.all():
+        labels = graph.weak_components  # cached on the graph: no second graph search
+    else:
+        lo, hi, _, _ = graph.edges
+        keep = included[lo] & included[hi]
+        lo, hi = lo[keep], hi[keep]
+        adjacency = coo_matrix((np.ones(lo.size), (lo, hi)), shape=(n, n))
+        _, labels = connected_components(adjacency, directed=False)
+        informed = np.zeros(n, dtype=bool)
+        informed[lo] = True
+        informed[hi] = True
     return [np.flatnonzero((labels == label) & informed) for label in np.unique(labels[informed])]
 
 

@@ -17,7 +17,7 @@ lock and so brings the lost updates back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -27,9 +27,10 @@ from pydantic import ValidationError
 from engine.cj.completion import completion_plan
 from engine.cj.context import CJContext
 from engine.cj.models import ComparisonPair, PairOutcome
-from engine.cj.repository import get_batch_state, get_pair, get_upload, save_batch_state
+from engine.cj.repository import get_batch_state, get_pair, save_batch_state
 from engine.cj.states import BatchStateEnum
 from engine.contracts import EventEnvelope, LLMComparisonResultV1
+from engine.store.rows import evolve
 
 __all__ = [
     "CallbackDisposition",
@@ -164,7 +165,7 @@ async def record_outcome(
         partial = state.partial_scoring_triggered or (
             budget > 0 and completed >= budget * state.completion_threshold_pct / 100
         )
-        after = replace(
+        after = evolve(
             state,
             completed_comparisons=completed,
             failed_comparisons=failed,
@@ -172,8 +173,7 @@ async def record_outcome(
             partial_scoring_triggered=partial,
         )
         await save_batch_state(tx, state, after)
-        upload = await get_upload(tx, pair.cj_batch_id)
-        plan = completion_plan(budget, upload.expected_essay_count, settings)
+        plan = completion_plan(budget, state.essay_count, settings)
         percentage = plan.percentage(after.callbacks_received)
         status = "success" if success else "error"
         records.append(
@@ -222,7 +222,7 @@ def _orphan(ctx: CJContext, correlation_id: str, source_service: str) -> Callbac
 
 
 def _with_result(pair: ComparisonPair, fields: ResultFields, now: datetime) -> ComparisonPair:
-    return replace(
+    return evolve(
         pair,
         outcome=fields.outcome,
         confidence=fields.confidence,

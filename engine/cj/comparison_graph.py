@@ -26,6 +26,9 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 
+UNION_FIND_EDGES_MAX = 5000
+
+
 class InvalidComparisons(ValueError):
     """The comparison data cannot describe a tournament (bad shape, index, or self-comparison)."""
 
@@ -109,7 +112,24 @@ class ComparisonGraph:
     @cached_property
     def weak_components(self) -> IntArray:
         """Label of each item's connected component of the (undirected) comparison graph."""
-        return self._components("weak")
+        lo, hi, _, _ = self.edges
+        if lo.size > UNION_FIND_EDGES_MAX:
+            return self._components("weak")
+        # Union-find in plain Python: for batch-sized graphs it beats building a sparse matrix.
+        parent = list(range(self.n_items))
+
+        def root(item: int) -> int:
+            while parent[item] != item:
+                parent[item] = parent[parent[item]]
+                item = parent[item]
+            return item
+
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        labels: IntArray = np.array([root(item) for item in range(self.n_items)], dtype=np.int64)
+        return labels
 
     def _components(self, connection: str) -> IntArray:
         n = self.n_items

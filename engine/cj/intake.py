@@ -147,6 +147,7 @@ async def create_batch(ctx: CJContext, request: BatchRequest) -> int:
                 cj_batch_id=cj_batch_id,
                 state=BatchStateEnum.INITIALIZING,
                 completion_threshold_pct=settings.COMPLETION_THRESHOLD_PCT,
+                essay_count=len(essays),
                 last_activity_at=now,
             )
         )

@@ -4,36 +4,49 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from engine.metrics_export import CachedLabels
+
 __all__ = ["CJMetrics"]
 
 
 class CJMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.comparisons = Counter(
-            "cj_comparisons_total", "Comparisons by outcome", ["status"], registry=registry
+        self.comparisons = CachedLabels(
+            Counter("cj_comparisons_total", "Comparisons by outcome", ["status"], registry=registry)
         )
-        self.callbacks = Counter(
-            "cj_callbacks_processed_total",
-            "Callbacks by disposition (applied_success, applied_error, duplicate, orphan, late, "
-            "invalid)",
-            ["status"],
-            registry=registry,
+        self.callbacks = CachedLabels(
+            Counter(
+                "cj_callbacks_processed_total",
+                "Callbacks by disposition: applied_success, applied_error, duplicate, orphan, "
+                "late, invalid",
+                ["status"],
+                registry=registry,
+            )
         )
-        self.llm_requests = Counter(
-            "cj_llm_requests_total",
-            "Comparison requests sent to LPS",
-            ["batching_mode"],
-            registry=registry,
+        self.llm_requests = CachedLabels(
+            Counter(
+                "cj_llm_requests_total",
+                "Comparison requests sent to LPS",
+                ["batching_mode"],
+                registry=registry,
+            )
         )
-        self.llm_batches_started = Counter(
-            "cj_llm_batches_started_total",
-            "Waves submitted to LPS",
-            ["batching_mode"],
-            registry=registry,
+        self.llm_batches_started = CachedLabels(
+            Counter(
+                "cj_llm_batches_started_total",
+                "Waves submitted to LPS",
+                ["batching_mode"],
+                registry=registry,
+            )
         )
-        self.decisions = Counter(
-            "cj_workflow_decisions_total", "Continuation decisions", ["decision"], registry=registry
+        self.decisions = CachedLabels(
+            Counter(
+                "cj_workflow_decisions_total",
+                "Continuation decisions",
+                ["decision"],
+                registry=registry,
+            )
         )
         self.se_inflated_batches = Counter(
             "cj_bt_se_inflated_batches_total",
@@ -60,8 +73,8 @@ class CJMetrics:
             "Stuck batches failed for insufficient progress",
             registry=registry,
         )
-        self.batch_state = Gauge(
-            "cj_batch_state", "Batches in each state", ["state"], registry=registry
+        self.batch_state = CachedLabels(
+            Gauge("cj_batch_state", "Batches in each state", ["state"], registry=registry)
         )
         self.iterations = Histogram(
             "cj_iterations_per_batch",
@@ -75,21 +88,27 @@ class CJMetrics:
             registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
         )
-        self.llm_api_calls = Counter(
-            "cj_assessment_llm_api_calls_total",
-            "Comparison outcomes by provider and model",
-            ["provider", "model", "status"],
-            registry=registry,
+        self.llm_api_calls = CachedLabels(
+            Counter(
+                "cj_assessment_llm_api_calls_total",
+                "Comparison outcomes by provider and model",
+                ["provider", "model", "status"],
+                registry=registry,
+            )
         )
-        self.orphan_callbacks = Counter(
-            "cj_orphan_callbacks_total",
-            "Callbacks whose correlation id matches no pair",
-            ["source_service"],
-            registry=registry,
+        self.orphan_callbacks = CachedLabels(
+            Counter(
+                "cj_orphan_callbacks_total",
+                "Callbacks whose correlation id matches no pair",
+                ["source_service"],
+                registry=registry,
+            )
         )
-        self.progress = Gauge(
-            "cj_batch_progress_percentage",
-            "(completed + failed) / completion denominator",
-            ["cj_batch_id"],
-            registry=registry,
+        self.progress = CachedLabels(
+            Gauge(
+                "cj_batch_progress_percentage",
+                "(completed + failed) / completion denominator",
+                ["cj_batch_id"],
+                registry=registry,
+            )
         )

@@ -57,6 +57,7 @@ class BatchState(Row):
     last_activity_at: datetime | None = None
     partial_scoring_triggered: bool = False
     completion_threshold_pct: int = 95
+    essay_count: int = 0  # students and anchors; fixed at creation
     processing_metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from engine.contracts import PromptBlock
@@ -40,6 +41,12 @@ class AssessmentContext:
 CacheTTL = Literal["5m", "1h"]
 
 
+@lru_cache(maxsize=256)
+def _shared_block(content: str, ttl: CacheTTL) -> PromptBlock:
+    """A cacheable block is the same for every pair of a batch: hash it once."""
+    return _block(content, cacheable=True, ttl=ttl)
+
+
 def _block(content: str, *, cacheable: bool, ttl: CacheTTL | None) -> PromptBlock:
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     return PromptBlock(
@@ -67,18 +74,14 @@ def comparison_blocks(
     blocks = []
     if parts:
         blocks.append(
-            _block(
-                "\n\n".join(f"**{label}:**\n{text}" for label, text in parts),
-                cacheable=True,
-                ttl=cache_ttl,
-            )
+            _shared_block("\n\n".join(f"**{label}:**\n{text}" for label, text in parts), cache_ttl)
         )
     essays = (
         f"**Essay A (ID: {essay_a[0]}):**\n{essay_a[1]}\n\n"
         f"**Essay B (ID: {essay_b[0]}):**\n{essay_b[1]}"
     )
     blocks.append(_block(essays, cacheable=False, ttl=None))
-    blocks.append(_block(ANSWER_INSTRUCTION, cacheable=True, ttl=cache_ttl))
+    blocks.append(_shared_block(ANSWER_INSTRUCTION, cache_ttl))
     return tuple(blocks)
 
 

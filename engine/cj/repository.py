@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
 from engine.cj.states import (
     BatchEvent,
@@ -12,6 +10,7 @@ from engine.cj.states import (
     next_upload_status,
 )
 from engine.ports import Tx
+from engine.store.rows import evolve
 
 __all__ = [
     "BatchNotFound",
@@ -67,7 +66,7 @@ async def save_batch_state(tx: Tx, before: BatchState, after: BatchState) -> Non
 async def transition_batch(
     tx: Tx, state: BatchState, event: BatchEvent, **changes: object
 ) -> BatchState:
-    after = replace(state, state=next_batch_state(state.state, event), **changes)  # type: ignore[arg-type]
+    after = evolve(state, state=next_batch_state(state.state, event), **changes)
     await save_batch_state(tx, state, after)
     return after
 
@@ -75,7 +74,7 @@ async def transition_batch(
 async def transition_upload(
     tx: Tx, upload: BatchUpload, event: UploadEvent, **changes: object
 ) -> BatchUpload:
-    after = replace(upload, status=next_upload_status(upload.status, event), **changes)  # type: ignore[arg-type]
+    after = evolve(upload, status=next_upload_status(upload.status, event), **changes)
     await tx.update(after)
     return after
 

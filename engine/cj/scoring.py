@@ -34,7 +34,6 @@ from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.linalg import solve as dense_solve
 from scipy.sparse import csr_matrix
 from scipy.special import expit
 
@@ -158,14 +157,19 @@ class BradleyTerryFit:
 
 
 def fit_bradley_terry(
-    n_items: int, comparisons: ArrayLike, *, alpha: float = 0.01
+    n_items: int,
+    comparisons: ArrayLike,
+    *,
+    alpha: float = 0.01,
+    initial: ArrayLike | None = None,
 ) -> BradleyTerryFit:
     """Fit Bradley–Terry log-strengths to ``(winner, loser)`` index pairs.
 
     Returns the estimates ``choix.ilsr_pairwise(n_items, comparisons, alpha=alpha)`` returns
     (centred), without looping over comparisons in Python. Raises ``InvalidComparisons`` for
     data that is not a tournament (self-comparisons, indices out of range) and ``ValueError``
-    for a negative or non-finite ``alpha``.
+    for a negative or non-finite ``alpha``. ``initial`` (log-strengths, e.g. the previous
+    wave's fit) only shortens the path: the optimum is unique, and the answer is the same.
     """
     if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
@@ -173,7 +177,10 @@ def fit_bradley_terry(
     n = graph.n_items
     if alpha > 0 or graph.strongly_connected:
         lo, hi, met, lo_won = graph.edges
-        solution = _maximise(n, lo, hi, met, lo_won, graph.wins, penalty=float(alpha) * n)
+        start = _initial(initial, n, alpha)
+        solution = _maximise(
+            n, lo, hi, met, lo_won, graph.wins, penalty=float(alpha) * n, start=start
+        )
         scores = solution.theta - solution.theta.mean()
         status = (ItemStatus.ESTIMATED,) * n
         return BradleyTerryFit(
@@ -239,6 +246,19 @@ def _objective(
     return value
 
 
+def _initial(initial: ArrayLike | None, n: int, alpha: float) -> FloatArray | None:
+    """A usable starting point, or None. With a penalty the optimum satisfies
+    ``sum(exp(theta)) = n``, so a centred start is shifted onto that surface."""
+    if initial is None:
+        return None
+    start = np.asarray(initial, dtype=np.float64)
+    if start.shape != (n,) or not np.all(np.isfinite(start)):
+        return None
+    if alpha > 0:
+        start = start - np.log(np.mean(np.exp(start)))
+    return start
+
+
 def _maximise(
     n: int,
     lo: IntArray,
@@ -248,12 +268,13 @@ def _maximise(
     wins: FloatArray,
     *,
     penalty: float,
+    start: FloatArray | None = None,
 ) -> _Solution:
     """Damped Newton ascent on G. With ``penalty == 0`` the Hessian is singular along the
     all-ones direction; adding ``J/n`` pins the step to sum zero without changing it otherwise."""
-    theta = np.zeros(n)
+    theta = np.zeros(n) if start is None else start.copy()
     if n == 1 or (lo.size == 0 and penalty == 0):
-        return _Solution(theta, 0, True)
+        return _Solution(np.zeros(n), 0, True)
     system = _NewtonSystem(n, lo, hi, gauge=penalty == 0.0)
     value: float | None = None
     for iteration in range(1, NEWTON_ITERATIONS_MAX + 1):
@@ -322,7 +343,8 @@ class _NewtonSystem:
             hessian[np.diag_indices(n)] = diagonal
             if shift:
                 hessian += shift
-            return np.asarray(dense_solve(hessian, b, assume_a="pos", check_finite=False))
+            # numpy's solve: scipy's wrapper costs more than the factorisation at this size.
+            return np.asarray(np.linalg.solve(hessian, b))
         values = np.concatenate([-weights, -weights, diagonal])
         self.matrix.data = values[self.order]
         matrix = self.matrix

@@ -42,13 +42,17 @@ __all__ = ["continue_batch", "start_batch", "submit_requests"]
 
 
 async def start_batch(ctx: CJContext, cj_batch_id: int) -> None:
-    """Open the first wave, or finish at once when there are fewer than two students."""
+    """Open the first wave, or finish at once when there are fewer than two students.
+
+    A batch of anchors alone (ENG5's anchor-align test) is compared like any other: its point is
+    to see how the judge orders essays whose grades are known."""
     publications: list[Publication] = []
     requests: tuple[LLMComparisonRequest, ...] = ()
     async with ctx.store.transaction() as tx:
         state = await get_batch_state(tx, cj_batch_id, for_update=True)
         upload = await get_upload(tx, cj_batch_id, for_update=True)
-        if upload.student_count < 2:
+        alignment_run = upload.student_count == 0 and upload.anchor_count >= 2
+        if upload.student_count < 2 and not alignment_run:
             publications = await finalize_single_essay(ctx, tx, state, upload)
         else:
             upload = await transition_upload(tx, upload, UploadEvent.START_COMPARISONS)
@@ -85,8 +89,15 @@ async def continue_batch(ctx: CJContext, cj_batch_id: int) -> ContinuationDecisi
         upload = await get_upload(tx, cj_batch_id, for_update=True)
         essays = await essays_of(tx, cj_batch_id)
         pairs = await pairs_of(tx, cj_batch_id)
-        scored = score_batch(essays, pairs, alpha=settings.BT_ALPHA, grade_scale=upload.grade_scale)
         previous = state.processing_metadata.get("bt_scores")
+        scored = score_batch(
+            essays,
+            pairs,
+            alpha=settings.BT_ALPHA,
+            grade_scale=upload.grade_scale,
+            with_grades=False,
+            previous=previous,
+        )
         change = max_score_change(previous, scored.scores)
         plan = completion_plan(state.total_budget or 0, len(essays), settings)
         context = build_context(
@@ -130,7 +141,7 @@ async def continue_batch(ctx: CJContext, cj_batch_id: int) -> ContinuationDecisi
                 else UploadEvent.COMPLETE_MAX_COMPARISONS
             )
             publications = await finalize_scoring(
-                ctx, tx, state, upload, event=event, reason=reason, scored=scored
+                ctx, tx, state, upload, event=event, reason=reason
             )
         elif decision is ContinuationDecision.FINALIZE_FAILURE:
             publications = await finalize_failure(

@@ -14,7 +14,7 @@ queue. When the abandoned call finally returns, its result is a zombie: discarde
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.contracts import ErrorDetail, LLMComparisonRequest
@@ -25,6 +25,7 @@ from engine.lps.prompt import rendered_prompt
 from engine.lps.publisher import error_result, success_result, wrap
 from engine.lps.queue import DispatchIndex, QueueItem, QueueStatus, next_status
 from engine.ports import Event, SubmissionRejected
+from engine.store.rows import evolve
 
 __all__ = ["Flight", "QueueLedger"]
 
@@ -50,6 +51,12 @@ class QueueLedger:
     max_depth: int = 0
     counts: dict[QueueStatus, int] = field(default_factory=lambda: dict.fromkeys(QueueStatus, 0))
     open_ids: set[str] = field(default_factory=set)  # items not yet terminal
+    # When each processing item's timeout clock started: its own provider call, or the moment
+    # its worker died. Items still waiting their turn inside a live worker's bundle have none.
+    timeout_clock: dict[str, float] = field(default_factory=dict)
+    _prompts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    _writing: set[str] = field(default_factory=set)
+    _dirty: set[str] = field(default_factory=set)
     _work: Event | None = None
 
     # -- intake --------------------------------------------------------------------------------
@@ -72,11 +79,11 @@ class QueueLedger:
             correlation_id=request.correlation_id,
             callback_topic=request.callback_topic,
             provider=request.llm_config_overrides.provider_override,
-            request=request.model_dump(mode="json"),
+            request=request,
             queued_at=runtime.utcnow(),
             ttl_s=settings.QUEUE_REQUEST_TTL_HOURS * 3600.0,
             priority=priority,
-            size_bytes=len(request.model_dump_json()),
+            size_bytes=_prompt_bytes(request),
             cj_batch_id=str(request.metadata.get("cj_batch_id")) if request.metadata else None,
         )
         async with self.ctx.store.transaction() as tx:
@@ -140,10 +147,20 @@ class QueueLedger:
             )
         return started
 
+    def _prompt(self, queue_id: str) -> tuple[str, str, str]:
+        prompt = self._prompts.get(queue_id)
+        if prompt is None:
+            prompt = self._prompts[queue_id] = rendered_prompt(self.requests[queue_id])
+        return prompt
+
+    def model_of(self, item: QueueItem) -> str:
+        """The model the request asked for (errors carry no model of their own)."""
+        return self.requests[item.queue_id].llm_config_overrides.model_override or "unknown"
+
     def provider_call(self, item: QueueItem) -> ProviderCall:
         request = self.requests[item.queue_id]
         overrides = request.llm_config_overrides
-        system, user, digest = rendered_prompt(request)
+        system, user, digest = self._prompt(item.queue_id)
         return ProviderCall(
             correlation_id=item.correlation_id,
             provider=item.provider,
@@ -165,6 +182,7 @@ class QueueLedger:
         expired while it ran (the call carries on as a zombie)."""
         flight = Flight(done=self.ctx.runtime.event())
         self.flights[item.queue_id] = flight
+        self.timeout_clock[item.queue_id] = self.ctx.runtime.now()
         self.ctx.runtime.spawn(
             self._fly(item, self.provider_call(item), flight),
             name=f"lps-call:{item.queue_id[:8]}:{item.retry_count + 1}",
@@ -280,13 +298,16 @@ class QueueLedger:
 
     async def abandon(self, item: QueueItem, reason: str) -> None:
         """A worker died holding ``item``: it stays ``processing`` until the sweep sees it."""
+        self.timeout_clock.setdefault(item.queue_id, self.ctx.runtime.now())
         self.ctx.log.append("lps.item.abandoned", ids=self._ids(item), reason=reason)
 
     # -- hygiene -------------------------------------------------------------------------------
 
     async def sweep(self) -> None:
         """Expire items stuck in ``processing`` past the timeout, and queued items past their
-        TTL (items inside a provider batch job have the job's own expiry instead)."""
+        TTL. The processing clock runs from an item's own provider call (or its worker's death),
+        not from its bundle's dispatch: a healthy item waiting behind a slow one in a serial
+        bundle is not stuck. Items inside a provider batch job have the job's expiry instead."""
         settings = self.ctx.settings
         for queue_id in sorted(self.open_ids):
             item = self.items[queue_id]
@@ -295,10 +316,10 @@ class QueueLedger:
                     "batch:"
                 ):
                     continue
-                started = item.processing_started_at
-                assert started is not None
-                stuck_s = (self.ctx.runtime.utcnow() - started).total_seconds()
-                if stuck_s > settings.QUEUE_PROCESSING_TIMEOUT_S:
+                started = self.timeout_clock.get(queue_id)
+                if started is None:
+                    continue
+                if self.ctx.runtime.now() - started > settings.QUEUE_PROCESSING_TIMEOUT_S:
                     await self.expire(
                         item, reason="processing_timeout", error_type=ErrorType.PROCESSING_TIMEOUT
                     )
@@ -361,21 +382,35 @@ class QueueLedger:
         # Memory first, with no await in between: a concurrent settle of the same item (the
         # sweep racing a worker) sees this change at once and backs off.
         current = self.items[item.queue_id]
-        updated = replace(current, status=next_status(current.status, status), **changes)
+        updated = evolve(current, status=next_status(current.status, status), **changes)
         self.items[updated.queue_id] = updated
         self.counts[current.status] -= 1
         self.counts[updated.status] += 1
         if updated.status.terminal:
             self.open_ids.discard(updated.queue_id)
-        async with self.ctx.store.transaction() as tx:
-            # Lock, then write whatever is newest by then: concurrent writes of one item may
-            # commit in any order, and the store must still end on the latest version.
-            await tx.get(QueueItem, updated.queue_id, for_update=True)
-            await tx.update(self.items[updated.queue_id])
+        await self._persist(updated.queue_id)
         return updated
 
+    async def _persist(self, queue_id: str) -> None:
+        """Write the item's newest version. One writer per item at a time: a change made while
+        a write is under way marks the item dirty and that writer goes round again, so the store
+        always ends on the latest version however the commits interleave."""
+        if queue_id in self._writing:
+            self._dirty.add(queue_id)
+            return
+        self._writing.add(queue_id)
+        try:
+            while True:
+                self._dirty.discard(queue_id)
+                async with self.ctx.store.transaction() as tx:
+                    await tx.update(self.items[queue_id])
+                if queue_id not in self._dirty:
+                    return
+        finally:
+            self._writing.discard(queue_id)
+
     def _extra(self, item: QueueItem, request: LLMComparisonRequest) -> dict[str, Any]:
-        _, _, digest = rendered_prompt(request)
+        _, _, digest = self._prompt(item.queue_id)
         return {
             "prompt_sha256": digest,
             "queue_processing_mode": self.ctx.mode,
@@ -401,3 +436,10 @@ class QueueLedger:
     def _signal(self) -> None:
         if self._work is not None:
             self._work.set()
+
+
+def _prompt_bytes(request: LLMComparisonRequest) -> int:
+    """The request's size as the original measured it, less the envelope: its prompt text."""
+    return len(request.user_prompt.encode("utf-8")) + sum(
+        len(block.content.encode("utf-8")) for block in request.prompt_blocks
+    )

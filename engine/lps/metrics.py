@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from engine.metrics_export import CachedLabels
+
 __all__ = ["LPSMetrics"]
 
 # LLM calls and queue waits run from a second to many minutes: the client's default buckets
@@ -15,83 +17,109 @@ ITEMS_PER_CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64)
 class LPSMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.requests = Counter(
-            "llm_provider_requests_total",
-            "Provider calls",
-            ["provider", "model", "request_type", "status"],
-            registry=registry,
+        self.requests = CachedLabels(
+            Counter(
+                "llm_provider_requests_total",
+                "Provider calls",
+                ["provider", "model", "request_type", "status"],
+                registry=registry,
+            )
         )
-        self.api_errors = Counter(
-            "llm_provider_api_errors_total",
-            "Provider call failures by classified type",
-            ["provider", "error_type", "http_status_code"],
-            registry=registry,
+        self.api_errors = CachedLabels(
+            Counter(
+                "llm_provider_api_errors_total",
+                "Provider call failures by classified type",
+                ["provider", "error_type", "http_status_code"],
+                registry=registry,
+            )
         )
-        self.errors = Counter(
-            "llm_provider_errors_total",
-            "Provider call failures by model",
-            ["provider", "model", "error_type"],
-            registry=registry,
+        self.errors = CachedLabels(
+            Counter(
+                "llm_provider_errors_total",
+                "Provider call failures by model",
+                ["provider", "model", "error_type"],
+                registry=registry,
+            )
         )
-        self.retries = Counter(
-            "llm_provider_retries_total",
-            "Requests put back in line for another attempt",
-            ["provider", "error_type"],
-            registry=registry,
+        self.retries = CachedLabels(
+            Counter(
+                "llm_provider_retries_total",
+                "Requests put back in line for another attempt",
+                ["provider", "error_type"],
+                registry=registry,
+            )
         )
-        self.queue_depth = Gauge(
-            "llm_provider_queue_depth", "Items in the queue", ["queue_type"], registry=registry
+        self.queue_depth = CachedLabels(
+            Gauge(
+                "llm_provider_queue_depth", "Items in the queue", ["queue_type"], registry=registry
+            )
         )
-        self.queue_wait = Histogram(
-            "llm_provider_queue_wait_time_seconds",
-            "From queued to last dispatch",
-            ["queue_processing_mode", "result"],
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+        self.queue_wait = CachedLabels(
+            Histogram(
+                "llm_provider_queue_wait_time_seconds",
+                "From queued to last dispatch",
+                ["queue_processing_mode", "result"],
+                buckets=LLM_SECONDS_BUCKETS,
+                registry=registry,
+            )
         )
-        self.callbacks = Counter(
-            "llm_provider_comparison_callbacks_total",
-            "Callbacks published",
-            ["queue_processing_mode", "result"],
-            registry=registry,
+        self.callbacks = CachedLabels(
+            Counter(
+                "llm_provider_comparison_callbacks_total",
+                "Callbacks published",
+                ["queue_processing_mode", "result"],
+                registry=registry,
+            )
         )
-        self.expiries = Counter(
-            "llm_provider_queue_expiry_total",
-            "Items expired by queue hygiene",
-            ["provider", "queue_processing_mode", "expiry_reason"],
-            registry=registry,
+        self.expiries = CachedLabels(
+            Counter(
+                "llm_provider_queue_expiry_total",
+                "Items expired by queue hygiene",
+                ["provider", "queue_processing_mode", "expiry_reason"],
+                registry=registry,
+            )
         )
-        self.processing_time = Histogram(
-            "llm_provider_queue_processing_time_seconds",
-            "Provider call duration",
-            ["provider", "status"],
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+        self.processing_time = CachedLabels(
+            Histogram(
+                "llm_provider_queue_processing_time_seconds",
+                "Provider call duration",
+                ["provider", "status"],
+                buckets=LLM_SECONDS_BUCKETS,
+                registry=registry,
+            )
         )
-        self.bundle_calls = Counter(
-            "llm_provider_serial_bundle_calls_total",
-            "Serial bundles executed",
-            ["provider", "model"],
-            registry=registry,
+        self.bundle_calls = CachedLabels(
+            Counter(
+                "llm_provider_serial_bundle_calls_total",
+                "Serial bundles executed",
+                ["provider", "model"],
+                registry=registry,
+            )
         )
-        self.bundle_items = Histogram(
-            "llm_provider_serial_bundle_items_per_call",
-            "Items per serial bundle",
-            ["provider", "model"],
-            buckets=ITEMS_PER_CALL_BUCKETS,
-            registry=registry,
+        self.bundle_items = CachedLabels(
+            Histogram(
+                "llm_provider_serial_bundle_items_per_call",
+                "Items per serial bundle",
+                ["provider", "model"],
+                buckets=ITEMS_PER_CALL_BUCKETS,
+                registry=registry,
+            )
         )
-        self.tokens = Counter(
-            "llm_provider_tokens_used_total",
-            "Tokens used",
-            ["provider", "model", "token_type"],
-            registry=registry,
+        self.tokens = CachedLabels(
+            Counter(
+                "llm_provider_tokens_used_total",
+                "Tokens used",
+                ["provider", "model", "token_type"],
+                registry=registry,
+            )
         )
-        self.zombies = Counter(
-            "llm_provider_zombie_results_total",
-            "Results that arrived for items already expired, discarded unpublished",
-            ["provider"],
-            registry=registry,
+        self.zombies = CachedLabels(
+            Counter(
+                "llm_provider_zombie_results_total",
+                "Results that arrived for items already expired, discarded unpublished",
+                ["provider"],
+                registry=registry,
+            )
         )
         self.worker_crashes = Counter(
             "llm_provider_worker_crashes_total",

@@ -13,12 +13,11 @@ move again.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
+from engine.contracts import LLMComparisonRequest
 from engine.store.rows import Row, table
 
 __all__ = ["DispatchIndex", "QueueItem", "QueueStatus", "next_status"]
@@ -66,7 +65,7 @@ class QueueItem(Row):
     correlation_id: str
     callback_topic: str
     provider: str
-    request: Mapping[str, Any]  # the LLMComparisonRequest, as JSON
+    request: LLMComparisonRequest
     queued_at: datetime
     ttl_s: float
     priority: int = 5

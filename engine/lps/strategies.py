@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import json
-
 from engine.contracts import ErrorDetail
 from engine.lps.calls import ProviderVerdict
 from engine.lps.errors import ProviderError, WorkerCrash, unclassified
@@ -26,11 +24,14 @@ from engine.settings import BundleFailurePolicy, QueueProcessingMode
 __all__ = ["execute", "next_bundle", "settle"]
 
 
-def _compatibility(ledger: QueueLedger, item: QueueItem) -> str:
+def _compatibility(ledger: QueueLedger, item: QueueItem) -> tuple[object, ...]:
+    """Items bundle together only with the same provider, overrides and batching hint."""
     request = ledger.requests[item.queue_id]
-    hint = request.metadata.get("cj_llm_batching_mode")
-    overrides = request.llm_config_overrides.model_dump(mode="json")
-    return json.dumps([item.provider, overrides, hint], sort_keys=True)
+    return (
+        item.provider,
+        request.llm_config_overrides,
+        request.metadata.get("cj_llm_batching_mode"),
+    )
 
 
 def bundle_limit(ledger: QueueLedger, first: QueueItem) -> int:
@@ -72,7 +73,7 @@ async def execute(ledger: QueueLedger, bundle: list[QueueItem]) -> None:
     serial = settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE
     bundle_id = f"{ctx.mode}:{ctx.streams.ids('lps.bundles').next()[:12]}"
     items = await ledger.start_processing(bundle, bundle_id)
-    model = ledger.provider_call(items[0]).model or "unknown"
+    model = ledger.model_of(items[0])
     resolved = ctx.provider_for(items[0].provider).name
     if serial:
         ctx.metrics.bundle_calls.labels(resolved, model).inc()
@@ -156,7 +157,7 @@ def _record_call(
     ctx = ledger.ctx
     metrics = ctx.metrics
     provider = ctx.provider_for(item.provider).name  # the adapter that really answered
-    requested_model = ledger.provider_call(item).model or "unknown"
+    requested_model = ledger.model_of(item)
     request_type = "batch" if ctx.mode == "batch_api" else "comparison"
     if isinstance(outcome, ProviderVerdict):
         usage = outcome.usage

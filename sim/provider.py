@@ -1,0 +1,306 @@
+"""The simulated provider: trace replay where the trace knows the pair, a model where it does
+not, and the scenario's faults on top.
+
+For each call it identifies the two essays (their canonical keys, so anchors match across
+runs), asks the fault plan whether anything goes wrong, and answers:
+
+* **replay**: the next recorded answer for that pair *in that orientation* (attempt-ordered:
+  the n-th call for (A, B) gets the n-th recording), latency and tokens included;
+* **model**: otherwise, Essay A wins with probability ``sigmoid(q_A - q_B + position_bias)``;
+  latency and token counts are drawn from the scenario's distributions.
+
+Failures are produced the way real providers produce them, as HTTP statuses with headers and
+error bodies in the provider's own shape (Anthropic or OpenAI), or as raw answers that do not
+parse, and then go through the same classifier and verdict parser as the live adapters
+(``engine.lps.errors``, ``engine.lps.verdict``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.contracts import LLMComparisonResultV1
+from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.errors import ProviderError, WorkerCrash, classify_http, classify_transport
+from engine.lps.verdict import parse_verdict
+from engine.ports import Runtime
+from engine.randomness import Streams
+from engine.traces import Trace
+from sim.cohorts import canonical_essay_key
+from sim.distributions import draw
+from sim.faults import FaultPlan, Opportunity
+from sim.scenario import PROVIDER_FAULTS, FaultKind, FaultSpec, ProviderSpec
+
+__all__ = ["ReplayIndex", "SimulatedProvider"]
+
+ERROR_ANSWER_S = 0.2  # an HTTP error comes back quickly
+
+JUSTIFICATIONS = (
+    "{w} argues more clearly and supports its points with relevant examples.",
+    "{w} is better organised, with a stronger conclusion.",
+    "{w} shows a surer command of language and a more developed argument.",
+    "{w} addresses the task more fully and more precisely.",
+)
+
+
+class ReplayIndex:
+    """Recorded answers by (canonical essay A, canonical essay B), in recording order."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self._answers: dict[tuple[str, str], deque[LLMComparisonResultV1]] = {}
+        for result in trace.results:
+            metadata = result.request_metadata
+            a, b = metadata.get("essay_a_id"), metadata.get("essay_b_id")
+            if isinstance(a, str) and isinstance(b, str):
+                key = (canonical_essay_key(a), canonical_essay_key(b))
+                self._answers.setdefault(key, deque()).append(result)
+        self.latencies_ms = [float(r.response_time_ms) for r in trace.results if not r.is_error]
+
+    def next(self, a: str, b: str) -> LLMComparisonResultV1 | None:
+        answers = self._answers.get((a, b))
+        return answers.popleft() if answers else None
+
+
+@dataclass
+class SimulatedProvider:
+    runtime: Runtime
+    spec: ProviderSpec
+    quality: Mapping[str, float]
+    plan: FaultPlan
+    streams: Streams
+    replay: ReplayIndex | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    async def compare(self, call: ProviderCall) -> ProviderVerdict:
+        rng = self.streams.random("provider")
+        metadata = call.metadata
+        a = canonical_essay_key(str(metadata.get("essay_a_id", "")))
+        b = canonical_essay_key(str(metadata.get("essay_b_id", "")))
+        batch = self.plan.batch_numbers.get(str(metadata.get("cj_batch_id")))
+        where = Opportunity(
+            self.runtime.now(),
+            provider=self.name,
+            model=call.model,
+            batch=batch,
+            correlation_id=call.correlation_id,
+        )
+        fault = self.plan.pick(PROVIDER_FAULTS, where)
+        recorded = self.replay.next(a, b) if self.replay is not None else None
+        latency_s = (
+            recorded.response_time_ms / 1000.0
+            if recorded is not None
+            else max(0.001, draw(self.spec.latency_ms, rng) / 1000.0)
+        )
+        request_id = f"req_{rng.getrandbits(64):016x}"
+        if fault is not None:
+            latency_s = await self._fault(fault, call, latency_s, request_id)
+        await self.runtime.sleep(latency_s)
+        if recorded is not None and recorded.error_detail is not None:
+            raise ProviderError(
+                recorded.error_detail.model_copy(
+                    update={
+                        "correlation_id": call.correlation_id,
+                        "timestamp": self.runtime.utcnow(),
+                    }
+                )
+            )
+        choice: str
+        if recorded is not None:
+            choice = recorded.winner or "Essay A"
+            justification = recorded.justification or ""
+            confidence = recorded.confidence or 4.0
+            usage = TokenUsage(
+                prompt_tokens=recorded.token_usage.prompt_tokens,
+                completion_tokens=recorded.token_usage.completion_tokens,
+            )
+        else:
+            delta = self.quality.get(a, 0.0) - self.quality.get(b, 0.0) + self.spec.position_bias
+            choice = "Essay A" if rng.random() < 1.0 / (1.0 + math.exp(-delta)) else "Essay B"
+            justification = JUSTIFICATIONS[rng.randrange(len(JUSTIFICATIONS))].format(w=choice)
+            confidence = round(rng.uniform(3.0, 5.0), 1)
+            usage = TokenUsage(
+                prompt_tokens=max(1, round(draw(self.spec.prompt_tokens, rng))),
+                completion_tokens=max(1, round(draw(self.spec.completion_tokens, rng))),
+            )
+        raw = json.dumps(
+            {"winner": choice, "justification": justification, "confidence": confidence}
+        )
+        stop = "end_turn" if self.name == "anthropic" else "stop"
+        winner, justification, confidence = parse_verdict(
+            raw,
+            provider=self.name,
+            correlation_id=call.correlation_id,
+            timestamp=self.runtime.utcnow(),
+            stop_reason=stop,
+            provider_request_id=request_id,
+        )
+        return ProviderVerdict(
+            winner=winner,  # type: ignore[arg-type]
+            justification=justification,
+            confidence=confidence,
+            model=recorded.model if recorded is not None else call.model or self.spec.model,
+            usage=usage,
+            response_time_ms=round(latency_s * 1000),
+            provider_request_id=request_id,
+            stop_reason=stop,
+        )
+
+    async def _fault(
+        self, fault: FaultSpec, call: ProviderCall, latency_s: float, request_id: str
+    ) -> float:
+        """Act out a fault: raise, hang, or return the (possibly longer) latency to sleep."""
+        kind = fault.kind
+        now = self.runtime.utcnow
+        if kind is FaultKind.WORKER_CRASH:
+            raise WorkerCrash(f"simulated worker crash during {call.correlation_id}")
+        if kind is FaultKind.CONNECTION_RESET:
+            await self.runtime.sleep(0.05)
+            raise ProviderError(
+                classify_transport(
+                    "connection",
+                    "connection reset by peer",
+                    provider=self.name,
+                    correlation_id=call.correlation_id,
+                    timestamp=now(),
+                )
+            )
+        if kind is FaultKind.TIMEOUT:
+            await self.runtime.sleep(fault.timeout_s)
+            raise ProviderError(
+                classify_transport(
+                    "timeout",
+                    f"no answer within {fault.timeout_s:g} s",
+                    provider=self.name,
+                    correlation_id=call.correlation_id,
+                    timestamp=now(),
+                )
+            )
+        if kind in _HTTP_FAULTS:
+            await self.runtime.sleep(min(latency_s, ERROR_ANSWER_S))
+            status, headers, body = self._http_error(kind, fault, request_id)
+            raise ProviderError(
+                classify_http(
+                    status,
+                    headers=headers,
+                    body=body,
+                    provider=self.name,
+                    correlation_id=call.correlation_id,
+                    timestamp=now(),
+                )
+            )
+        if kind is FaultKind.STUCK:
+            await self.runtime.sleep(fault.hang_s)
+            return latency_s
+        if kind is FaultKind.LATENCY_SPIKE:
+            return latency_s + fault.extra_latency_s
+        await self.runtime.sleep(latency_s)
+        if kind is FaultKind.MAX_TOKENS:
+            truncated = '{"winner": "Essay A", "justification": "Essay A is stronger becau'
+            stop = "max_tokens" if self.name == "anthropic" else "length"
+            parse_verdict(
+                truncated,
+                provider=self.name,
+                correlation_id=call.correlation_id,
+                timestamp=now(),
+                stop_reason=stop,
+                provider_request_id=request_id,
+            )
+        raw = {
+            "not_json": "I think Essay A is better.",
+            "missing_winner": json.dumps({"justification": "?", "confidence": 3}),
+            "invalid_winner": json.dumps(
+                {"winner": "Essay C", "justification": "?", "confidence": 3}
+            ),
+        }[fault.malformed]
+        parse_verdict(
+            raw,
+            provider=self.name,
+            correlation_id=call.correlation_id,
+            timestamp=now(),
+            provider_request_id=request_id,
+        )
+        raise AssertionError("a malformed answer must not parse")  # pragma: no cover
+
+    def _http_error(
+        self, kind: FaultKind, fault: FaultSpec, request_id: str
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        anthropic = self.name == "anthropic"
+        headers = {"request-id" if anthropic else "x-request-id": request_id}
+        if fault.retry_after_s is not None:
+            headers["retry-after"] = f"{fault.retry_after_s:g}"
+        if fault.retry_after_ms is not None:
+            headers["retry-after-ms"] = f"{fault.retry_after_ms:g}"
+        error: dict[str, Any]
+        if kind is FaultKind.HTTP_429:
+            error = (
+                {
+                    "type": "rate_limit_error",
+                    "message": "Number of requests has exceeded your per-minute rate limit",
+                }
+                if anthropic
+                else {
+                    "type": "requests",
+                    "code": "rate_limit_exceeded",
+                    "message": "Rate limit reached for requests",
+                }
+            )
+            status = 429
+        elif kind is FaultKind.HTTP_429_SPEND_LIMIT:
+            headers.pop("retry-after", None)
+            headers.pop("retry-after-ms", None)
+            error = (
+                {
+                    "type": "rate_limit_error",
+                    "message": "spend limit reached",
+                    "details": {"error_code": "enforced_spend_limit_reached"},
+                }
+                if anthropic
+                else {
+                    "type": "insufficient_quota",
+                    "code": "insufficient_quota",
+                    "message": "You exceeded your current quota",
+                }
+            )
+            status = 429
+        elif kind is FaultKind.HTTP_529:
+            # OpenAI has no 529: its overload answer is 503 server_is_overloaded.
+            error = (
+                {"type": "overloaded_error", "message": "Overloaded"}
+                if anthropic
+                else {
+                    "type": "service_unavailable_error",
+                    "code": "server_is_overloaded",
+                    "message": "The server is overloaded",
+                }
+            )
+            status = 529 if anthropic else 503
+        else:
+            status = 500 if kind is FaultKind.HTTP_500 else 503
+            error = {
+                "type": "api_error" if anthropic else "server_error",
+                "message": "Internal server error" if status == 500 else "Service unavailable",
+            }
+        body: dict[str, Any] = {"error": error}
+        if anthropic:
+            body = {"type": "error", "error": error, "request_id": request_id}
+        return status, headers, body
+
+
+_HTTP_FAULTS = frozenset(
+    {
+        FaultKind.HTTP_429,
+        FaultKind.HTTP_429_SPEND_LIMIT,
+        FaultKind.HTTP_529,
+        FaultKind.HTTP_500,
+        FaultKind.HTTP_503,
+    }
+)

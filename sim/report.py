@@ -1,0 +1,149 @@
+"""``report.json``: what a run did, in numbers a person (and a snapshot test) can read.
+
+Every figure comes from the run's event log or its final state. Floats are rounded so that a
+report is byte-stable across platforms; ``wall_seconds`` is the only figure that depends on the
+machine, and snapshot tests leave it out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from engine.cj.position_report import position_balance
+from engine.lps.queue import QueueStatus
+from sim.runner import RunOutcome
+
+__all__ = ["build_report", "rounded"]
+
+DIGITS = 6
+
+
+def rounded(value: Any) -> Any:
+    """Round every float in a JSON-like value."""
+    if isinstance(value, float):
+        return round(value, DIGITS)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item) for item in value]
+    return value
+
+
+def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> dict[str, Any]:
+    records = outcome.log.records()
+    kinds = Counter(record.kind for record in records)
+    applied = [r for r in records if r.kind == "cj.callback.applied"]
+    finalized = {int(r.ids["cj_batch_id"]): r for r in records if r.kind == "cj.batch.finalized"}
+    pairs = outcome.pairs()
+    essays = outcome.essays()
+
+    batches = []
+    uploads = {u.cj_batch_id: u for u in outcome.uploads()}
+    for state in outcome.states():
+        batch = state.cj_batch_id
+        batch_pairs = [p for p in pairs if p.cj_batch_id == batch]
+        batch_applied = [r for r in applied if int(r.ids["cj_batch_id"]) == batch]
+        final = finalized.get(batch)
+        batches.append(
+            {
+                "cj_batch_id": batch,
+                "bos_batch_id": uploads[batch].bos_batch_id,
+                "final_state": state.state.value,
+                "upload_status": uploads[batch].status.value,
+                "total_budget": state.total_budget,
+                "submitted": state.submitted_comparisons,
+                "completed": state.completed_comparisons,
+                "failed": state.failed_comparisons,
+                "iterations": state.current_iteration,
+                "max_completion_pct": max(
+                    (r.fields["completion_pct"] for r in batch_applied), default=0.0
+                ),
+                "db_completed": sum(
+                    p.outcome is not None and p.outcome.value != "error" for p in batch_pairs
+                ),
+                "db_failed": sum(
+                    p.outcome is not None and p.outcome.value == "error" for p in batch_pairs
+                ),
+                "callbacks_after_finalization": sum(
+                    bool(r.fields.get("after_finalization")) for r in batch_applied
+                ),
+                "final_reason": final.fields.get("reason") if final else None,
+                "ssr": final.fields.get("ssr") if final else None,
+                "kendall_tau": final.fields.get("kendall_tau") if final else None,
+                "inversions": final.fields.get("inversions") if final else None,
+                "zero_win_anchors": final.fields.get("zero_win_anchors") if final else None,
+            }
+        )
+
+    provider_errors = Counter(
+        r.fields["error_type"]
+        for r in records
+        if r.kind == "lps.provider.call" and r.fields["outcome"] == "error"
+    )
+    final_errors = Counter(
+        r.fields["error_type"]
+        for r in records
+        if r.kind == "lps.callback.published" and r.fields["error_type"]
+    )
+    items = outcome.queue_items()
+    statuses = Counter(item.status for item in items)
+    expiries = Counter(r.fields["reason"] for r in records if r.kind == "lps.item.expired")
+    balance = position_balance(
+        ((p.essay_a_id, p.essay_b_id) for p in pairs), {e.essay_id: e.is_anchor for e in essays}
+    )
+    faults = Counter(r.fields["kind"] for r in records if r.kind == "fault.fired")
+    virtual = outcome.virtual_seconds
+    report: dict[str, Any] = {
+        "scenario": outcome.scenario.name,
+        "seed": outcome.seed,
+        "legacy": outcome.legacy,
+        "fingerprint": outcome.fingerprint,
+        "events": len(records),
+        "invariants": {name: result.as_dict() for name, result in outcome.invariants.items()},
+        "liveness": {"ok": outcome.liveness_ok, "fault_phase_end_s": outcome.fault_phase_end_s},
+        "batches": batches,
+        "errors_by_type": dict(sorted(provider_errors.items())),
+        "final_errors_by_type": dict(sorted(final_errors.items())),
+        "provider_calls": kinds["lps.provider.call"],
+        "callbacks": {
+            "applied": kinds["cj.callback.applied"],
+            "duplicate": kinds["cj.callback.duplicate"],
+            "orphan": kinds["cj.callback.orphan"],
+            "late": kinds["cj.callback.late"],
+            "invalid": kinds["cj.callback.invalid"],
+            "published_by_lps": kinds["lps.callback.published"],
+            "consumer_failures": kinds["bus.handler.failed"],
+        },
+        "queue": {
+            "items": len(items),
+            "completed": statuses[QueueStatus.COMPLETED],
+            "failed": statuses[QueueStatus.FAILED],
+            "expired": statuses[QueueStatus.EXPIRED],
+            "processing_timeouts": expiries["processing_timeout"],
+            "expiries_by_reason": dict(sorted(expiries.items())),
+            "retries": kinds["lps.retry.scheduled"],
+            "zombie_results": kinds["lps.zombie.discarded"],
+            "worker_crashes": kinds["lps.worker.crashed"],
+            "max_depth": outcome.lps.ledger.max_depth,
+        },
+        "position_balance": {
+            "anchors": {
+                "a": balance.anchors.a_count,
+                "b": balance.anchors.b_count,
+                "a_share": balance.anchors.a_share,
+            },
+            "students": {
+                "a": balance.students.a_count,
+                "b": balance.students.b_count,
+                "a_share": balance.students.a_share,
+            },
+            "max_abs_skew": balance.max_abs_skew,
+        },
+        "faults_fired": dict(sorted(faults.items())),
+        "virtual_seconds": virtual,
+        "wall_seconds": wall_seconds,
+        "virtual_per_wall": (virtual / wall_seconds) if wall_seconds else None,
+    }
+    result: dict[str, Any] = rounded(report)
+    return result

@@ -1,0 +1,169 @@
+"""``cjsim run``: one scenario, one seed, a summary, a report, and an honest exit code."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from sim.expectations import check_expectations
+from sim.report import build_report
+from sim.runner import RunOutcome, run_scenario
+from sim.scenario import Scenario, load_scenario
+from sim.swarm_variant import swarm_variant
+
+__all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
+
+EXIT_OK, EXIT_EXPECTATION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    path: Path
+    seed: int | None
+    overrides: tuple[str, ...]
+    out: Path | None
+    legacy: bool
+    swarm: bool
+
+
+def reproduce_command(request: RunRequest, seed: int) -> str:
+    parts = ["cjsim", "run", str(request.path), "--seed", str(seed)]
+    for override in request.overrides:
+        parts += ["--set", override]
+    if request.legacy:
+        parts.append("--legacy")
+    if request.swarm:
+        parts.append("--swarm")
+    return shlex.join(parts)
+
+
+def default_out_dir(scenario: Scenario, seed: int, legacy: bool) -> Path:
+    return Path("runs") / f"{scenario.name}-seed{seed}{'-legacy' if legacy else ''}"
+
+
+def load_for_run(request: RunRequest) -> tuple[Scenario, int]:
+    scenario = load_scenario(request.path, overrides=list(request.overrides))
+    seed = scenario.seed if request.seed is None else request.seed
+    if request.swarm:
+        scenario = swarm_variant(scenario, seed)
+    return scenario, seed
+
+
+def run_command(
+    request: RunRequest,
+    *,
+    wall_clock: Callable[[], float],
+    out: TextIO,
+    write_analysis: Callable[[RunOutcome, Path], None] | None = None,
+) -> int:
+    """Run, print the summary, write the report; return the exit code. ``ScenarioError``
+    propagates to the caller (exit 2)."""
+    scenario, seed = load_for_run(request)
+    started = wall_clock()
+    outcome = run_scenario(scenario, seed=seed, legacy=request.legacy, base_dir=request.path.parent)
+    wall = wall_clock() - started
+    report = build_report(outcome, wall_seconds=wall)
+    folder = request.out or default_out_dir(scenario, seed, request.legacy)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(
+        json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    with (folder / "events.jsonl").open("w", encoding="utf-8") as handle:
+        outcome.log.write_jsonl(handle)
+    if write_analysis is not None:
+        write_analysis(outcome, folder)
+    problems = check_expectations(report, scenario.expectation(legacy=request.legacy))
+    print_summary(report, request, folder, out)
+    if problems:
+        out.write("\nFAILED\n")
+        for problem in problems:
+            out.write(f"  {problem}\n")
+        for name, result in report["invariants"].items():
+            if not result["ok"] and result["first_event"] and any(name in p for p in problems):
+                event = result["first_event"]
+                out.write(
+                    f"  first event that broke {name}: #{event['seq']} at "
+                    f"t={event['t']:.3f}s {event['kind']} {_ids(event['ids'])}\n"
+                )
+        out.write(f"  reproduce: {reproduce_command(request, seed)}\n")
+        return EXIT_EXPECTATION
+    return EXIT_OK
+
+
+def _ids(ids: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in ids.items())
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def print_summary(report: dict[str, Any], request: RunRequest, folder: Path, out: TextIO) -> None:
+    mode = " (legacy: the original system's behaviour)" if report["legacy"] else ""
+    out.write(f"cjsim run {request.path}  seed {report['seed']}{mode}\n\n")
+    header = (
+        "batch",
+        "state",
+        "upload status",
+        "submitted",
+        "completed",
+        "failed",
+        "max completion",
+    )
+    rows: list[Sequence[str]] = [header]
+    for batch in report["batches"]:
+        rows.append(
+            (
+                str(batch["cj_batch_id"]),
+                batch["final_state"],
+                batch["upload_status"],
+                str(batch["submitted"]),
+                str(batch["completed"]),
+                str(batch["failed"]),
+                f"{batch['max_completion_pct']:.1f}%",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        out.write(
+            "  "
+            + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            + "\n"
+        )
+    errors = ", ".join(f"{k} {v}" for k, v in report["errors_by_type"].items()) or "none"
+    callbacks = report["callbacks"]
+    queue = report["queue"]
+    positions = report["position_balance"]
+    held = sum(result["ok"] for result in report["invariants"].values())
+    total = len(report["invariants"])
+    out.write(f"\n  provider errors: {errors}\n")
+    out.write(
+        f"  callbacks: applied {callbacks['applied']}, duplicate {callbacks['duplicate']}, "
+        f"orphan {callbacks['orphan']}, late {callbacks['late']}, "
+        f"invalid {callbacks['invalid']}\n"
+    )
+    out.write(
+        f"  queue: completed {queue['completed']}, failed {queue['failed']}, expired "
+        f"{queue['expired']} (processing timeouts {queue['processing_timeouts']}), "
+        f"retries {queue['retries']}, max depth {queue['max_depth']}\n"
+    )
+    out.write(
+        f"  positions: anchors in A {_percent(positions['anchors']['a_share'])}, students "
+        f"in A {_percent(positions['students']['a_share'])}, max |A-B|/(A+B) "
+        f"{positions['max_abs_skew']:.3f}\n"
+    )
+    out.write(f"  invariants: {held}/{total} hold")
+    broken = [name for name, result in report["invariants"].items() if not result["ok"]]
+    out.write(f" (broken: {', '.join(broken)})\n" if broken else "\n")
+    ratio = report["virtual_per_wall"]
+    speed = f" ({ratio:,.0f}x)" if ratio else ""
+    out.write(
+        f"  time: {report['virtual_seconds']:,.1f} virtual s in "
+        f"{report['wall_seconds']:.2f} wall s{speed}\n"
+    )
+    out.write(f"  fingerprint: {report['fingerprint']}\n")
+    out.write(f"  report: {folder / 'report.json'}\n")

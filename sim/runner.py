@@ -1,0 +1,245 @@
+"""Build a world from a scenario, run it, and hand back everything that happened.
+
+Theory of operation. One SimRuntime, one seed. The real engine (CJ service and LPS service) is
+wired to simulated parts: two stores (the CJ database and the LPS queue store), the simulated bus
+and provider, all drawing from named streams of the run's seed. The run has two phases:
+
+1. **faults**: the scenario's batches are submitted and the fault plan is live, until every
+   batch is finished and the queue and bus are empty, or ``run.fault_phase_s`` passes;
+2. **liveness**: the faults stop (a scheduled fault that has not fired never will) and the world
+   must settle (every batch finished, nothing queued, processing or in flight) within
+   ``run.liveness_s``. A world that cannot settle without faults has a liveness bug.
+
+The event log records both phases; invariants watch it as it grows and inspect the final state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from engine.cj.callbacks import OrphanCallback
+from engine.cj.context import CJContext
+from engine.cj.metrics import CJMetrics
+from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
+from engine.cj.service import CJService
+from engine.eventlog import MemoryEventLog
+from engine.lps.context import LPSContext
+from engine.lps.metrics import LPSMetrics
+from engine.lps.providers.mock import MockProvider
+from engine.lps.queue import QueueItem
+from engine.lps.service import LPSService
+from engine.ports import Provider
+from engine.randomness import Streams
+from engine.settings import Settings
+from engine.traces import load_trace
+from sim.bus import SimulatedBus
+from sim.cohorts import build_cohort
+from sim.faults import FaultPlan
+from sim.invariants import InvariantMonitor, InvariantResult, Snapshot
+from sim.provider import ReplayIndex, SimulatedProvider
+from sim.runtime import SimRuntime
+from sim.scenario import Scenario, ScenarioError
+from sim.store import SimStore
+
+__all__ = ["RunOutcome", "run_scenario"]
+
+SETTLE_CHECK_S = 5.0  # how often the runner looks whether the world has settled
+
+
+@dataclass
+class RunOutcome:
+    scenario: Scenario
+    seed: int
+    legacy: bool
+    settings: Settings
+    log: MemoryEventLog
+    registry: CollectorRegistry
+    cj_store: SimStore
+    lps_store: SimStore
+    lps: LPSService
+    bus: SimulatedBus
+    batch_ids: list[int]
+    virtual_seconds: float
+    fault_phase_end_s: float
+    liveness_ok: bool
+    invariants: dict[str, InvariantResult]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.log.fingerprint()
+
+    def states(self) -> list[BatchState]:
+        return self.cj_store.snapshot(BatchState)
+
+    def uploads(self) -> list[BatchUpload]:
+        return self.cj_store.snapshot(BatchUpload)
+
+    def pairs(self) -> list[ComparisonPair]:
+        return self.cj_store.snapshot(ComparisonPair)
+
+    def essays(self) -> list[Essay]:
+        return self.cj_store.snapshot(Essay)
+
+    def queue_items(self) -> list[QueueItem]:
+        return self.lps_store.snapshot(QueueItem)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    legacy: bool = False,
+    base_dir: Path | None = None,
+) -> RunOutcome:
+    """Run ``scenario`` (with ``seed``, else its own) and return the outcome. ``base_dir``
+    resolves relative trace paths (the scenario file's folder)."""
+    seed = scenario.seed if seed is None else seed
+    settings = scenario.engine_settings(legacy=legacy)
+    run = scenario.run
+    runtime = SimRuntime(epoch=scenario.epoch)
+    streams = Streams(seed)
+    log = MemoryEventLog(runtime.now)
+    monitor = InvariantMonitor()
+    log.add_listener(monitor.observe)
+    plan = FaultPlan(list(scenario.faults), streams.random("faults"), log)
+    cj_store = SimStore(
+        runtime, statement_latency_s=plan.store_latency(run.store_latency_ms / 1000.0, runtime.now)
+    )
+    lps_store = SimStore(runtime, statement_latency_s=run.queue_store_latency_ms / 1000.0)
+    bus = SimulatedBus(
+        runtime,
+        plan,
+        streams,
+        log,
+        callback_topic=settings.CJ_CALLBACK_TOPIC,
+        latency_s=run.bus_latency_ms / 1000.0,
+        jitter_s=run.bus_jitter_ms / 1000.0,
+        reorder_spread_s=run.reorder_spread_s,
+        redeliveries=run.consumer_redeliveries,
+        tolerated=(OrphanCallback,),
+    )
+    registry = CollectorRegistry()
+    cohort = build_cohort(scenario, streams)
+    provider = _provider(scenario, settings, runtime, cohort.quality, plan, streams, base_dir)
+    lps = LPSService(
+        LPSContext(
+            runtime=runtime,
+            store=lps_store,
+            bus=bus,
+            log=log,
+            settings=settings,
+            streams=streams,
+            metrics=LPSMetrics(registry),
+            provider_for=lambda _: provider,
+        )
+    )
+    cj = CJService(
+        CJContext(
+            runtime=runtime,
+            store=cj_store,
+            bus=bus,
+            log=log,
+            settings=settings,
+            streams=streams,
+            metrics=CJMetrics(registry),
+            sink=lps,
+        )
+    )
+
+    def settled() -> bool:
+        states = cj_store.snapshot(BatchState)
+        return (
+            len(states) == run.batches
+            and all(s.state.terminal for s in states)
+            and lps.idle
+            and bus.idle
+        )
+
+    async def wait_until(condition: Callable[[], bool], deadline: float) -> bool:
+        while not condition():
+            if runtime.now() >= deadline:
+                return False
+            await runtime.sleep(min(SETTLE_CHECK_S, deadline - runtime.now()))
+        return True
+
+    async def main() -> tuple[list[int], float, bool]:
+        bus.start()
+        lps.start()
+        cj.start()
+        log.append("sim.phase", phase="faults", seed=seed, legacy=legacy, scenario=scenario.name)
+        batch_ids = []
+        for number in range(1, run.batches + 1):
+            if number > 1 and run.batch_interval_s:
+                await runtime.sleep(run.batch_interval_s)
+            plan.batch_numbers[str(number)] = number  # batch ids count from 1 in a fresh store
+            cj_batch_id = await cj.submit_batch(cohort.batch_request(scenario, number))
+            assert cj_batch_id == number, (cj_batch_id, number)
+            batch_ids.append(cj_batch_id)
+        await wait_until(settled, run.fault_phase_s)
+        plan.enabled = False
+        fault_end = runtime.now()
+        log.append("sim.phase", phase="liveness")
+        live = await wait_until(settled, fault_end + run.liveness_s)
+        log.append("sim.phase", phase="end", liveness_ok=live)
+        cj.stop()
+        lps.stop()
+        return batch_ids, fault_end, live
+
+    batch_ids, fault_end, liveness_ok = runtime.run(main())
+    snapshot = Snapshot(
+        states=cj_store.snapshot(BatchState),
+        pairs=cj_store.snapshot(ComparisonPair),
+        essays=cj_store.snapshot(Essay),
+        queue_items=lps_store.snapshot(QueueItem),
+        open_queue_items=lps.ledger.active,
+        skew_limit=run.position_skew_limit,
+        skew_min_comparisons=run.position_min_comparisons,
+    )
+    return RunOutcome(
+        scenario=scenario,
+        seed=seed,
+        legacy=legacy,
+        settings=settings,
+        log=log,
+        registry=registry,
+        cj_store=cj_store,
+        lps_store=lps_store,
+        lps=lps,
+        bus=bus,
+        batch_ids=batch_ids,
+        virtual_seconds=runtime.now(),
+        fault_phase_end_s=fault_end,
+        liveness_ok=liveness_ok,
+        invariants=monitor.results(snapshot),
+    )
+
+
+def _provider(
+    scenario: Scenario,
+    settings: Settings,
+    runtime: SimRuntime,
+    quality: dict[str, float] | object,
+    plan: FaultPlan,
+    streams: Streams,
+    base_dir: Path | None,
+) -> Provider:
+    spec = scenario.provider
+    if spec.mock_mode is not None:
+        return MockProvider(
+            runtime, settings.with_overrides(MOCK_MODE=spec.mock_mode), name=spec.name
+        )
+    replay = None
+    if spec.replay is not None:
+        folder = Path(spec.replay)
+        if not folder.is_absolute() and base_dir is not None and not folder.exists():
+            folder = base_dir / folder
+        try:
+            replay = ReplayIndex(load_trace(folder))
+        except ValueError as exc:
+            raise ScenarioError(f"provider.replay: {exc}") from None
+    assert isinstance(quality, dict)
+    return SimulatedProvider(runtime, spec, quality, plan, streams, replay)
