@@ -95,7 +95,8 @@ class Settings(BaseSettings):
 
     # ---- LPS: retries --------------------------------------------------------------------
     RETRY_AFTER_MAX_S: float = Field(120.0, gt=0)
-    RETRY_BACKOFF_BASE_S: float = Field(1.0, gt=0)
+    # The original's provider-level backoff ran 4..60 s: a 529 burst outlasts shorter waits.
+    RETRY_BACKOFF_BASE_S: float = Field(4.0, gt=0)
     RETRY_BACKOFF_MAX_S: float = Field(60.0, gt=0)
 
     # ---- LPS: batch API ------------------------------------------------------------------

@@ -131,9 +131,7 @@ class SimulatedProvider:
                 prompt_tokens=max(1, round(draw(self.spec.prompt_tokens, rng))),
                 completion_tokens=max(1, round(draw(self.spec.completion_tokens, rng))),
             )
-        raw = json.dumps(
-            {"winner": choice, "justification": justification, "confidence": confidence}
-        )
+        raw = {"winner": choice, "justification": justification, "confidence": confidence}
         stop = "end_turn" if self.name == "anthropic" else "stop"
         winner, justification, confidence = parse_verdict(
             raw,

@@ -254,7 +254,8 @@ class RunSpec(_Model):
     fault_phase_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400)
     liveness_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400)
     store_latency_ms: float = Field(2.0, ge=0, le=60_000)
-    queue_store_latency_ms: float = Field(0.5, ge=0, le=60_000)
+    # The LPS queue lived in Redis: sub-millisecond, modelled as in-process (0) by default.
+    queue_store_latency_ms: float = Field(0.0, ge=0, le=60_000)
     bus_latency_ms: float = Field(5.0, ge=0, le=600_000)
     bus_jitter_ms: float = Field(0.0, ge=0, le=600_000)
     reorder_spread_s: float = Field(30.0, ge=0)

@@ -13,8 +13,9 @@ lost. A lock request that would close a wait-for cycle raises ``DeadlockDetected
 requester, naming the cycle.
 
 Every statement first sleeps its latency on the runtime clock, which is also where concurrent
-transactions interleave: a store with zero latency still yields at each statement, as a real
-database round trip does.
+transactions interleave, as they do at a real database's round trips. A statement with zero
+latency completes without yielding: that models an in-process store (the LPS queue's Redis
+stand-in), whose operations are atomic.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ class SimStore:
 
     async def _statement(self) -> None:
         self.stats.statements += 1
-        await self._runtime.sleep(self._latency())
+        latency = self._latency()
+        if latency:
+            await self._runtime.sleep(latency)
 
     async def _acquire(self, tx: SimTx, row_id: RowId) -> None:
         lock = self._locks.get(row_id)
@@ -266,10 +269,14 @@ class SimTx:
         await self._store._statement()
         table = self._store._table(spec)
         rows: dict[Any, Row] = {}
-        for key in table.candidate_keys(equals):
-            row = table.rows[key]
-            if _matches(row, equals):
-                rows[key] = row
+        if len(equals) == 1 and next(iter(equals)) in table.indexes:
+            # The index answers the one condition exactly: no row needs checking.
+            rows = {key: table.rows[key] for key in table.candidate_keys(equals)}
+        else:
+            for key in table.candidate_keys(equals):
+                row = table.rows[key]
+                if _matches(row, equals):
+                    rows[key] = row
         for (table_name, key), written in self._writes.items():
             if table_name != spec.name:
                 continue

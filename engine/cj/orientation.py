@@ -7,9 +7,10 @@ measured with the bias baked in. With balancing on (the default):
   a wave is planned, so no essay is first in line by accident of its id;
 * each pair is oriented by the original's "fair complement" rule: an essay that has been A more
   often than B goes to B (and vice versa); when both lean the same way, the orientation that
-  leaves the smaller total skew wins; a true tie is a seeded coin flip (the original fell back
-  to id order, which put ``ANCHOR_*`` ids first);
-* a resampled pair seen only as AB is sent as BA, and vice versa, before the skew rule applies.
+  leaves the smaller total skew wins, then the one with the smaller worst skew; a true tie is a
+  seeded coin flip (the original fell back to id order, which put ``ANCHOR_*`` ids first);
+* a resampled pair seen only as AB is sent as BA, and vice versa, unless that would leave an
+  essay leaning harder than the other orientation.
 
 With balancing off (``ENABLE_COMPARISON_POSITION_BALANCING=false``), the original's behaviour:
 anchors first in the essay list and every pair keeps list order, so anchors sit in A.
@@ -17,6 +18,7 @@ anchors first in the essay list and every pair keeps list order, so anchors sit 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,9 +62,16 @@ def orient_wave(
             for p in planned
         ]
     positions = dict(history.positions)
+    # How many more coverage comparisons each essay will get: on a tie, the essay with fewer
+    # chances left to even out takes the balancing slot.
+    partners: Counter[str] = Counter()
+    for a, b in history.compared:
+        partners[a] += 1
+        partners[b] += 1
+    chances = {e.essay_id: len(order) - 2 - partners[e.essay_id] for e in order}
     oriented = []
     for pair in planned:
-        a, b = _choose(pair, positions, history, rng)
+        a, b = _choose(pair, positions, history, chances, rng)
         a_first, a_second = positions.get(a, (0, 0))
         positions[a] = (a_first + 1, a_second)
         b_first, b_second = positions.get(b, (0, 0))
@@ -75,24 +84,49 @@ def _choose(
     pair: PlannedPair,
     positions: dict[str, tuple[int, int]],
     history: PairHistory,
+    chances: dict[str, int],
     rng: Rng,
 ) -> tuple[str, str]:
     x, y = pair.first, pair.second
-    if pair.mode is GenerationMode.RESAMPLING:
-        key = (x, y) if x <= y else (y, x)
-        lo_first, hi_first = history.orientations.get(key, (0, 0))
-        if lo_first and not hi_first:
-            return key[1], key[0]
-        if hi_first and not lo_first:
-            return key[0], key[1]
     skew_x = positions.get(x, (0, 0))[0] - positions.get(x, (0, 0))[1]
     skew_y = positions.get(y, (0, 0))[0] - positions.get(y, (0, 0))[1]
-    if skew_x > 0 > skew_y:
-        return y, x
-    if skew_x < 0 < skew_y:
-        return x, y
-    x_first = abs(skew_x + 1) + abs(skew_y - 1)
-    y_first = abs(skew_x - 1) + abs(skew_y + 1)
+    # Smallest total skew first, then the smallest worst skew (when both essays lean the same
+    # way, the one leaning harder takes the other slot), then the smallest skew for the essay
+    # with fewer comparisons left to recover. The original flipped a coin at the first tie,
+    # and essays drifted to |A-B|/(A+B) of 0.3 over a dozen comparisons.
+    scarce = (
+        x
+        if chances.get(x, 0) < chances.get(y, 0)
+        else (y if chances.get(y, 0) < chances.get(x, 0) else None)
+    )
+
+    def cost(skew_x_after: int, skew_y_after: int) -> tuple[int, int, int]:
+        scarce_skew = abs(skew_x_after) if scarce == x else abs(skew_y_after) if scarce == y else 0
+        return (
+            abs(skew_x_after) + abs(skew_y_after),
+            max(abs(skew_x_after), abs(skew_y_after)),
+            scarce_skew,
+        )
+
+    x_first = cost(skew_x + 1, skew_y - 1)
+    y_first = cost(skew_x - 1, skew_y + 1)
+    if pair.mode is GenerationMode.RESAMPLING:
+        # Complete the pair's missing orientation (AB seen, so BA now), unless that leaves an
+        # essay leaning harder than the other orientation would.
+        key = (x, y) if x <= y else (y, x)
+        lo_first, hi_first = history.orientations.get(key, (0, 0))
+        complement = (
+            (key[1], key[0])
+            if lo_first and not hi_first
+            else (key[0], key[1])
+            if hi_first and not lo_first
+            else None
+        )
+        if complement is not None:
+            chosen = x_first if complement == (x, y) else y_first
+            other = y_first if complement == (x, y) else x_first
+            if chosen[1] <= other[1]:
+                return complement
     if x_first != y_first:
         return (x, y) if x_first < y_first else (y, x)
     return (x, y) if rng.random() < 0.5 else (y, x)

@@ -49,7 +49,8 @@ def _shared_block(content: str, ttl: CacheTTL) -> PromptBlock:
 
 def _block(content: str, *, cacheable: bool, ttl: CacheTTL | None) -> PromptBlock:
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
-    return PromptBlock(
+    # Built from our own values: construct, and let the request's validation be the check.
+    return PromptBlock.model_construct(
         content=content, cacheable=cacheable, ttl=ttl if cacheable else None, content_hash=digest
     )
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 class Goal:
     min_ratio: float
     description: str
+    # A throughput goal has no reference run: its ratio is the subject's simulated seconds per
+    # wall second (``virtual_seconds`` in its extra_info over its median wall time).
+    throughput: bool = False
 
 
 GOALS = {
@@ -20,6 +23,11 @@ GOALS = {
     ),
     "bt_fit_24x288": Goal(
         1.0, "fit_bradley_terry vs choix.ilsr_pairwise, 24 items / 288 comparisons"
+    ),
+    "eng5_regular_24_speed": Goal(
+        10_000.0,
+        "virtual seconds per wall second, scenarios/eng5_regular_24.yaml, faults on",
+        throughput=True,
     ),
 }
 
