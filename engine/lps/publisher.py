@@ -4,10 +4,6 @@
 ``queue_processing_mode``, ``resolved_provider``, ``attempts``, the provider's usage (cache tokens
 included). A ``preferred_bundle_size`` is echoed only as the integer 1..64 that LPS honoured;
 anything else a caller sent is dropped, so downstream checks can rely on the range.
-
-Results are assembled from values LPS has already checked, so they are built with
-``model_construct`` (no second validation on this hot path); the consumer validates every
-callback it receives, and that is where a malformed one is caught.
 """
 
 from __future__ import annotations
@@ -61,7 +57,7 @@ def success_result(
 ) -> LLMComparisonResultV1:
     usage = verdict.usage
     rate = COST_PER_1K_TOKENS.get(item.provider, 0.0)
-    return LLMComparisonResultV1.model_construct(
+    return LLMComparisonResultV1(
         request_id=item.queue_id,
         correlation_id=item.correlation_id,
         winner=verdict.winner,
@@ -70,7 +66,7 @@ def success_result(
         provider=item.provider,
         model=verdict.model,
         response_time_ms=verdict.response_time_ms,
-        token_usage=TokenUsageV1.model_construct(
+        token_usage=TokenUsageV1(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             total_tokens=usage.total_tokens,
@@ -102,7 +98,7 @@ def error_result(
     runtime: Runtime,
     extra: dict[str, Any],
 ) -> LLMComparisonResultV1:
-    return LLMComparisonResultV1.model_construct(
+    return LLMComparisonResultV1(
         request_id=item.queue_id,
         correlation_id=item.correlation_id,
         error_detail=detail,
@@ -115,7 +111,7 @@ def error_result(
 
 
 def wrap(result: LLMComparisonResultV1, *, event_id: str, runtime: Runtime) -> EventEnvelope:
-    return EventEnvelope.model_construct(
+    return EventEnvelope(
         event_id=event_id,
         event_type="LLMComparisonResultV1",
         event_timestamp=runtime.utcnow(),
