@@ -45,3 +45,12 @@ def bench(session: nox.Session) -> None:
         "--benchmark-columns=min,median,mean,stddev,rounds",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("name", ["cj_generic", "eng5_anchor", "eng5_lower5"])
+def profile(session: nox.Session, name: str) -> None:
+    """One mock profile through the whole engine, checked against its trace and the original's
+    LPS metrics guardrails: nox -s "profile(name='eng5_anchor')"."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/profiles", "-k", name, *session.posargs)

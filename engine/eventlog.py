@@ -79,6 +79,7 @@ class MemoryEventLog:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._records: list[LogRecord] = []
+        self._lines: list[str] = []  # each record's canonical JSON, kept for export
         self._hasher = hashlib.sha256()
         self._listeners: list[Listener] = []
 
@@ -100,6 +101,7 @@ class MemoryEventLog:
         self._hasher.update(line.encode("utf-8"))
         self._hasher.update(b"\n")
         self._records.append(record)
+        self._lines.append(line)
         for listener in self._listeners:
             listener(record)
         return record
@@ -109,6 +111,10 @@ class MemoryEventLog:
 
     def records(self) -> Sequence[LogRecord]:
         return self._records
+
+    def lines(self) -> Sequence[str]:
+        """Each record's canonical JSON line (the bytes the fingerprint covers)."""
+        return self._lines
 
     def __len__(self) -> int:
         return len(self._records)
@@ -120,8 +126,8 @@ class MemoryEventLog:
         return self._hasher.hexdigest()
 
     def write_jsonl(self, out: TextIO) -> None:
-        for record in self._records:
-            out.write(record.to_json())
+        for line in self._lines:
+            out.write(line)
             out.write("\n")
 
 

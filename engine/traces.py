@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +39,8 @@ __all__ = [
 
 CALLBACKS_FILE = "llm_callbacks.jsonl"
 SUMMARY_FILE = "summary.json"
+PUBLISHED_FILE = "published.json"  # figures the original project published, where they exist
+NOT_FIGURES = frozenset({"source", "parity_tolerances"})
 
 
 class TraceError(ValueError):
@@ -178,3 +181,36 @@ class TraceRecorder:
             json.dumps(summary, indent=2) + "\n", encoding="utf-8"
         )
         return summary
+
+
+def compare_to_published(summary: dict[str, Any], published_text: str) -> list[str]:
+    """Every published figure the summary does not reproduce, as ``path: ours != theirs``.
+
+    Published ``null`` means "not published" and is skipped; counts must match exactly; a
+    number is compared at the precision it was published with (``1609.9`` to one decimal).
+    """
+    published = json.loads(published_text, parse_float=Decimal, parse_int=Decimal)
+    problems: list[str] = []
+
+    def walk(ours: Any, theirs: Any, path: str) -> None:
+        if theirs is None:
+            return
+        if isinstance(theirs, dict):
+            for key, value in theirs.items():
+                if key in NOT_FIGURES:
+                    continue
+                if not isinstance(ours, dict) or key not in ours:
+                    problems.append(f"{path}{key}: missing, published {value}")
+                    continue
+                walk(ours[key], value, f"{path}{key}.")
+            return
+        if isinstance(theirs, Decimal):
+            places = max(0, -int(theirs.as_tuple().exponent))
+            if ours is None or round(float(ours), places) != float(theirs):
+                problems.append(f"{path.rstrip('.')}: {ours} != published {theirs}")
+            return
+        if ours != theirs:
+            problems.append(f"{path.rstrip('.')}: {ours!r} != published {theirs!r}")
+
+    walk(summary, published, "")
+    return problems

@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from engine.traces import TraceError
+from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
 from sim.demo import run_demo
 from sim.run_command import RunRequest, reproduce_command, run_command
 from sim.scenario import Scenario, ScenarioError, load_scenario
@@ -95,6 +96,44 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
 
     commands.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
+
+    trace = commands.add_parser("trace", help="work with recorded traces")
+    trace_commands = trace.add_subparsers(
+        dest="trace_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    summarize = trace_commands.add_parser(
+        "summarize",
+        help="recompute a trace's summary.json",
+        description="Recompute the original summariser's figures for a trace folder and print "
+        "them. With --check, compare them with the folder's summary.json and published.json "
+        "(if any) and exit 1 on a difference.",
+    )
+    summarize.add_argument("folder", type=Path, help="trace folder (holds llm_callbacks.jsonl)")
+    summarize.add_argument(
+        "--check", action="store_true", help="compare with summary.json and published.json"
+    )
+
+    compare = commands.add_parser(
+        "compare",
+        help="the validation plan of two runs, side by side",
+        description="Print the task document's validation plan for two `cjsim run` output "
+        "folders side by side: provider error rates by provider and error type, A/B positions "
+        "of anchors and students, completion logs against the store's counts, callback "
+        "dispositions and queue outcomes. For example, one scenario run with "
+        "--set QUEUE_PROCESSING_MODE=per_request and again with serial_bundle.",
+    )
+    compare.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder A")
+    compare.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder B")
+
+    diff = commands.add_parser(
+        "diff",
+        help="the first event at which two runs' event logs diverge",
+        description="Walk two runs' events.jsonl in step and name the first event at which "
+        "they differ, with the fields that changed. Exit 0 when the logs are identical, 1 when "
+        "they diverge.",
+    )
+    diff.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder A")
+    diff.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder B")
 
     demo = commands.add_parser(
         "demo",
@@ -246,6 +285,42 @@ def _swarm(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def _trace_summarize(folder: Path, *, check: bool) -> int:
+    from engine.traces import (
+        PUBLISHED_FILE,
+        SUMMARY_FILE,
+        compare_to_published,
+        load_trace,
+        summarize,
+    )
+
+    trace = load_trace(folder)
+    summary = summarize(trace.scenario_id, trace.results)
+    print(json.dumps(summary, indent=2))
+    if not check:
+        return EXIT_OK
+    print()
+    problems = []
+    if trace.summary is not None:
+        mismatched = sorted(
+            k
+            for k in summary.keys() | trace.summary.keys()
+            if summary.get(k) != trace.summary.get(k)
+        )
+        problems += [f"{SUMMARY_FILE}: {key} differs" for key in mismatched]
+        if not mismatched:
+            print(f"{SUMMARY_FILE}: reproduces")
+    published = folder / PUBLISHED_FILE
+    if published.is_file():
+        figures = compare_to_published(summary, published.read_text(encoding="utf-8"))
+        problems += [f"{PUBLISHED_FILE}: {problem}" for problem in figures]
+        if not figures:
+            print(f"{PUBLISHED_FILE}: reproduces every published figure")
+    for problem in problems:
+        print(problem)
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def _validate(files: Sequence[Path]) -> int:
     worst = EXIT_OK
     for file in files:
@@ -270,10 +345,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _swarm(args)
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "trace":
+            return _trace_summarize(args.folder, check=args.check)
+        if args.command == "compare":
+            print(compare_runs(args.run_a, args.run_b), end="")
+            return EXIT_OK
+        if args.command == "diff":
+            divergence = first_divergence(args.run_a, args.run_b)
+            print(render_divergence(divergence, args.run_a, args.run_b), end="")
+            return EXIT_OK if divergence is None else EXIT_FAILED
         if args.command == "schema":
             print(json.dumps(Scenario.model_json_schema(), indent=2))
             return EXIT_OK
-    except (ScenarioError, TraceError) as exc:
+    except (ScenarioError, TraceError, RunFolderError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command!r}")

@@ -29,7 +29,7 @@ from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.errors import ProviderError, WorkerCrash, classify_http, classify_transport
 from engine.lps.verdict import parse_verdict
 from engine.ports import Runtime
-from engine.randomness import Streams
+from engine.randomness import Rng, Streams
 from engine.traces import Trace
 from sim.cohorts import canonical_essay_key
 from sim.distributions import draw
@@ -60,7 +60,11 @@ class ReplayIndex:
             if isinstance(a, str) and isinstance(b, str):
                 key = (canonical_essay_key(a), canonical_essay_key(b))
                 self._answers.setdefault(key, deque()).append(result)
-        self.latencies_ms = [float(r.response_time_ms) for r in trace.results if not r.is_error]
+        # The recording's empirical distributions, for pairs it does not have.
+        answered = [r for r in trace.results if not r.is_error]
+        self.latencies_ms = [float(r.response_time_ms) for r in answered]
+        self.prompt_tokens = [r.token_usage.prompt_tokens for r in answered]
+        self.completion_tokens = [r.token_usage.completion_tokens for r in answered]
 
     def next(self, a: str, b: str) -> LLMComparisonResultV1 | None:
         answers = self._answers.get((a, b))
@@ -95,11 +99,15 @@ class SimulatedProvider:
         )
         fault = self.plan.pick(PROVIDER_FAULTS, where)
         recorded = self.replay.next(a, b) if self.replay is not None else None
-        latency_s = (
-            recorded.response_time_ms / 1000.0
-            if recorded is not None
-            else max(0.001, draw(self.spec.latency_ms, rng) / 1000.0)
-        )
+        if recorded is not None:
+            latency_s = recorded.response_time_ms / 1000.0
+            self.plan.log.append(
+                "sim.replay.hit", ids={"correlation_id": call.correlation_id}, essay_a=a, essay_b=b
+            )
+        elif self.replay is not None and self.replay.latencies_ms:
+            latency_s = rng.choice(self.replay.latencies_ms) / 1000.0
+        else:
+            latency_s = max(0.001, draw(self.spec.latency_ms, rng) / 1000.0)
         request_id = f"req_{rng.getrandbits(64):016x}"
         if fault is not None:
             latency_s = await self._fault(fault, call, latency_s, request_id)
@@ -127,10 +135,7 @@ class SimulatedProvider:
             choice = "Essay A" if rng.random() < 1.0 / (1.0 + math.exp(-delta)) else "Essay B"
             justification = JUSTIFICATIONS[rng.randrange(len(JUSTIFICATIONS))].format(w=choice)
             confidence = round(rng.uniform(3.0, 5.0), 1)
-            usage = TokenUsage(
-                prompt_tokens=max(1, round(draw(self.spec.prompt_tokens, rng))),
-                completion_tokens=max(1, round(draw(self.spec.completion_tokens, rng))),
-            )
+            usage = self._usage(rng)
         raw = {"winner": choice, "justification": justification, "confidence": confidence}
         stop = "end_turn" if self.name == "anthropic" else "stop"
         winner, justification, confidence = parse_verdict(
@@ -150,6 +155,18 @@ class SimulatedProvider:
             response_time_ms=round(latency_s * 1000),
             provider_request_id=request_id,
             stop_reason=stop,
+        )
+
+    def _usage(self, rng: Rng) -> TokenUsage:
+        """Token counts for a modelled answer: the recording's, else the declared ones."""
+        if self.replay is not None and self.replay.prompt_tokens:
+            return TokenUsage(
+                prompt_tokens=rng.choice(self.replay.prompt_tokens),
+                completion_tokens=rng.choice(self.replay.completion_tokens),
+            )
+        return TokenUsage(
+            prompt_tokens=max(1, round(draw(self.spec.prompt_tokens, rng))),
+            completion_tokens=max(1, round(draw(self.spec.completion_tokens, rng))),
         )
 
     async def _fault(

@@ -14,9 +14,13 @@ from engine.cj.position_report import position_balance
 from engine.lps.queue import QueueStatus
 from sim.runner import RunOutcome
 
-__all__ = ["build_report", "rounded"]
+__all__ = ["MACHINE_FIELDS", "baseline", "build_report", "flatten", "rounded"]
 
 DIGITS = 6
+BASELINE_DIGITS = 4
+
+# Figures that measure the machine, not the run: never part of a baseline.
+MACHINE_FIELDS = ("wall_seconds", "virtual_per_wall")
 
 
 def rounded(value: Any) -> Any:
@@ -28,6 +32,36 @@ def rounded(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [rounded(item) for item in value]
     return value
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A JSON-like value as ``{dotted.path: leaf}``, with list items by index (``batches.0``),
+    the same paths that scenario expectations use."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return {prefix.rstrip("."): value}
+    flat: dict[str, Any] = {}
+    for key, item in items:
+        if isinstance(item, dict | list | tuple) and item:
+            flat.update(flatten(item, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = item
+    return flat
+
+
+def baseline(report: dict[str, Any]) -> dict[str, Any]:
+    """What a snapshot pins of a report: every figure by its dotted path, floats to four
+    places, without the machine's figures or the fingerprint (any event change moves the
+    fingerprint; the baseline says which figures moved)."""
+    dropped = {*MACHINE_FIELDS, "fingerprint"}
+    kept = {key: value for key, value in report.items() if key not in dropped}
+    return {
+        path: round(v, BASELINE_DIGITS) if isinstance(v, float) else v
+        for path, v in sorted(flatten(kept).items())
+    }
 
 
 def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> dict[str, Any]:
@@ -106,6 +140,7 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
         "errors_by_type": dict(sorted(provider_errors.items())),
         "final_errors_by_type": dict(sorted(final_errors.items())),
         "provider_calls": kinds["lps.provider.call"],
+        "replayed_answers": kinds["sim.replay.hit"],
         "callbacks": {
             "applied": kinds["cj.callback.applied"],
             "duplicate": kinds["cj.callback.duplicate"],

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.expectations import check_expectations
 from sim.report import build_report
-from sim.runner import RunOutcome, run_scenario
+from sim.runner import run_scenario
 from sim.scenario import Scenario, load_scenario
 from sim.swarm_variant import swarm_variant
 
@@ -58,7 +59,6 @@ def run_command(
     *,
     wall_clock: Callable[[], float],
     out: TextIO,
-    write_analysis: Callable[[RunOutcome, Path], None] | None = None,
 ) -> int:
     """Run, print the summary, write the report; return the exit code. ``ScenarioError``
     propagates to the caller (exit 2)."""
@@ -74,8 +74,7 @@ def run_command(
     )
     with (folder / "events.jsonl").open("w", encoding="utf-8") as handle:
         outcome.log.write_jsonl(handle)
-    if write_analysis is not None:
-        write_analysis(outcome, folder)
+    write_outcomes(outcome, folder)
     problems = check_expectations(report, scenario.expectation(legacy=request.legacy))
     print_summary(report, request, folder, out)
     if problems:
@@ -167,3 +166,4 @@ def print_summary(report: dict[str, Any], request: RunRequest, folder: Path, out
     )
     out.write(f"  fingerprint: {report['fingerprint']}\n")
     out.write(f"  report: {folder / 'report.json'}\n")
+    out.write(f"  analysis: {folder / ANALYSIS_FILE} (tables: {folder / OUTCOMES_FILE})\n")

@@ -26,6 +26,7 @@ from engine.cj.context import CJContext
 from engine.cj.metrics import CJMetrics
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
 from engine.cj.service import CJService
+from engine.contracts import EventEnvelope
 from engine.eventlog import MemoryEventLog
 from engine.lps.context import LPSContext
 from engine.lps.metrics import LPSMetrics
@@ -67,6 +68,7 @@ class RunOutcome:
     fault_phase_end_s: float
     liveness_ok: bool
     invariants: dict[str, InvariantResult]
+    callbacks: list[EventEnvelope]  # every callback delivered to CJ, in delivery order
 
     @property
     def fingerprint(self) -> str:
@@ -166,7 +168,13 @@ def run_scenario(
             await runtime.sleep(min(SETTLE_CHECK_S, deadline - runtime.now()))
         return True
 
+    callbacks: list[EventEnvelope] = []
+
+    async def record(message: EventEnvelope) -> None:
+        callbacks.append(message)
+
     async def main() -> tuple[list[int], float, bool]:
+        bus.subscribe(settings.CJ_CALLBACK_TOPIC, record, concurrency=1, name="recorder")
         bus.start()
         lps.start()
         cj.start()
@@ -215,6 +223,7 @@ def run_scenario(
         fault_phase_end_s=fault_end,
         liveness_ok=liveness_ok,
         invariants=monitor.results(snapshot),
+        callbacks=callbacks,
     )
 
 
@@ -229,13 +238,14 @@ def _provider(
 ) -> Provider:
     spec = scenario.provider
     if spec.mock_mode is not None:
-        return MockProvider(
-            runtime, settings.with_overrides(MOCK_MODE=spec.mock_mode), name=spec.name
-        )
+        # The mock answers for every provider (USE_MOCK_LLM): metrics say "mock", while each
+        # callback keeps the provider the request asked for.
+        return MockProvider(runtime, settings.with_overrides(MOCK_MODE=spec.mock_mode))
     replay = None
     if spec.replay is not None:
+        # A relative trace path is read from the scenario file's folder.
         folder = Path(spec.replay)
-        if not folder.is_absolute() and base_dir is not None and not folder.exists():
+        if not folder.is_absolute() and base_dir is not None:
             folder = base_dir / folder
         try:
             replay = ReplayIndex(load_trace(folder))

@@ -24,6 +24,12 @@ GOALS = {
     "bt_fit_24x288": Goal(
         1.0, "fit_bradley_terry vs choix.ilsr_pairwise, 24 items / 288 comparisons"
     ),
+    "analysis_eng5_regular_24": Goal(
+        10.0, "simulating scenarios/eng5_regular_24.yaml vs writing its outcomes.duckdb + report"
+    ),
+    "analysis_1000x20000": Goal(
+        10.0, "simulating 1,000 essays / 20,000 comparisons vs writing its outcomes + report"
+    ),
     "eng5_regular_24_speed": Goal(
         10_000.0,
         "virtual seconds per wall second, scenarios/eng5_regular_24.yaml, faults on",

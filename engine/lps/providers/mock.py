@@ -6,8 +6,9 @@ Each request's answer is a pure function of the mode, the seed and the request:
   "Essay A"; ``eng5_lower5_gpt51_low`` A when ``v % 10 < 4``; ``eng5_anchor_gpt51_low`` A when
   ``v % 66 < 35``; ``default`` A when ``v`` is even;
 * **justification**: one of five templates per winner, by ``sha[8:12] % 5``;
-* **tokens**: prompt ``ceil(words * 0.75)``, completion the justification's estimate plus 10,
-  with each mode's floors (generic 5/17, LOWER5 1000/30, anchor 1100/40);
+* **tokens**: prompt ``ceil(words * 0.75)`` over the two essays' text, completion the
+  justification's estimate plus 10, with each mode's floors (generic 5/17, LOWER5 1000/30,
+  anchor 1100/40);
 * **confidence**: ``4 * c + 1`` with ``c = (4.5 +/- 0.3) / 5``, about 4.4 to 4.8;
 * **latency**: anchor 1200 + U(0, 800) ms, LOWER5 1000 + U(0, 1000) ms, otherwise the configured
   base and jitter (0 by default), slept on the runtime clock.
@@ -68,6 +69,13 @@ PROFILES = {
 }
 
 
+def _essay_text(call: ProviderCall) -> str:
+    """What the mock counts tokens of: the essays (the request's one non-cacheable block), or
+    the whole user prompt when it came without blocks."""
+    essays = [block.content for block in call.prompt_blocks if not block.cacheable]
+    return "\n\n".join(essays) if essays else call.user_prompt
+
+
 def mock_winner(mode: str, user_prompt: str) -> str:
     value = int(hashlib.sha256(user_prompt.encode("utf-8")).hexdigest()[:8], 16)
     if mode == "cj_generic_batch":
@@ -119,7 +127,7 @@ class MockProvider:
         digest = hashlib.sha256(call.user_prompt.encode("utf-8")).hexdigest()
         winner = mock_winner(mode, call.user_prompt)
         justification = JUSTIFICATIONS[winner][int(digest[8:12], 16) % 5]
-        words = len(call.system_prompt.split()) + len(call.user_prompt.split())
+        words = len(_essay_text(call).split())
         prompt_tokens = max(profile.prompt_floor, math.ceil(words * settings.MOCK_TOKENS_PER_WORD))
         completion_tokens = max(
             profile.completion_floor,
