@@ -1,7 +1,7 @@
 """Rebuild the three recorded traces from their published figures.
 
 The original recordings (``llm_callbacks.jsonl``) were never published, only their summaries
-(``traces/published/*.json``). This script writes, for each, a callback file whose summary
+(kept as ``traces/<id>/published.json``). This script writes, for each, a callback file whose summary
 reproduces every published figure: counts exactly, means and percentiles to the precision the
 publication gives (linear interpolation at ``(n - 1) * p``, as the original summariser did).
 
@@ -14,6 +14,7 @@ Run from the repository root:  python tools/reconstruct_traces.py
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -264,6 +265,10 @@ def cj_lps_roundtrip_mock() -> list[str]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description="Rewrite llm_callbacks.jsonl and summary.json of the three reconstructed "
+        "traces under traces/ (deterministic: the same files every time)."
+    ).parse_args()
     builders = {
         "eng5_anchor_align_gpt51_low_20251201": eng5_anchor_align,
         "eng5_lower5_gpt51_low_20251202": eng5_lower5,
