@@ -29,6 +29,7 @@ class _Subscription:
     name: str
     queue: Queue[Any]
     delivered: int = 0
+    handling: int = 0  # handler calls in progress
     workers: list[Any] = field(default_factory=list)
 
 
@@ -58,6 +59,15 @@ class LocalBus:
         for subscription in self._subscriptions.get(topic, ()):
             await subscription.queue.put(message)
 
+    @property
+    def idle(self) -> bool:
+        """No message waiting in a subscriber's queue or being handled."""
+        return all(
+            len(s.queue) == 0 and s.handling == 0
+            for subscriptions in self._subscriptions.values()
+            for s in subscriptions
+        )
+
     def pending(self, topic: str) -> int:
         """Messages published to ``topic`` and not yet taken by a worker."""
         return sum(len(s.queue) for s in self._subscriptions.get(topic, ()))
@@ -65,5 +75,9 @@ class LocalBus:
     async def _work(self, subscription: _Subscription, handler: Handler) -> None:
         while True:
             message = await subscription.queue.get()
-            await handler(message)
+            subscription.handling += 1
+            try:
+                await handler(message)
+            finally:
+                subscription.handling -= 1
             subscription.delivered += 1

@@ -76,8 +76,13 @@ class MemoryEventLog:
     checkers use them to catch a broken rule at the first event that breaks it.
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, clock: Callable[[], float], *, scrub: Callable[[str], str] | None = None
+    ) -> None:
         self._clock = clock
+        # A live run passes its secret scrubber: every stored line (and so the fingerprint,
+        # the events file and the analysis) is scrubbed. Simulated runs hold no secrets.
+        self._scrub = scrub
         self._records: list[LogRecord] = []
         self._lines: list[str] = []  # each record's canonical JSON, kept for export
         self._hasher = hashlib.sha256()
@@ -98,6 +103,8 @@ class MemoryEventLog:
             raise ValueError(
                 f"event {kind!r} has a field that is not a finite JSON value: {exc}"
             ) from exc
+        if self._scrub is not None:
+            line = self._scrub(line)
         self._hasher.update(line.encode("utf-8"))
         self._hasher.update(b"\n")
         self._records.append(record)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -158,8 +158,11 @@ class TraceRecorder:
     """Appends callbacks to ``<folder>/llm_callbacks.jsonl`` as they arrive; ``close`` writes
     ``summary.json``. Lines are flushed one by one, so an interrupted run keeps what it saw."""
 
-    def __init__(self, folder: Path, scenario_id: str) -> None:
+    def __init__(
+        self, folder: Path, scenario_id: str, *, scrub: Callable[[str], str] | None = None
+    ) -> None:
         self.folder = Path(folder)
+        self._scrub = scrub
         self.folder.mkdir(parents=True, exist_ok=True)
         self.scenario_id = scenario_id
         self._results: list[LLMComparisonResultV1] = []
@@ -169,7 +172,8 @@ class TraceRecorder:
         if self._handle is None:
             raise RuntimeError("the trace recorder is closed")
         self._results.append(envelope.result())
-        self._handle.write(envelope.model_dump_json() + "\n")
+        line = envelope.model_dump_json()
+        self._handle.write((self._scrub(line) if self._scrub else line) + "\n")
         self._handle.flush()
 
     def close(self) -> dict[str, Any]:

@@ -18,9 +18,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from engine.live.config import LiveConfigError
+from engine.store.errors import StoreError
 from engine.traces import TraceError
 from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
 from sim.demo import run_demo
+from sim.promote import promote
 from sim.run_command import RunRequest, reproduce_command, run_command
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
@@ -135,6 +138,41 @@ def _build_parser() -> argparse.ArgumentParser:
     diff.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder A")
     diff.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder B")
 
+    live = commands.add_parser(
+        "live",
+        help="run the engine for real: a real provider, a real database, recorded",
+        description="Judge a folder of essays (and CSV-listed graded anchors) with Anthropic or "
+        "OpenAI through the real engine, on a real clock, storing state in SQLite (default) or "
+        "PostgreSQL. Hard caps on requests, estimated cost and wall time are checked before "
+        "every call. Every callback is recorded into DIR/trace as it arrives; at the end DIR "
+        "holds report.json and the DuckDB analysis, as a simulated run does. API keys come from "
+        "ANTHROPIC_API_KEY / OPENAI_API_KEY and never reach a file. Ctrl-C stops sending and "
+        "lets calls in flight finish; a second Ctrl-C stops waiting. Exit 0 when the batch "
+        "finished, 1 when a cap or Ctrl-C stopped it, 2 on bad input.",
+    )
+    live.add_argument("config", type=Path, help="live run configuration YAML")
+    live.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the whole flow against the mock provider: no key, no network, no cost",
+    )
+    live.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: the config's out, else runs/live-<name>)",
+    )
+
+    promote = commands.add_parser(
+        "promote",
+        help="write a scenario that replays a live run's trace",
+        description="Turn a live run's trace folder into a scenario YAML whose simulated "
+        "provider answers recorded pairs as recorded. Default output: replay_<name>.yaml next "
+        "to the trace folder.",
+    )
+    promote.add_argument("trace", type=Path, metavar="TRACE_DIR", help="a live run's trace folder")
+    promote.add_argument("--out", type=Path, metavar="FILE", help="scenario file to write")
+
     demo = commands.add_parser(
         "demo",
         help="run the built-in demo: concurrent counter updates with and without a row lock",
@@ -195,6 +233,55 @@ def _run(args: argparse.Namespace) -> int:
         swarm=args.swarm,
     )
     return run_command(request, wall_clock=time.perf_counter, out=sys.stdout)
+
+
+def _live(args: argparse.Namespace) -> int:
+    from engine.live.config import load_cohort, load_live_config
+    from engine.live.session import LiveProgress, run_live
+    from sim.live_command import write_live_results
+
+    config, base_dir = load_live_config(args.config)
+    cohort = load_cohort(config, base_dir)
+    out_dir = args.out or (
+        base_dir / config.out if config.out else Path("runs") / f"live-{config.name}"
+    )
+    essays = len(cohort.students) + len(cohort.anchors)
+    provider = (
+        "mock (dry run)" if args.dry_run else f"{config.provider.name} {config.provider.model}"
+    )
+    print(f"cjsim live {args.config}: {essays} essays, {provider}, output {out_dir}")
+    bar = tqdm(
+        total=None,
+        unit="cmp",
+        desc="comparisons",
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+    )
+
+    def progress(counts: LiveProgress) -> None:
+        if counts.budget and bar.total != counts.budget:
+            bar.total = counts.budget
+        bar.n = counts.completed + counts.failed
+        bar.set_postfix(
+            failed=counts.failed,
+            retries=counts.retries,
+            requests=counts.requests,
+            cost=f"${counts.cost_usd:.4f}",
+            refresh=False,
+        )
+        bar.refresh()
+
+    def notice(message: str) -> None:
+        bar.write(f"cjsim live: {message}", file=sys.stderr)
+
+    try:
+        run = run_live(
+            config, cohort, out_dir=out_dir, dry_run=args.dry_run, progress=progress, notice=notice
+        )
+    finally:
+        bar.close()
+    return write_live_results(run, cohort, sys.stdout)
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
@@ -347,6 +434,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.files)
         if args.command == "trace":
             return _trace_summarize(args.folder, check=args.check)
+        if args.command == "live":
+            return _live(args)
+        if args.command == "promote":
+            target = promote(args.trace, args.out)
+            print(f"wrote {target}")
+            print(f"  run it: cjsim run {target}")
+            return EXIT_OK
         if args.command == "compare":
             print(compare_runs(args.run_a, args.run_b), end="")
             return EXIT_OK
@@ -357,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(Scenario.model_json_schema(), indent=2))
             return EXIT_OK
-    except (ScenarioError, TraceError, RunFolderError) as exc:
+    except (ScenarioError, TraceError, RunFolderError, LiveConfigError, StoreError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command!r}")

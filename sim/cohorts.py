@@ -140,8 +140,7 @@ def build_cohort(scenario: Scenario, streams: Streams) -> Cohort:
     anchor_texts = {anchor.ref: _text(texts, anchor.words) for anchor in anchors}
     draws = streams.random("cohort")
     students = []
-    for index in range(spec.students.count):
-        essay_id = f"{spec.students.prefix}-{index:03d}"
+    for essay_id in spec.students.names:
         quality[essay_id] = draw(spec.students.quality, draws)
         students.append(EssayInput(essay_id=essay_id, text=_text(texts, spec.students.words)))
     return Cohort(anchors, tuple(students), anchor_texts, quality)

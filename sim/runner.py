@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -36,6 +37,7 @@ from engine.lps.service import LPSService
 from engine.ports import Provider
 from engine.randomness import Streams
 from engine.settings import Settings
+from engine.store.rows import Row
 from engine.traces import load_trace
 from sim.bus import SimulatedBus
 from sim.cohorts import build_cohort
@@ -46,23 +48,34 @@ from sim.runtime import SimRuntime
 from sim.scenario import Scenario, ScenarioError
 from sim.store import SimStore
 
-__all__ = ["RunOutcome", "run_scenario"]
+__all__ = ["RowSource", "RunOutcome", "run_scenario"]
+
+R = TypeVar("R", bound=Row)
 
 SETTLE_CHECK_S = 5.0  # how often the runner looks whether the world has settled
 
 
+class RowSource(Protocol):
+    """Committed rows of a table, ordered by key: a ``SimStore``, or a live run's final rows."""
+
+    def snapshot(self, kind: type[R]) -> list[R]: ...
+
+
 @dataclass
 class RunOutcome:
+    """Everything a run did. A live run fills one in too (``sim.live_command``), so reports
+    and analysis read both alike."""
+
     scenario: Scenario
     seed: int
     legacy: bool
     settings: Settings
     log: MemoryEventLog
     registry: CollectorRegistry
-    cj_store: SimStore
-    lps_store: SimStore
+    cj_store: RowSource
+    lps_store: RowSource
     lps: LPSService
-    bus: SimulatedBus
+    bus: SimulatedBus | None  # None for a live run
     batch_ids: list[int]
     virtual_seconds: float
     fault_phase_end_s: float

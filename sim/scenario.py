@@ -11,7 +11,6 @@ original system's behaviour, every fix's toggle at once (``ORIGINAL_SYSTEM``).
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.cj.grade_scales import SCALES
+from engine.located_yaml import LocatedYamlError, locate, most_specific, read_yaml
 from engine.settings import Settings
 from sim.runtime import DEFAULT_EPOCH
 
@@ -100,10 +100,33 @@ class AnchorSpec(_Model):
 
 
 class StudentsSpec(_Model):
+    """Generated students: ``count`` of them named ``<prefix>-000``..., or the given ``ids``
+    (the essays of a recorded run, so that its trace replays them)."""
+
     count: int = Field(12, ge=0, le=5_000)
     quality: Distribution = Distribution()
     words: int = Field(450, ge=1, le=20_000)
     prefix: str = Field("student", pattern=r"^[a-z][a-z0-9_-]*$")
+    ids: list[str] | None = Field(None, max_length=5_000)
+
+    @model_validator(mode="after")
+    def _ids_agree(self) -> StudentsSpec:
+        if self.ids is None:
+            return self
+        if "count" in self.model_fields_set and self.count != len(self.ids):
+            raise ValueError(f"count is {self.count} but {len(self.ids)} ids are given")
+        if len(set(self.ids)) != len(self.ids):
+            raise ValueError("student ids must be unique")
+        bad = [i for i in self.ids if not i or i.startswith("ANCHOR_")]
+        if bad:
+            raise ValueError(f"not a student id: {bad[0]!r}")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        if self.ids is not None:
+            return list(self.ids)
+        return [f"{self.prefix}-{index:03d}" for index in range(self.count)]
 
 
 class CohortSpec(_Model):
@@ -352,15 +375,9 @@ def load_scenario(path: Path, *, overrides: list[str] | None = None) -> Scenario
 
 def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None) -> Scenario:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "malformed YAML"
-        raise ScenarioError(f"{source}:{line}:{col}: yaml: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{source}:1:1: yaml: {exc}") from None
+        data, root = read_yaml(text, source)
+    except LocatedYamlError as exc:
+        raise ScenarioError(str(exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -370,7 +387,7 @@ def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_located(_most_specific(exc.errors()), (), root, source)) from None
+        raise ScenarioError(locate(most_specific(exc.errors()), (), root, source)) from None
     try:
         scenario.engine_settings()
         if scenario.legacy is not None:
@@ -380,7 +397,7 @@ def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None
         prefix = (
             ("settings",) if error["loc"] and error["loc"][0] in scenario.settings else ("legacy",)
         )
-        raise ScenarioError(_located(error, prefix, root, source)) from None
+        raise ScenarioError(locate(error, prefix, root, source)) from None
     return scenario
 
 
@@ -416,61 +433,6 @@ def apply_overrides(data: dict[str, Any], override: str) -> None:
         target[last] = value
     else:
         raise ScenarioError(f"--set {override}: {key}: cannot set a field inside a value")
-
-
-def _most_specific(errors: list[Any]) -> Any:
-    """With a union, pydantic reports each branch; the deepest location is the useful one."""
-    return max(errors, key=lambda error: len(error["loc"]))
-
-
-def _located(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: str) -> str:
-    loc = prefix + tuple(error["loc"])
-    # pydantic puts union branches (e.g. "list[AnchorSpec]") in loc; they are not YAML keys.
-    loc = tuple(
-        part
-        for part in loc
-        if isinstance(part, int)
-        or not ("[" in str(part) or str(part).startswith(("literal", "function")))
-    )
-    line, col = _position(root, loc)
-    path = ".".join(str(part) for part in loc) or "(top level)"
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required field is missing"
-    message = message.removeprefix("Value error, ")
-    if error["type"] not in ("extra_forbidden", "missing") and "input" in error:
-        shown = error["input"]
-        if not isinstance(shown, dict | list) and not (
-            isinstance(shown, float) and not math.isfinite(shown)
-        ):
-            message = f"{message} (got {shown!r})"
-    return f"{source}:{line}:{col}: {path}: {message}"
-
-
-def _position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:
-    """Line and column (1-based) of the deepest YAML node the location reaches."""
-    if node is None:
-        return 1, 1
-    best = node.start_mark
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    best = key_node.start_mark
-                    child = value_node
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-            best = child.start_mark
-        if child is None:
-            break
-        node = child
-    return best.line + 1, best.column + 1
 
 
 def scenario_path_default(name: str) -> Path:

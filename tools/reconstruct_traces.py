@@ -1,9 +1,10 @@
 """Rebuild the three recorded traces from their published figures.
 
 The original recordings (``llm_callbacks.jsonl``) were never published, only their summaries
-(kept as ``traces/<id>/published.json``). This script writes, for each, a callback file whose summary
-reproduces every published figure: counts exactly, means and percentiles to the precision the
-publication gives (linear interpolation at ``(n - 1) * p``, as the original summariser did).
+(kept as ``traces/<id>/published.json``). This script writes, for each, a callback file whose
+summary reproduces every published figure: counts exactly, means and percentiles to the
+precision the publication gives (linear interpolation at ``(n - 1) * p``, as the original
+summariser did).
 
 Where the publication is silent the values are invented, plausibly and reproducibly (fixed
 seeds): winners follow the anchors' expert grades with a few close-grade inversions, latencies

@@ -15,9 +15,9 @@ import asyncio
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from engine.ports import QueueEmpty, QueueFull, TaskCancelled, TaskCrashed
+from engine.ports import Event, Lock, QueueEmpty, QueueFull, TaskCancelled, TaskCrashed
 
 __all__ = ["AsyncioRuntime"]
 
@@ -127,14 +127,16 @@ class AsyncioRuntime:
         if self._main is not None and task is not self._main:
             self._main.cancel()
 
-    def lock(self) -> asyncio.Lock:
-        return asyncio.Lock()
+    # asyncio's lock and event are the ports' Lock and Event; their signatures are spelled
+    # differently (``__aexit__(exc_type, exc, tb)``), so the typing says so explicitly.
+    def lock(self) -> Lock:
+        return cast(Lock, asyncio.Lock())
 
     def queue(self, maxsize: int) -> AsyncioQueue[Any]:
         return AsyncioQueue(maxsize)
 
-    def event(self) -> asyncio.Event:
-        return asyncio.Event()
+    def event(self) -> Event:
+        return cast(Event, asyncio.Event())
 
     def run(self, main: Coroutine[Any, Any, T], *, until_s: float | None = None) -> T:
         """Run ``main`` on a fresh event loop and return its result (as ``SimRuntime.run``)."""

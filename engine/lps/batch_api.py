@@ -83,17 +83,47 @@ class InProcessBatchJobs:
         )
 
 
+def _for_item(error: ProviderError, item: QueueItem) -> ProviderError:
+    """A job-wide error as one item's answer: the same detail, under the item's correlation id."""
+    detail = error.detail.model_copy(update={"correlation_id": item.correlation_id})
+    return ProviderError(detail)
+
+
 async def run_batch_job(ledger: QueueLedger, items: list[QueueItem], batch: BatchProvider) -> None:
     ctx = ledger.ctx
     settings = ctx.settings
-    job_id = await batch.submit_batch([ledger.provider_call(item) for item in items])
+    try:
+        job_id = await batch.submit_batch([ledger.provider_call(item) for item in items])
+    except ProviderError as exc:
+        # The job was refused as a whole (rate limited, over quota, a live cap): every item
+        # takes that answer, and is retried or failed as a single call would be.
+        ctx.log.append("lps.batch_job.refused", items=len(items), error_type=exc.error_type)
+        for refused in items:
+            await settle(ledger, refused, _for_item(exc, refused), elapsed_s=0.0)
+        return
     submitted_at = ctx.runtime.now()
     ctx.log.append("lps.batch_job.submitted", ids={"job_id": job_id}, items=len(items))
     pending = {item.queue_id: item for item in items}
     ended = False
     while pending and not ended:
         await ctx.runtime.sleep(settings.BATCH_API_POLL_INTERVAL_S)
-        poll = await batch.poll_batch(job_id)
+        try:
+            poll = await batch.poll_batch(job_id)
+        except ProviderError as exc:
+            ctx.log.append(
+                "lps.batch_job.poll_failed",
+                ids={"job_id": job_id},
+                error_type=exc.error_type,
+                retryable=exc.retryable,
+            )
+            if exc.retryable:  # the job goes on at the provider: ask again, until it expires
+                ended = ctx.runtime.now() - submitted_at >= settings.BATCH_API_EXPIRY_S
+                continue
+            # The job cannot be read (revoked key, deleted job): its items fail with that error.
+            for lost in list(pending.values()):
+                await settle(ledger, lost, _for_item(exc, lost), elapsed_s=0.0)
+            pending.clear()
+            break
         for custom_id, outcome in poll.results.items():
             item = pending.pop(custom_id, None)
             if item is not None and not ledger.items[custom_id].status.terminal:

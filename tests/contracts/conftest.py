@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from engine.live.runtime import AsyncioRuntime
+from engine.store.sql import SqlStore, sqlite_url
 from sim.runtime import SimRuntime
 
 
@@ -49,11 +50,22 @@ class StoreUnderTest:
     # A read-increment-write without FOR UPDATE loses updates only where concurrent
     # transactions can both read before either writes (row-level locking, read committed).
     loses_unlocked_updates: bool = True
+    # Why two transactions can never each hold a lock the other wants, where they cannot.
+    no_lock_cycles: str | None = None
 
     def run(self, main: Callable[[Any, Any], Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
         runtime = self.runtime_under_test.make()
         store = self.make_store(runtime)
-        return runtime.run(main(runtime, store), **kwargs)
+
+        async def main_then_close() -> Any:
+            try:
+                return await main(runtime, store)
+            finally:
+                close = getattr(store, "close", None)  # a SQL store's pool lives in this loop
+                if close is not None:
+                    await close()
+
+        return runtime.run(main_then_close(), **kwargs)
 
 
 def _sim_store(runtime: Any) -> Any:
@@ -62,12 +74,48 @@ def _sim_store(runtime: Any) -> Any:
     return SimStore(runtime, statement_latency_s=0.002)
 
 
-STORES = {
-    "sim": StoreUnderTest("sim", RUNTIMES["sim"], _sim_store),
+def _sim(request: pytest.FixtureRequest) -> StoreUnderTest:
+    return StoreUnderTest("sim", RUNTIMES["sim"], _sim_store)
+
+
+def _sqlite(request: pytest.FixtureRequest) -> StoreUnderTest:
+    url = sqlite_url(request.getfixturevalue("tmp_path") / "store.db")
+    return StoreUnderTest(
+        "sqlite",
+        RUNTIMES["asyncio"],
+        lambda runtime: SqlStore(url, runtime=runtime),
+        # The first write or locking read takes the database write lock; a transaction that
+        # read before it fails (DeadlockDetected) rather than write over a newer commit.
+        loses_unlocked_updates=False,
+        no_lock_cycles="SQLite has one write lock for the whole database, not row locks",
+    )
+
+
+def _postgres(request: pytest.FixtureRequest) -> StoreUnderTest:
+    url, connect_args = request.getfixturevalue("postgres_database")
+    return StoreUnderTest(
+        "postgres",
+        RUNTIMES["asyncio"],
+        lambda runtime: SqlStore(url, runtime=runtime, connect_args=connect_args),
+    )
+
+
+# Each entry makes the store under test for one test (the SQL ones on a fresh, empty database).
+STORES: dict[str, Callable[[pytest.FixtureRequest], StoreUnderTest]] = {
+    "sim": _sim,
+    "sqlite": _sqlite,
+    "postgres": _postgres,
 }
+SQL_STORES = ("postgres", "sqlite")
 
 
 @pytest.fixture(params=sorted(STORES))
 def store_impl(request: pytest.FixtureRequest) -> StoreUnderTest:
     """Each store implementation in turn, on its own runtime."""
-    return STORES[request.param]
+    return STORES[request.param](request)
+
+
+@pytest.fixture(params=SQL_STORES)
+def sql_store_impl(request: pytest.FixtureRequest) -> StoreUnderTest:
+    """Each SQL store in turn (SQLite, PostgreSQL), on an empty database."""
+    return STORES[request.param](request)

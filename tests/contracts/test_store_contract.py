@@ -1,19 +1,35 @@
 """The Store port's contract: read-committed isolation, row locks, deadlock detection.
 
-Run against every store implementation (the simulated store here; the SQL stores join later).
+Run against every store implementation: the simulated store in virtual time, and the SQL store
+on SQLite and on PostgreSQL (``tests/contracts/conftest.py`` says what each one can show).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engine.cj.models import (
+    BatchState,
+    BatchUpload,
+    ComparisonPair,
+    Essay,
+    GenerationMode,
+    PairOutcome,
+)
+from engine.cj.states import BatchStateEnum, UploadStatus
+from engine.contracts import LLMComparisonRequest, LLMConfigOverrides, PromptBlock
+from engine.lps.queue import QueueItem, QueueStatus
 from engine.ports import TaskCrashed
 from engine.store.errors import DeadlockDetected, DuplicateKey, RowNotFound, StoreMisuse
+from engine.store.rows import evolve, key_of
 from tests.contracts.rows import Counter, Pair
 
 CONCURRENT_INCREMENTS = 32
+CONCURRENT_CALLBACKS = 64
+AT = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 
 async def seed(store, *rows):
@@ -210,7 +226,7 @@ def _increment_concurrently(store_impl, *, for_update):
 
 def test_concurrent_read_increment_write_without_for_update_loses_updates(store_impl):
     if not store_impl.loses_unlocked_updates:
-        pytest.skip(f"{store_impl.kind} serialises whole transactions; no lost update possible")
+        pytest.skip(f"{store_impl.kind} does not lose unlocked updates (see the test below)")
     assert _increment_concurrently(store_impl, for_update=False) < CONCURRENT_INCREMENTS
 
 
@@ -219,6 +235,9 @@ def test_concurrent_read_increment_write_with_for_update_loses_nothing(store_imp
 
 
 def test_a_lock_cycle_is_detected_and_the_survivor_proceeds(store_impl):
+    if store_impl.no_lock_cycles:
+        pytest.skip(f"{store_impl.kind} cannot form a lock cycle: {store_impl.no_lock_cycles}")
+
     async def main(runtime, store):
         await seed(store, Counter(name="a", value=0), Counter(name="b", value=0))
         both_locked_one = runtime.event()
@@ -251,3 +270,286 @@ def test_a_lock_cycle_is_detected_and_the_survivor_proceeds(store_impl):
     assert sorted(outcome.values()).count("committed") == 1
     victim = next(message for message in outcome.values() if message != "committed")
     assert "deadlock" in victim.lower()
+
+
+def test_without_for_update_a_store_that_keeps_every_update_fails_the_late_writers(store_impl):
+    if store_impl.loses_unlocked_updates:
+        pytest.skip(f"{store_impl.kind} loses unlocked updates (see the test above)")
+
+    async def main(runtime, store):
+        await seed(store, Counter(name="c", value=0))
+        all_read = runtime.event()
+        outcomes = []
+
+        async def increment():
+            try:
+                async with store.transaction() as tx:
+                    row = await tx.get(Counter, "c")
+                    outcomes.append("read")
+                    if outcomes.count("read") == CONCURRENT_INCREMENTS:
+                        all_read.set()
+                    await all_read.wait()  # every transaction has read 0 before any writes
+                    await tx.update(replace(row, value=row.value + 1))
+                outcomes.append("committed")
+            except DeadlockDetected:
+                outcomes.append("failed")
+
+        tasks = [runtime.spawn(increment(), name=f"inc-{i}") for i in range(CONCURRENT_INCREMENTS)]
+        for task in tasks:
+            await task.join()
+        async with store.transaction() as tx:
+            return (await tx.get(Counter, "c")).value, outcomes
+
+    value, outcomes = store_impl.run(main)
+    assert value == outcomes.count("committed") == 1
+    assert outcomes.count("failed") == CONCURRENT_INCREMENTS - 1
+
+
+def test_64_concurrent_callbacks_on_one_batch_keep_exact_counters(store_impl):
+    """The CJ callback pattern: lock the pair, lock the batch state, record, count."""
+
+    async def main(runtime, store):
+        await seed(
+            store,
+            BatchState(
+                cj_batch_id=7,
+                state=BatchStateEnum.WAITING_CALLBACKS,
+                submitted_comparisons=CONCURRENT_CALLBACKS,
+            ),
+            *(
+                ComparisonPair(
+                    correlation_id=f"pair-{i:02d}",
+                    cj_batch_id=7,
+                    essay_a_id=f"s{i}",
+                    essay_b_id=f"s{i + 1}",
+                    iteration=1,
+                    generation_mode=GenerationMode.COVERAGE,
+                    submitted_at=AT,
+                )
+                for i in range(CONCURRENT_CALLBACKS)
+            ),
+        )
+
+        async def callback(i):
+            failed = i % 8 == 0
+            async with store.transaction() as tx:
+                pair = await tx.get(ComparisonPair, f"pair-{i:02d}", for_update=True)
+                state = await tx.get(BatchState, 7, for_update=True)
+                outcome = PairOutcome.ERROR if failed else PairOutcome.ESSAY_A
+                await tx.update(evolve(pair, outcome=outcome, completed_at=AT))
+                await tx.update(
+                    evolve(
+                        state,
+                        completed_comparisons=state.completed_comparisons + (not failed),
+                        failed_comparisons=state.failed_comparisons + failed,
+                        last_activity_at=AT,
+                    )
+                )
+
+        tasks = [
+            runtime.spawn(callback(i), name=f"callback-{i}") for i in range(CONCURRENT_CALLBACKS)
+        ]
+        for task in tasks:
+            await task.join()
+        async with store.transaction() as tx:
+            return (
+                await tx.get(BatchState, 7),
+                await tx.count(ComparisonPair, outcome=PairOutcome.ERROR),
+                await tx.count(ComparisonPair, cj_batch_id=7, outcome=None),
+            )
+
+    state, errors, pending = store_impl.run(main)
+    assert (state.completed_comparisons, state.failed_comparisons) == (56, 8)
+    assert state.callbacks_received == CONCURRENT_CALLBACKS
+    assert (errors, pending) == (8, 0)
+
+
+def engine_rows():
+    """One or two rows of every stored engine row type, covering every kind of field: str, int,
+    float, bool, tz-aware datetimes, enums, JSON mappings, the pydantic request, and None."""
+    request = LLMComparisonRequest(
+        user_prompt="Which essay answers the prompt better?",
+        prompt_blocks=(
+            PromptBlock(
+                target="system",
+                content="You judge essays.",
+                cacheable=True,
+                ttl="1h",
+                content_hash="c0ffee",
+            ),
+        ),
+        callback_topic="cj.llm_callbacks",
+        llm_config_overrides=LLMConfigOverrides(
+            provider_override="anthropic",
+            model_override="claude-x",
+            temperature_override=0.2,
+            max_tokens_override=800,
+            reasoning_effort="low",
+        ),
+        correlation_id="corr-1",
+        metadata={"essay_a_id": "s1", "nested": {"list": [1, 2.5, None, "x"], "flag": True}},
+    )
+    return [
+        BatchUpload(
+            cj_batch_id=7,
+            bos_batch_id="bos-7",
+            status=UploadStatus.PERFORMING_COMPARISONS,
+            grade_scale="eng5_np_legacy_9_step",
+            expected_essay_count=24,
+            student_count=12,
+            anchor_count=12,
+            created_at=AT,
+            processing_metadata={"budget": 288, "weights": [0.5, 1.5], "note": None, "å": "✓"},
+        ),
+        BatchUpload(
+            cj_batch_id=8,
+            bos_batch_id="bos-8",
+            status=UploadStatus.COMPLETE_STABLE,
+            grade_scale="eng5_np_legacy_9_step",
+            expected_essay_count=2,
+            student_count=2,
+            anchor_count=0,
+            created_at=AT,
+            completed_at=AT + timedelta(hours=1, microseconds=1),
+        ),
+        BatchState(
+            cj_batch_id=7,
+            state=BatchStateEnum.WAITING_CALLBACKS,
+            total_budget=288,
+            total_comparisons=96,
+            submitted_comparisons=96,
+            completed_comparisons=90,
+            failed_comparisons=2,
+            current_iteration=3,
+            last_activity_at=AT,
+            partial_scoring_triggered=True,
+            essay_count=24,
+            processing_metadata={"waves": [{"size": 32, "pairs": ["s1|a1"]}]},
+        ),
+        BatchState(cj_batch_id=8, state=BatchStateEnum.INITIALIZING),
+        Essay(
+            essay_key="7:s1",
+            cj_batch_id=7,
+            essay_id="s1",
+            is_anchor=False,
+            text="An essay, with unicode: naïve café — ✓",
+            bt_score=-0.7310000000000001,
+            bt_se=0.42,
+            rank=3,
+            grade="B",
+            confidence_label="high",
+        ),
+        Essay(
+            essay_key="7:a1",
+            cj_batch_id=7,
+            essay_id="a1",
+            is_anchor=True,
+            text="An anchor essay.",
+            known_grade="A",
+            anchor_ref_id="anchor-1",
+        ),
+        ComparisonPair(
+            correlation_id="corr-1",
+            cj_batch_id=7,
+            essay_a_id="s1",
+            essay_b_id="a1",
+            iteration=1,
+            generation_mode=GenerationMode.COVERAGE,
+            submitted_at=AT,
+            outcome=PairOutcome.ESSAY_B,
+            confidence=4.5,
+            justification="B argues better.",
+            attempts=1,
+            completed_at=AT + timedelta(seconds=2),
+            provider="anthropic",
+            model="claude-x",
+            response_time_ms=1234,
+            prompt_tokens=900,
+            completion_tokens=120,
+        ),
+        ComparisonPair(
+            correlation_id="corr-2",
+            cj_batch_id=7,
+            essay_a_id="a1",
+            essay_b_id="s1",
+            iteration=2,
+            generation_mode=GenerationMode.RESAMPLING,
+            submitted_at=AT,
+        ),
+        QueueItem(
+            queue_id="q-1",
+            correlation_id="corr-1",
+            callback_topic="cj.llm_callbacks",
+            provider="anthropic",
+            request=request,
+            queued_at=AT,
+            ttl_s=3600.0,
+            priority=7,
+            status=QueueStatus.PROCESSING,
+            retry_count=2,
+            size_bytes=2048,
+            processing_started_at=AT,
+            bundle_id="bundle-1",
+            last_error_type="rate_limit",
+            callback_published=True,
+            cj_batch_id="7",
+        ),
+        QueueItem(
+            queue_id="q-2",
+            correlation_id="corr-2",
+            callback_topic="cj.llm_callbacks",
+            provider="anthropic",
+            request=request.model_copy(update={"correlation_id": "corr-2"}),
+            queued_at=AT,
+            ttl_s=0.5,
+        ),
+    ]
+
+
+def test_every_engine_row_type_round_trips_with_every_kind_of_field(store_impl):
+    rows = engine_rows()
+
+    async def main(runtime, store):
+        await seed(store, *rows)
+        async with store.transaction() as tx:
+            read = [await tx.get(type(row), key_of(row)) for row in rows]
+            selected = {
+                "processing": await tx.select(QueueItem, status=QueueStatus.PROCESSING),
+                "pending": await tx.select(ComparisonPair, cj_batch_id=7, outcome=None),
+                "anchors": await tx.select(Essay, cj_batch_id=7, is_anchor=True),
+                "completed_at": await tx.select(
+                    BatchUpload, completed_at=AT + timedelta(hours=1, microseconds=1)
+                ),
+                "states": await tx.select(BatchState),
+            }
+        async with store.transaction() as tx:
+            upload = await tx.get(BatchUpload, 7, for_update=True)
+            await tx.update(
+                evolve(
+                    upload,
+                    status=UploadStatus.COMPLETE_MAX_COMPARISONS,
+                    completed_at=AT + timedelta(days=1),
+                    processing_metadata={**upload.processing_metadata, "final": {"ok": True}},
+                )
+            )
+        async with store.transaction() as tx:
+            updated = await tx.get(BatchUpload, 7)
+        return read, selected, updated
+
+    read, selected, updated = store_impl.run(main)
+    assert read == rows
+    for got, row in zip(read, rows, strict=True):
+        for name in row.__table__.columns:
+            value, expected = getattr(got, name), getattr(row, name)
+            assert type(value) is type(expected), name
+            if isinstance(value, datetime):
+                assert value.utcoffset() == timedelta(0), name
+    assert read[-2].request.prompt_blocks[0].ttl == "1h"
+    assert [item.queue_id for item in selected["processing"]] == ["q-1"]
+    assert [pair.correlation_id for pair in selected["pending"]] == ["corr-2"]
+    assert [essay.essay_id for essay in selected["anchors"]] == ["a1"]
+    assert [upload.cj_batch_id for upload in selected["completed_at"]] == [8]
+    assert [state.cj_batch_id for state in selected["states"]] == [7, 8]
+    assert updated.status is UploadStatus.COMPLETE_MAX_COMPARISONS
+    assert updated.completed_at == AT + timedelta(days=1)
+    assert updated.processing_metadata["final"] == {"ok": True}

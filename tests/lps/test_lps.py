@@ -328,3 +328,94 @@ def test_batch_api_matches_results_in_any_order_and_expires_the_missing():
     ended = world.events("lps.batch_job.ended")[0]
     assert ended.fields["expired"] == 1
     assert ended.t >= 24 * 3600
+
+
+def test_a_refused_batch_job_settles_each_item_as_a_call_would_be():
+    from engine.lps.batch_api import InProcessBatchJobs
+    from engine.lps.errors import ProviderError, classify_http
+    from engine.randomness import Rng
+
+    world = make_lps(QUEUE_PROCESSING_MODE="batch_api", BATCH_API_POLL_INTERVAL_S=5)
+    jobs = InProcessBatchJobs(world.provider, world.runtime, Rng(1))
+    refusals = []
+
+    class RefusedOnce:
+        name = "scripted"
+
+        async def compare(self, call):
+            return await world.provider.compare(call)
+
+        async def submit_batch(self, calls):
+            if not refusals:
+                refusals.append(len(calls))
+                detail = classify_http(
+                    429,
+                    headers={"retry-after": "10"},
+                    body={},
+                    provider="p",
+                    correlation_id=calls[0].correlation_id,
+                    timestamp=world.runtime.utcnow(),
+                )
+                raise ProviderError(detail)
+            return await jobs.submit_batch(calls)
+
+        async def poll_batch(self, job_id):
+            return await jobs.poll_batch(job_id)
+
+    refused = RefusedOnce()
+    world.service.ctx.provider_for = lambda name: refused
+    ids = [f"c{i}" for i in range(3)]
+    world.submit_and_wait([comparison_request(cid) for cid in ids], 3600)
+    assert refusals == [3]
+    assert world.events("lps.batch_job.refused")[0].fields["error_type"] == "rate_limit"
+    assert len(world.events("lps.retry.scheduled")) == 3
+    for cid in ids:
+        (callback,) = world.callbacks_for(cid)
+        assert callback.winner == "Essay A"
+
+
+@pytest.mark.parametrize("status", [503, 401])
+def test_a_batch_job_that_cannot_be_polled_waits_or_fails_its_items(status):
+    from engine.lps.batch_api import InProcessBatchJobs
+    from engine.lps.errors import ProviderError, classify_http
+    from engine.randomness import Rng
+
+    world = make_lps(QUEUE_PROCESSING_MODE="batch_api", BATCH_API_POLL_INTERVAL_S=5)
+    jobs = InProcessBatchJobs(world.provider, world.runtime, Rng(1))
+    polls = []
+
+    class FlakyPolls:
+        name = "scripted"
+
+        async def compare(self, call):
+            return await world.provider.compare(call)
+
+        async def submit_batch(self, calls):
+            return await jobs.submit_batch(calls)
+
+        async def poll_batch(self, job_id):
+            polls.append(job_id)
+            if len(polls) == 1:
+                detail = classify_http(
+                    status,
+                    headers={},
+                    body={},
+                    provider="p",
+                    correlation_id="job",
+                    timestamp=world.runtime.utcnow(),
+                )
+                raise ProviderError(detail)
+            return await jobs.poll_batch(job_id)
+
+    flaky = FlakyPolls()
+    world.service.ctx.provider_for = lambda name: flaky
+    ids = ["c0", "c1"]
+    world.submit_and_wait([comparison_request(cid) for cid in ids], 3600)
+    for cid in ids:
+        (callback,) = world.callbacks_for(cid)
+        if status == 503:  # retryable: the next poll reads the results
+            assert callback.winner == "Essay A"
+        else:  # the job cannot be read: each item fails, under its own correlation id
+            assert callback.error_detail.error_type == "authentication"
+            assert callback.error_detail.correlation_id == cid
+    assert len(polls) == (2 if status == 503 else 1)

@@ -1,0 +1,132 @@
+"""From a live recording to a scenario that replays it: ``cjsim promote TRACE_DIR``.
+
+A live run leaves, next to its callbacks, ``cohort.json``: who was compared (anchor refs and
+grades, student ids, their lengths), by which provider and model, under which settings and
+budget, with which seed. ``scenario_document`` turns that into a scenario whose simulated
+provider replays the trace literally wherever the simulation asks for a recorded pair in its
+recorded orientation, and answers from the model elsewhere. The live run's own report is built
+against the same scenario, so a live run and its replay are described alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.cj.intake import AnchorInput, EssayInput
+from engine.settings import Settings
+from engine.traces import TraceError, load_trace
+from sim.scenario import ScenarioError, parse_scenario
+
+__all__ = ["COHORT_FILE", "cohort_manifest", "promote", "scenario_document"]
+
+COHORT_FILE = "cohort.json"
+MAX_WORDS = 20_000
+# Settings the simulation decides for itself (its provider spec says whether it mocks).
+NOT_REPLAYED = ("USE_MOCK_LLM", "MOCK_")
+
+
+def _words(text: str) -> int:
+    return max(1, min(MAX_WORDS, len(text.split())))
+
+
+def cohort_manifest(
+    *,
+    name: str,
+    seed: int,
+    grade_scale: str,
+    students: tuple[EssayInput, ...],
+    anchors: tuple[AnchorInput, ...],
+    provider: str,
+    model: str,
+    reasoning_effort: str | None,
+    budget: int | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """What a replay needs to know about a live run (written as ``cohort.json``)."""
+    defaults = Settings.for_simulation().model_dump(mode="json")
+    effective = settings.model_dump(mode="json")
+    changed = {
+        key: value
+        for key, value in sorted(effective.items())
+        if value != defaults.get(key) and not key.startswith(NOT_REPLAYED)
+    }
+    return {
+        "name": name,
+        "seed": seed,
+        "grade_scale": grade_scale,
+        "anchors": [
+            {"ref": a.anchor_ref_id, "grade": a.grade, "words": _words(a.text)} for a in anchors
+        ],
+        "students": [{"id": s.essay_id, "words": _words(s.text)} for s in students],
+        "provider": {"name": provider, "model": model, "reasoning_effort": reasoning_effort},
+        "budget": budget,
+        "settings": changed,
+    }
+
+
+def scenario_document(manifest: dict[str, Any], *, replay: str) -> dict[str, Any]:
+    """The scenario (as YAML-ready data) that replays the recorded run of ``manifest``."""
+    students = manifest["students"]
+    words = round(sum(s["words"] for s in students) / len(students)) if students else 450
+    provider = manifest["provider"]
+    document: dict[str, Any] = {
+        "name": f"replay_{manifest['name']}",
+        "description": (
+            f"Replays the live run {manifest['name']!r} ({provider['name']} "
+            f"{provider['model']}) from its trace: recorded pairs are answered as recorded, "
+            "any other pair from the model. Written by cjsim promote."
+        ),
+        "seed": manifest["seed"],
+        "cohort": {
+            "grade_scale": manifest["grade_scale"],
+            "anchors": manifest["anchors"] or "none",
+            "students": {"ids": [s["id"] for s in students], "words": words},
+        },
+        "settings": manifest["settings"],
+        "provider": {
+            "name": provider["name"],
+            "model": provider["model"],
+            "replay": replay,
+        },
+    }
+    if provider.get("reasoning_effort"):
+        document["provider"]["reasoning_effort"] = provider["reasoning_effort"]
+    if manifest.get("budget"):
+        document["budget"] = manifest["budget"]
+    return document
+
+
+def promote(trace_dir: Path, out: Path | None = None) -> Path:
+    """Write the replay scenario of a recorded live run; return its path.
+
+    Default output: ``replay_<name>.yaml`` next to the trace folder. The trace is checked first
+    (every line valid), and the scenario is validated before it is written."""
+    trace_dir = Path(trace_dir)
+    trace = load_trace(trace_dir)  # TraceError, located, if a line is bad
+    manifest_path = trace_dir / COHORT_FILE
+    if not manifest_path.is_file():
+        raise TraceError(
+            f"{manifest_path}: not found: only a live run's trace knows its cohort "
+            "(reconstructed traces are replayed by the shipped scenarios)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TraceError(f"{manifest_path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+    target = out or trace_dir.parent / f"replay_{manifest['name']}.yaml"
+    replay = os.path.relpath(trace_dir.resolve(), target.resolve().parent)
+    text = f"# Replays {len(trace.results)} recorded callbacks of {trace_dir}.\n" + yaml.safe_dump(
+        scenario_document(manifest, replay=replay), sort_keys=False
+    )
+    try:
+        parse_scenario(text, str(target))
+    except ScenarioError as exc:
+        raise TraceError(f"{manifest_path}: the promoted scenario is invalid: {exc}") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target

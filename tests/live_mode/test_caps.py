@@ -1,0 +1,141 @@
+"""Hard caps: the call that would pass a cap is refused, never retried, and the reason kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from engine.live.caps import CapLimits, CappedBatchProvider, CostModel, with_caps
+from engine.lps.batch_api import BatchPoll, BatchProvider
+from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.errors import ProviderError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _call(n: int, chars: int = 400) -> ProviderCall:
+    return ProviderCall(
+        correlation_id=f"c{n}",
+        provider="anthropic",
+        model="m",
+        system_prompt="",
+        user_prompt="x" * chars,
+        prompt_sha256="0",
+        max_tokens=100,
+        custom_id=f"q{n}",
+    )
+
+
+def _verdict(prompt: int = 100, completion: int = 20) -> ProviderVerdict:
+    return ProviderVerdict(
+        winner="Essay A",
+        justification="",
+        confidence=3.0,
+        model="m",
+        usage=TokenUsage(prompt_tokens=prompt, completion_tokens=completion),
+        response_time_ms=1,
+    )
+
+
+class Answering:
+    name = "anthropic"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def compare(self, call: ProviderCall) -> ProviderVerdict:
+        self.calls += 1
+        return _verdict()
+
+
+class Batching(Answering):
+    async def submit_batch(self, calls: Sequence[ProviderCall]) -> str:
+        self.pending = [c.custom_id for c in calls]
+        return "job-1"
+
+    async def poll_batch(self, job_id: str) -> BatchPoll:
+        return BatchPoll(ended=True, results={cid: _verdict() for cid in self.pending})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _capped(inner, limits, cost=None, clock=None, trips=None):
+    return with_caps(
+        inner,
+        limits,
+        cost or CostModel(),
+        clock=clock or Clock(),
+        utcnow=lambda: NOW,
+        on_trip=(trips.append if trips is not None else None),
+    )
+
+
+def _refused(capped, call) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(capped.compare(call))
+    return info.value
+
+
+def test_the_request_past_max_requests_is_refused_as_quota_exhausted_and_not_retryable():
+    inner, trips = Answering(), []
+    capped = _capped(inner, CapLimits(max_requests=2), trips=trips)
+    for n in range(2):
+        asyncio.run(capped.compare(_call(n)))
+    error = _refused(capped, _call(3))
+    assert error.error_type == "quota_exhausted"
+    assert not error.retryable
+    assert "max_requests 2" in error.detail.message
+    assert inner.calls == 2
+    assert capped.requests == 2
+    assert trips == ["max_requests 2 reached"]
+    assert capped.tripped == trips[0]
+    _refused(capped, _call(4))
+    assert len(trips) == 1  # told once
+
+
+def test_the_cost_cap_counts_spending_and_the_worst_case_of_the_next_call():
+    # 1,000 input tokens = $1, 1,000 output tokens = $1; a call's worst case is
+    # 100 prompt tokens (400 chars) + 100 output tokens = $0.2; each answer costs $0.12.
+    cost = CostModel(input_per_mtok=1000.0, output_per_mtok=1000.0)
+    capped = _capped(Answering(), CapLimits(max_cost_usd=0.5), cost)
+    for n in range(3):
+        asyncio.run(capped.compare(_call(n)))
+    assert capped.spent_usd == pytest.approx(0.36)
+    error = _refused(capped, _call(9))  # 0.36 + 0.2 > 0.5
+    assert "max_cost_usd 0.5" in error.detail.message
+
+
+def test_the_wall_clock_cap():
+    clock = Clock()
+    capped = _capped(Answering(), CapLimits(max_wall_s=60), clock=clock)
+    asyncio.run(capped.compare(_call(1)))
+    clock.t = 61.0
+    assert "max_wall_s 60" in _refused(capped, _call(2)).detail.message
+
+
+def test_stop_refuses_everything_after_it():
+    capped = _capped(Answering(), CapLimits())
+    capped.stop("interrupted")
+    assert "interrupted" in _refused(capped, _call(1)).detail.message
+
+
+def test_a_batch_job_is_admitted_as_a_whole_and_keeps_its_batch_api():
+    inner = Batching()
+    capped = _capped(inner, CapLimits(max_requests=3))
+    assert isinstance(capped, CappedBatchProvider)
+    assert isinstance(capped, BatchProvider)
+    assert not isinstance(_capped(Answering(), CapLimits()), BatchProvider)
+    job = asyncio.run(capped.submit_batch([_call(n) for n in range(3)]))
+    poll = asyncio.run(capped.poll_batch(job))
+    assert len(poll.results) == 3
+    with pytest.raises(ProviderError):
+        asyncio.run(capped.submit_batch([_call(7)]))

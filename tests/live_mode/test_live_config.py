@@ -1,0 +1,95 @@
+"""Live configurations and the essays they name: bad input is one located line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.live.config import LiveConfigError, load_cohort, load_live_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live"
+
+
+@pytest.fixture
+def example(tmp_path) -> Path:
+    shutil.copytree(EXAMPLE, tmp_path / "live")
+    return tmp_path / "live"
+
+
+def _load(folder: Path):
+    config, base = load_live_config(folder / "eng5_sample.yaml")
+    return config, load_cohort(config, base)
+
+
+def test_the_example_loads_students_and_graded_anchors(example):
+    config, cohort = _load(example)
+    assert config.provider.name == "anthropic"
+    assert config.budget == 45
+    assert [s.essay_id for s in cohort.students][:2] == ["student_01", "student_02"]
+    assert next((a.anchor_ref_id, a.grade) for a in cohort.anchors) == ("sample_a", "A")
+    request = cohort.batch_request(config)
+    assert len(request.students) == 6
+    assert len(request.anchors) == 4
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda t: t.replace("seed: 42", "seed: 42\ncolour: blue"),
+            "eng5_sample.yaml:7:1: colour: unknown key",
+        ),
+        (
+            lambda t: t.replace("budget: 45 ", "budget: -3 "),
+            "budget: Input should be greater than or equal to 1",
+        ),
+        (lambda t: t.replace("pricing:", "pricing_off:"), "pricing_off: unknown key"),
+        (
+            lambda t: t.replace(
+                "QUEUE_PROCESSING_MODE: serial_bundle", "QUEUE_PROCESSING_MODE: fast"
+            ),
+            "settings.QUEUE_PROCESSING_MODE",
+        ),
+        (
+            lambda t: t.replace("provider:\n  name: anthropic", "provider:\n  name: gemini"),
+            "provider.name",
+        ),
+        (lambda t: t + "\n  broken: [", "yaml:"),
+    ],
+)
+def test_bad_configurations_are_located(example, edit, expected):
+    path = example / "eng5_sample.yaml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(LiveConfigError) as info:
+        _load(example)
+    assert expected in str(info.value)
+    assert str(info.value).startswith(str(path))
+
+
+def test_a_cost_cap_without_prices_is_refused(example):
+    path = example / "eng5_sample.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("pricing:")])
+    with pytest.raises(LiveConfigError, match="max_cost_usd needs pricing"):
+        _load(example)
+
+
+def test_a_bad_anchor_row_names_its_csv_line(example):
+    csv = example / "anchors.csv"
+    csv.write_text(csv.read_text().replace("anchors/anchor_c.txt,C+", "anchors/anchor_c.txt,Z"))
+    with pytest.raises(LiveConfigError, match=r"anchors\.csv:3: grade 'Z' is not on"):
+        _load(example)
+
+
+def test_essay_problems_name_the_file(example):
+    (example / "essays" / "student_07.txt").write_bytes(b"\xff\xfe bad bytes")
+    with pytest.raises(LiveConfigError, match=r"student_07\.txt:1:1: not UTF-8"):
+        _load(example)
+    (example / "essays" / "student_07.txt").write_text("   \n")
+    with pytest.raises(LiveConfigError, match="the essay is empty"):
+        _load(example)
+    shutil.rmtree(example / "essays")
+    with pytest.raises(LiveConfigError, match="essays: not a folder"):
+        _load(example)

@@ -1,0 +1,259 @@
+"""``cjsim live`` end to end: a dry run, runs against the loopback fake provider with the real
+SDKs, caps, Ctrl-C, the metrics endpoint, PostgreSQL, promotion to a replay, and no secret in
+any file a run writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from engine.cj.models import ComparisonPair
+from engine.live.config import LiveConfigError, load_cohort, load_live_config
+from engine.live.session import LiveProgress, run_live
+from engine.store.errors import StoreUnavailable
+from engine.traces import load_trace, summarize
+from sim.cli import main
+from sim.report import build_report
+from sim.runner import run_scenario
+from sim.scenario import load_scenario
+from tests.contracts.postgres import run_admin_sql
+from tests.live.fake_provider_server import (
+    FakeProviderServer,
+    overloaded,
+    rate_limited,
+    truncated,
+    verdict,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live"
+SECRET = "sk-ant-api03-cjsimTESTSECRETdoNotLeak0123456789"
+QUICK = {  # a live engine that does not wait for bundles to fill or polls to come round
+    "SERIAL_BUNDLE_WINDOW_S": 0.02,
+    "QUEUE_POLL_INTERVAL_S": 0.02,
+    "QUEUE_CLEANUP_INTERVAL_S": 1.0,
+    "RETRY_BACKOFF_BASE_S": 0.05,
+    "RETRY_BACKOFF_MAX_S": 0.2,
+}
+
+
+def _config(tmp_path: Path, **changes) -> Path:
+    """The example, cut to 3 students and 2 anchors (10 pairs), with ``changes`` applied."""
+    folder = tmp_path / "live"
+    shutil.copytree(EXAMPLE, folder)
+    for extra in ("student_04.txt", "student_05.txt", "student_06.txt"):
+        (folder / "essays" / extra).unlink()
+    (folder / "anchors.csv").write_text(
+        "file,grade,ref\nanchors/anchor_a.txt,A,sample_a\nanchors/anchor_e.txt,E+,sample_eplus\n"
+    )
+    config = yaml.safe_load((folder / "eng5_sample.yaml").read_text())
+    config.update(budget=10, metrics_port=None, out=str(tmp_path / "out"))
+    config["settings"] = {**config["settings"], **QUICK}
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path = folder / "eng5_sample.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _files_mention(folder: Path, secret: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+@pytest.fixture
+def secret_key(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET.replace("sk-ant-api03", "sk-proj"))
+    return SECRET
+
+
+def test_a_dry_run_records_a_trace_that_promotes_to_a_replaying_scenario(
+    tmp_path, secret_key, capsys
+):
+    path = _config(tmp_path)
+    assert main(["live", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "batch 1: COMPLETED" in out
+    assert "invariants: 8/8 hold" in out
+    run_dir = tmp_path / "out"
+    for name in ("events.jsonl", "report.json", "analysis.json", "outcomes.duckdb"):
+        assert (run_dir / name).is_file(), name
+    log_lines = [json.loads(line) for line in (run_dir / "live.log.jsonl").read_text().splitlines()]
+    assert log_lines[0]["event"] == "live.start"
+    assert log_lines[-1]["event"] == "live.end"
+    assert any(line["event"] == "cj.batch.finalized" for line in log_lines)
+    trace = load_trace(run_dir / "trace")
+    assert len(trace.results) == 10
+    assert trace.summary == summarize(trace.scenario_id, trace.results)
+    assert main(["trace", "summarize", str(run_dir / "trace"), "--check"]) == 0
+
+    assert main(["promote", str(run_dir / "trace")]) == 0
+    scenario_path = run_dir / "replay_eng5_sample.yaml"
+    scenario = load_scenario(scenario_path)
+    outcome = run_scenario(scenario, base_dir=scenario_path.parent)
+    report = build_report(outcome)
+    assert report["replayed_answers"] == report["provider_calls"] == 10
+    assert report["batches"][0]["final_state"] == "COMPLETED"
+    assert _files_mention(tmp_path, secret_key) == []
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_run_against_the_fake_provider_classifies_retries_and_records(
+    tmp_path, secret_key, provider
+):
+    rng = random.Random(7)
+    with FakeProviderServer() as server:
+        server.script(
+            rate_limited(retry_after="0.1"),
+            overloaded(),
+            truncated(),
+            *(verdict(rng.choice(["Essay A", "Essay B"])) for _ in range(30)),
+        )
+        base_url = server.url if provider == "anthropic" else server.openai_url
+        path = _config(
+            tmp_path,
+            provider={
+                "name": provider,
+                "model": "test-model",
+                "base_url": base_url,
+                "timeout_s": 10,
+            },
+        )
+        config, base = load_live_config(path)
+        run = run_live(config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=False)
+        requests = server.model_requests()
+    assert run.settled
+    assert run.stopped is None
+    presented = {r.headers.get("x-api-key") or r.headers.get("authorization") for r in requests}
+    assert all(secret_key[-20:] in str(value) for value in presented)  # the key was used...
+    assert main(["trace", "summarize", str(tmp_path / "out" / "trace"), "--check"]) == 0
+    from sim.live_command import write_live_results  # the files the CLI writes
+
+    with open(os.devnull, "w") as sink:
+        write_live_results(run, load_cohort(config, base), sink)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["errors_by_type"]) == {"rate_limit", "overloaded", "max_tokens"}
+    assert report["queue"]["retries"] == 2  # the 429 and the 529; a truncation is not retried
+    assert report["batches"][0]["failed"] == 1
+    assert report["invariants"]["counters_match_store"]["ok"]
+    assert len(requests) == report["provider_calls"]  # the SDK never retried on its own
+    # ...and never reached a file.
+    assert _files_mention(tmp_path, secret_key[-20:]) == []
+
+
+def test_a_request_cap_stops_the_run_and_says_why(tmp_path, capsys):
+    path = _config(tmp_path, caps={"max_requests": 4})
+    assert main(["live", str(path), "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "stopped early: max_requests 4 reached" in out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["live"]["requests"] == 4
+    assert report["errors_by_type"].get("quota_exhausted", 0) >= 1
+    trace = load_trace(tmp_path / "out" / "trace")
+    assert sum(r.error_detail is None for r in trace.results) == 4
+
+
+def test_ctrl_c_stops_sending_and_keeps_what_was_recorded(tmp_path):
+    path = _config(tmp_path, settings={"MOCK_LATENCY_BASE_MS": 40})
+    config, base = load_live_config(path)
+    sent = []
+
+    def progress(counts: LiveProgress) -> None:
+        if counts.completed >= 2 and not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run = run_live(
+        config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=True, progress=progress
+    )
+    assert run.stopped is not None
+    assert "interrupted" in run.stopped
+    trace = load_trace(tmp_path / "out" / "trace")
+    assert trace.summary is not None
+    assert trace.summary["total_events"] == len(trace.results) <= 10
+    assert sum(r.error_detail is None for r in trace.results) < 10
+
+
+def test_the_metrics_endpoint_serves_the_run_s_registry(tmp_path):
+    path = _config(tmp_path, metrics_port=0)
+    config, base = load_live_config(path)
+    seen: dict[str, str] = {}
+
+    def notice(message: str) -> None:
+        if message.startswith("metrics: "):
+            seen["url"] = message.removeprefix("metrics: ")
+
+    def progress(counts: LiveProgress) -> None:
+        if "url" in seen and counts.completed >= 3 and "body" not in seen:
+            with urllib.request.urlopen(seen["url"], timeout=5) as response:
+                seen["type"] = response.headers["Content-Type"]
+                seen["body"] = response.read().decode()
+
+    run = run_live(
+        config,
+        load_cohort(config, base),
+        out_dir=tmp_path / "out",
+        dry_run=True,
+        progress=progress,
+        notice=notice,
+    )
+    assert run.metrics_url == seen["url"]
+    assert seen["url"].startswith("http://127.0.0.1:")
+    assert seen["type"].startswith("text/plain")
+    body = seen["body"]
+    assert "# TYPE llm_provider_requests_total counter" in body
+    assert "llm_provider_requests_total{" in body
+    assert "# TYPE cj_callbacks_processed_total counter" in body
+
+
+def test_a_dry_run_on_postgresql(tmp_path, postgres_url):
+    database = f"cjsim_live_{os.getpid()}"
+    run_admin_sql(postgres_url, f"CREATE DATABASE {database}")
+    try:
+        url = sa.make_url(postgres_url).set(database=database).render_as_string(False)
+        path = _config(tmp_path, database=url)
+        config, base = load_live_config(path)
+        run = run_live(config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=True)
+    finally:
+        run_admin_sql(postgres_url, f"DROP DATABASE {database} WITH (FORCE)")
+    assert run.settled
+    assert not (tmp_path / "out" / "cj.sqlite").exists()
+    assert len(run.rows.snapshot(ComparisonPair)) == 10
+
+
+def test_an_unreachable_database_is_one_line_with_the_password_masked(tmp_path, capsys):
+    path = _config(tmp_path, database="postgresql://cjsim:hunter2secret@127.0.0.1:9/cjsim")
+    assert main(["live", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert "127.0.0.1:9" in line
+    assert "hunter2secret" not in err
+    assert "Traceback" not in err
+    config, base = load_live_config(path)
+    cohort = load_cohort(config, base)
+    with pytest.raises(StoreUnavailable):
+        run_live(config, cohort, out_dir=tmp_path / "o2", dry_run=True)
+
+
+def test_a_missing_api_key_is_bad_input_with_a_way_out(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    path = _config(tmp_path)
+    assert main(["live", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "ANTHROPIC_API_KEY" in err
+    assert "--dry-run" in err
+    config, base = load_live_config(path)
+    cohort = load_cohort(config, base)
+    with pytest.raises(LiveConfigError):
+        run_live(config, cohort, out_dir=tmp_path / "o2", dry_run=False)
