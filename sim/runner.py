@@ -23,17 +23,13 @@ from typing import Protocol, TypeVar
 from prometheus_client import CollectorRegistry
 
 from engine.cj.callbacks import OrphanCallback
-from engine.cj.context import CJContext
-from engine.cj.metrics import CJMetrics
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
-from engine.cj.service import CJService
 from engine.contracts import EventEnvelope
 from engine.eventlog import MemoryEventLog
-from engine.lps.context import LPSContext
-from engine.lps.metrics import LPSMetrics
 from engine.lps.providers.mock import MockProvider
 from engine.lps.queue import QueueItem
 from engine.lps.service import LPSService
+from engine.pipeline import build_pipeline
 from engine.ports import Provider
 from engine.randomness import Streams
 from engine.settings import Settings
@@ -140,30 +136,18 @@ def run_scenario(
     registry = CollectorRegistry()
     cohort = build_cohort(scenario, streams)
     provider = _provider(scenario, settings, runtime, cohort.quality, plan, streams, base_dir)
-    lps = LPSService(
-        LPSContext(
-            runtime=runtime,
-            store=lps_store,
-            bus=bus,
-            log=log,
-            settings=settings,
-            streams=streams,
-            metrics=LPSMetrics(registry),
-            provider_for=lambda _: provider,
-        )
+    pipeline = build_pipeline(
+        runtime=runtime,
+        cj_store=cj_store,
+        lps_store=lps_store,
+        bus=bus,
+        log=log,
+        settings=settings,
+        streams=streams,
+        registry=registry,
+        provider_for=lambda _: provider,
     )
-    cj = CJService(
-        CJContext(
-            runtime=runtime,
-            store=cj_store,
-            bus=bus,
-            log=log,
-            settings=settings,
-            streams=streams,
-            metrics=CJMetrics(registry),
-            sink=lps,
-        )
-    )
+    cj, lps = pipeline.cj, pipeline.lps
 
     def settled() -> bool:
         states = cj_store.snapshot(BatchState)

@@ -24,23 +24,11 @@ from pathlib import Path
 
 from engine.contracts import EventEnvelope, LLMComparisonResultV1, TokenUsageV1
 from engine.traces import CALLBACKS_FILE, SUMMARY_FILE, summarize
+from sim.cohorts import ENG5_ANCHORS
 
 ROOT = Path(__file__).resolve().parents[1] / "traces"
 LADDER = ("F+", "E-", "E+", "D-", "D+", "C-", "C+", "B", "A")
-ENG5 = (
-    ("eng5_fplus_1", "F+"),
-    ("eng5_fplus_2", "F+"),
-    ("eng5_eminus", "E-"),
-    ("eng5_eplus", "E+"),
-    ("eng5_dminus", "D-"),
-    ("eng5_dplus", "D+"),
-    ("eng5_cminus", "C-"),
-    ("eng5_cplus", "C+"),
-    ("eng5_b_1", "B"),
-    ("eng5_b_2", "B"),
-    ("eng5_a_1", "A"),
-    ("eng5_a_2", "A"),
-)
+ENG5 = tuple((anchor.ref, anchor.grade) for anchor in ENG5_ANCHORS)  # the ladder, low to high
 LOWER5 = tuple(a for a in ENG5 if a[1] in ("F+", "E-", "E+", "D-"))
 JUSTIFICATIONS = (
     "{w} develops its argument about role models with clearer structure and better examples.",

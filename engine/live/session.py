@@ -27,10 +27,7 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry
 
 from engine.bus import LocalBus
-from engine.cj.context import CJContext
-from engine.cj.metrics import CJMetrics
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
-from engine.cj.service import CJService
 from engine.contracts import EventEnvelope
 from engine.eventlog import LogRecord, MemoryEventLog
 from engine.live.caps import CapLimits, CappedProvider, CostModel, with_caps
@@ -40,10 +37,9 @@ from engine.live.metrics_server import MetricsServer
 from engine.live.providers import build_provider
 from engine.live.runtime import AsyncioRuntime
 from engine.live.secrets import Scrubber
-from engine.lps.context import LPSContext
-from engine.lps.metrics import LPSMetrics
 from engine.lps.queue import QueueItem
 from engine.lps.service import LPSService
+from engine.pipeline import build_pipeline
 from engine.ports import TaskCrashed
 from engine.randomness import Streams
 from engine.settings import Settings
@@ -177,30 +173,18 @@ def run_live(
             utcnow=runtime.utcnow,
             on_trip=lambda reason: stopping(reason),
         )
-        lps = LPSService(
-            LPSContext(
-                runtime=runtime,
-                store=store,
-                bus=bus,
-                log=log,
-                settings=settings,
-                streams=streams,
-                metrics=LPSMetrics(registry),
-                provider_for=lambda _name: capped,
-            )
+        pipeline = build_pipeline(
+            runtime=runtime,
+            cj_store=store,
+            lps_store=store,
+            bus=bus,
+            log=log,
+            settings=settings,
+            streams=streams,
+            registry=registry,
+            provider_for=lambda _name: capped,
         )
-        cj = CJService(
-            CJContext(
-                runtime=runtime,
-                store=store,
-                bus=bus,
-                log=log,
-                settings=settings,
-                streams=streams,
-                metrics=CJMetrics(registry),
-                sink=lps,
-            )
-        )
+        cj, lps = pipeline.cj, pipeline.lps
         recorder = TraceRecorder(trace_dir, config.name, scrub=scrubber.scrub)
 
         async def record(message: EventEnvelope) -> None:

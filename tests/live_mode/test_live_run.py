@@ -148,7 +148,13 @@ def test_a_run_against_the_fake_provider_classifies_retries_and_records(
     assert report["batches"][0]["failed"] == 1
     assert report["invariants"]["counters_match_store"]["ok"]
     assert len(requests) == report["provider_calls"]  # the SDK never retried on its own
-    # ...and never reached a file.
+    # The recording replays in the simulator: each recorded answer where its pair comes up.
+    assert main(["promote", str(tmp_path / "out" / "trace")]) == 0
+    scenario_path = tmp_path / "out" / "replay_eng5_sample.yaml"
+    replay = build_report(run_scenario(load_scenario(scenario_path), base_dir=scenario_path.parent))
+    assert replay["replayed_answers"] >= 7
+    assert replay["batches"][0]["final_state"] == "COMPLETED"
+    # ...and the key never reached a file.
     assert _files_mention(tmp_path, secret_key[-20:]) == []
 
 
