@@ -11,10 +11,9 @@ from pathlib import Path
 EXEMPT = (
     "engine/live/",
     "sim/cli.py",
-    # The real providers' adapters: they time each HTTP call (response_time_ms) and stamp their
-    # errors on the wall clock. Never used in simulation.
-    "engine/lps/providers/anthropic_provider.py",
-    "engine/lps/providers/openai_provider.py",
+    # The real providers' shared adapter base: it times each HTTP call (response_time_ms) and
+    # stamps their errors on the wall clock. Never used in simulation.
+    "engine/lps/providers/sdk_provider.py",
 )
 
 FORBIDDEN_MODULES = {

@@ -1,10 +1,11 @@
 """The ``Provider`` (and ``BatchProvider``) port on Anthropic's Messages API, live only.
 
-Theory of operation. One ``compare`` is one HTTP request: the client is built with
-``max_retries=0`` because the engine owns retries on its own clock (``engine.lps.retry``), and
-an SDK retry would hide a 429's ``retry-after`` from it and double-count. The verdict is forced
-structured output: one strict ``record_judgement`` tool and a ``tool_choice`` that names it, so
-the answer arrives as the tool call's ``input`` object, checked by the shared ``parse_verdict``.
+Theory of operation. ``SdkProvider`` (``sdk_provider``) owns what both live adapters share: one
+HTTP request per ``compare`` with no SDK retries (the engine owns retries on its own clock,
+``engine.lps.retry``), the timing, the error translation and the batch polling loop. This module
+is the Anthropic wire format. The verdict is forced structured output: one strict
+``record_judgement`` tool and a ``tool_choice`` that names it, so the answer arrives as the tool
+call's ``input`` object, checked by the shared ``parse_verdict``.
 
 What is sent, and why:
 
@@ -20,8 +21,8 @@ What is sent, and why:
 What comes back: ``stop_reason`` ``max_tokens`` or ``model_context_window_exceeded`` is a
 ``max_tokens`` error; no ``record_judgement`` call is ``invalid_response``. Usage is normalised
 to ``prompt_tokens = input_tokens + cache_creation_input_tokens + cache_read_input_tokens``
-(Anthropic counts cached tokens apart from ``input_tokens``). The body is read as JSON from the
-raw response, so a malformed body still reports the ``request-id`` it came with.
+(Anthropic counts cached tokens apart from ``input_tokens``). The request id is the
+``request-id`` header.
 
 Batches (``batch_api`` mode): ``submit_batch`` creates one Message Batch whose requests carry
 the same params and the queue id as ``custom_id``; ``poll_batch`` reads the batch, and once it
@@ -32,28 +33,24 @@ results are classified as the HTTP error they stand for; expired and canceled on
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
+import httpx2
 
 from engine.contracts import PromptBlock
-from engine.lps.batch_api import BatchPoll
 from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.errors import ProviderError
-from engine.lps.providers.sdk_errors import (
-    SdkExceptions,
-    batch_item_expired,
-    classify_batch_http,
-    invalid_answer,
-    missing_model,
-    translate,
+from engine.lps.providers.sdk_errors import SdkExceptions
+from engine.lps.providers.sdk_provider import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TIMEOUT_S,
+    BatchSnapshot,
+    SdkProvider,
+    token_count,
 )
-from engine.lps.verdict import TRUNCATION_REASONS, parse_verdict
+from engine.lps.verdict import TRUNCATION_REASONS
 
 __all__ = ["JUDGEMENT_TOOL", "AnthropicProvider"]
 
@@ -98,28 +95,15 @@ STATUS_OF_ERROR_TYPE = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-DEFAULT_TIMEOUT_S = 120.0
-DEFAULT_MAX_TOKENS = 1024
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def normalised_usage(usage: object) -> TokenUsage:
     """Anthropic's usage as ``TokenUsage``: cached tokens added into ``prompt_tokens``."""
-    if not isinstance(usage, Mapping):
-        return TokenUsage()
-    cache_write = _count(usage, "cache_creation_input_tokens")
-    cache_read = _count(usage, "cache_read_input_tokens")
+    cache_write = token_count(usage, "cache_creation_input_tokens")
+    cache_read = token_count(usage, "cache_read_input_tokens")
     return TokenUsage(
-        prompt_tokens=_count(usage, "input_tokens") + cache_write + cache_read,
-        completion_tokens=_count(usage, "output_tokens"),
+        prompt_tokens=token_count(usage, "input_tokens") + cache_write + cache_read,
+        completion_tokens=token_count(usage, "output_tokens"),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
     )
@@ -151,7 +135,7 @@ def content_blocks(call: ProviderCall) -> tuple[list[dict[str, Any]], list[dict[
     return system, user
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
     """Judgements from Claude through the official SDK. See the module docstring.
 
     ``api_key`` defaults to ``ANTHROPIC_API_KEY`` (required: a missing key raises
@@ -159,6 +143,11 @@ class AnthropicProvider:
     the SDK's default. ``timeout_s`` bounds each HTTP read (the SDK's ``timeout``).
     ``model`` is used when a call names none; ``max_tokens`` when a call sets none.
     """
+
+    SDK = SDK
+    KEY_VARIABLE = "ANTHROPIC_API_KEY"
+    BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
+    REQUEST_ID_HEADER = "request-id"
 
     def __init__(
         self,
@@ -170,47 +159,21 @@ class AnthropicProvider:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         name: str = "anthropic",
     ) -> None:
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise ValueError(
-                "AnthropicProvider needs an API key: pass api_key= or set ANTHROPIC_API_KEY"
-            )
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
-        self._client = anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-            max_retries=0,  # the engine owns retries
-            timeout=timeout_s,
+        super().__init__(
+            anthropic.AsyncAnthropic,
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_tokens=max_tokens,
+            name=name,
         )
-        self._secrets = (key,)
-        self._model = model
-        self._max_tokens = max_tokens
-        self._name = name
-        self._jobs: dict[str, dict[str, ProviderCall]] = {}
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-    async def __aenter__(self) -> AnthropicProvider:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # ---- one comparison ------------------------------------------------------------------
 
     def request_params(self, call: ProviderCall) -> dict[str, Any]:
         """The Messages API body for ``call`` (also a batch request's ``params``)."""
-        model = call.model or self._model
-        if not model:
-            raise ProviderError(
-                missing_model(self._name, correlation_id=call.correlation_id, timestamp=_utcnow())
-            )
+        model = self._model_for(call)
         system, user = content_blocks(call)
         params: dict[str, Any] = {
             "model": model,
@@ -223,61 +186,14 @@ class AnthropicProvider:
             params["system"] = system
         return params
 
-    async def compare(self, call: ProviderCall) -> ProviderVerdict:
-        params = self.request_params(call)
-        started = time.monotonic()
-        try:
-            raw = await self._client.messages.with_raw_response.create(**params)
-        except Exception as exc:
-            raise self._failure(exc, call.correlation_id) from None
-        elapsed_ms = round((time.monotonic() - started) * 1000)
-        request_id = raw.headers.get("request-id")
-        try:
-            body = raw.http_response.json()
-        except ValueError:
-            raise self._invalid(
-                call, f"the answer is not JSON: {raw.http_response.text[:80]!r}", request_id
-            ) from None
-        return self._verdict(body, call, request_id=request_id, elapsed_ms=elapsed_ms)
+    async def _send(self, params: dict[str, Any]) -> httpx2.Response:
+        raw = await self._client.messages.with_raw_response.create(**params)
+        response: httpx2.Response = raw.http_response  # Any: **params picks no SDK overload
+        return response
 
-    def _failure(self, exc: Exception, correlation_id: str) -> ProviderError:
-        detail = translate(
-            exc,
-            SDK,
-            provider=self._name,
-            correlation_id=correlation_id,
-            timestamp=_utcnow(),
-            secrets=self._secrets,
-        )
-        if detail is None:
-            raise exc  # not an SDK failure: a bug, never reclassified
-        return ProviderError(detail)
-
-    def _invalid(
-        self,
-        call: ProviderCall,
-        message: str,
-        request_id: str | None,
-        *,
-        stop_reason: str | None = None,
-    ) -> ProviderError:
-        return ProviderError(
-            invalid_answer(
-                message,
-                provider=self._name,
-                correlation_id=call.correlation_id,
-                timestamp=_utcnow(),
-                secrets=self._secrets,
-                request_id=request_id,
-                stop_reason=stop_reason,
-            )
-        )
-
-    def _verdict(
-        self, body: object, call: ProviderCall, *, request_id: str | None, elapsed_ms: int
-    ) -> ProviderVerdict:
-        if not isinstance(body, dict):
-            raise self._invalid(call, "the answer is not a JSON object", request_id)
+    def _read_answer(
+        self, body: dict[str, Any], call: ProviderCall, request_id: str | None
+    ) -> tuple[str | Mapping[str, Any], str | None]:
         stop_reason = body.get("stop_reason")
         stop_reason = stop_reason if isinstance(stop_reason, str) else None
         content = body.get("content")
@@ -295,126 +211,55 @@ class AnthropicProvider:
                 request_id,
                 stop_reason=stop_reason,
             )
+        # A truncated answer may hold no tool call: parse_verdict reports it as max_tokens.
         answer = calls[0] if calls and isinstance(calls[0], dict | str) else {}
-        winner, justification, confidence = parse_verdict(
-            answer,
-            provider=self._name,
-            correlation_id=call.correlation_id,
-            timestamp=_utcnow(),
-            stop_reason=stop_reason,
-            provider_request_id=request_id,
-        )
-        model = body.get("model")
-        return ProviderVerdict(
-            winner=winner,  # type: ignore[arg-type]  # parse_verdict checked it
-            justification=justification,
-            confidence=confidence,
-            model=model if isinstance(model, str) and model else str(call.model or self._model),
-            usage=normalised_usage(body.get("usage")),
-            response_time_ms=elapsed_ms,
-            provider_request_id=request_id,
-            stop_reason=stop_reason,
-        )
+        return answer, stop_reason
+
+    def _usage(self, usage: object) -> TokenUsage:
+        return normalised_usage(usage)
 
     # ---- Message Batches -----------------------------------------------------------------
 
-    async def submit_batch(self, calls: Sequence[ProviderCall]) -> str:
-        """Create one Message Batch for ``calls``; its id is the job id."""
-        if not calls:
-            raise ValueError("submit_batch needs at least one call")
+    async def _create_batch(
+        self, calls: Sequence[ProviderCall], bodies: Sequence[dict[str, Any]]
+    ) -> str:
         requests: list[Any] = [
-            {"custom_id": call.custom_id, "params": self.request_params(call)} for call in calls
+            {"custom_id": call.custom_id, "params": params}
+            for call, params in zip(calls, bodies, strict=True)
         ]
-        try:
-            batch = await self._client.messages.batches.create(requests=requests)
-        except Exception as exc:
-            raise self._failure(exc, calls[0].correlation_id) from None
-        self._jobs[batch.id] = {call.custom_id: call for call in calls}
+        batch = await self._client.messages.batches.create(requests=requests)
         return batch.id
 
-    async def poll_batch(self, job_id: str) -> BatchPoll:
-        """The batch's results so far (by ``custom_id``), and whether it has ended.
-
-        A transient failure to poll (rate limit, overload, timeout...) is an empty poll, tried
-        again next time; any other failure raises ``ProviderError``.
-        """
-        calls = self._jobs.get(job_id, {})
-        try:
-            batch = await self._client.messages.batches.retrieve(job_id)
-            lines: list[str] = []
-            if getattr(batch, "results_url", None):
-                raw = await self._client.messages.batches.with_raw_response.results(job_id)
-                lines = (await raw.read()).decode("utf-8").splitlines()
-        except Exception as exc:
-            failure = self._failure(exc, f"batch:{job_id}")
-            if failure.retryable:
-                return BatchPoll(ended=False, results={})
-            raise failure from None
-        results: dict[str, ProviderVerdict | ProviderError] = {}
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn line: its item is expired with the job if it never comes
-            custom_id = entry.get("custom_id") if isinstance(entry, dict) else None
-            if isinstance(custom_id, str):
-                results[custom_id] = self._batch_outcome(job_id, custom_id, entry, calls)
-        ended = getattr(batch, "processing_status", None) == "ended"
-        if ended:
-            self._jobs.pop(job_id, None)
-        return BatchPoll(ended=ended, results=results)
-
-    def _batch_outcome(
-        self,
-        job_id: str,
-        custom_id: str,
-        entry: dict[str, Any],
-        calls: Mapping[str, ProviderCall],
-    ) -> ProviderVerdict | ProviderError:
-        call = calls.get(custom_id) or ProviderCall(
-            correlation_id=custom_id,
-            provider=self._name,
-            model=self._model or "",
-            system_prompt="",
-            user_prompt="",
-            prompt_sha256="",
-            custom_id=custom_id,
+    async def _read_batch(self, job_id: str) -> BatchSnapshot:
+        batch = await self._client.messages.batches.retrieve(job_id)
+        lines: list[str] = []
+        if getattr(batch, "results_url", None):
+            raw = await self._client.messages.batches.with_raw_response.results(job_id)
+            lines = (await raw.read()).decode("utf-8").splitlines()
+        return BatchSnapshot(
+            ended=getattr(batch, "processing_status", None) == "ended", lines=tuple(lines)
         )
+
+    def _batch_result(
+        self, job_id: str, entry: dict[str, Any], call: ProviderCall
+    ) -> ProviderVerdict | ProviderError:
         result = entry.get("result")
         result = result if isinstance(result, dict) else {}
         kind = result.get("type")
         if kind == "succeeded":
             message = result.get("message")
             request_id = message.get("id") if isinstance(message, dict) else None
-            try:
-                return self._verdict(message, call, request_id=request_id, elapsed_ms=0)
-            except ProviderError as exc:
-                return exc
+            return self._batch_verdict(message, call, request_id)
         if kind == "errored":
             body = result.get("error")
             body = body if isinstance(body, dict) else {}
             error = body.get("error")
             error = error if isinstance(error, dict) else {}
             request_id = body.get("request_id")
-            return ProviderError(
-                classify_batch_http(
-                    STATUS_OF_ERROR_TYPE.get(str(error.get("type")), 500),
-                    body,
-                    request_id=request_id if isinstance(request_id, str) else None,
-                    provider=self._name,
-                    correlation_id=call.correlation_id,
-                    timestamp=_utcnow(),
-                    secrets=self._secrets,
-                )
+            return self._batch_http_error(
+                STATUS_OF_ERROR_TYPE.get(str(error.get("type")), 500),
+                body,
+                call,
+                request_id if isinstance(request_id, str) else None,
             )
-        return ProviderError(
-            batch_item_expired(
-                str(kind or "expired"),
-                provider=self._name,
-                job_id=job_id,
-                correlation_id=call.correlation_id,
-                timestamp=_utcnow(),
-            )
-        )
+        return self._batch_expired(str(kind or "expired"), call, job_id)

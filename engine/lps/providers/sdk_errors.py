@@ -47,6 +47,7 @@ __all__ = [
     "REDACTED",
     "SdkExceptions",
     "batch_item_expired",
+    "batch_refused",
     "classify_batch_http",
     "invalid_answer",
     "missing_model",
@@ -192,6 +193,31 @@ def translate(
     return _redact_detail(detail, secrets)
 
 
+def _batch_item_detail(
+    error_type: ErrorType,
+    message: str,
+    *,
+    provider: str,
+    job_id: str,
+    correlation_id: str,
+    timestamp: datetime,
+    **details: Any,
+) -> ErrorDetail:
+    # No HTTP status and no retry-after: the item never had an HTTP answer of its own.
+    return detail_for(
+        error_type,
+        message,
+        correlation_id=correlation_id,
+        timestamp=timestamp,
+        provider=provider,
+        operation="batch_comparison",
+        http_status=None,
+        retry_after_s=None,
+        **details,
+        provider_batch_id=job_id,
+    )
+
+
 def batch_item_expired(
     result_type: str,
     *,
@@ -201,17 +227,34 @@ def batch_item_expired(
     timestamp: datetime,
 ) -> ErrorDetail:
     """A batch item the provider never ran (``expired``, or ``canceled`` with its job)."""
-    return detail_for(
+    return _batch_item_detail(
         ErrorType.BATCH_EXPIRED,
         f"{provider} batch {job_id}: the request was {result_type} before it ran",
+        provider=provider,
+        job_id=job_id,
         correlation_id=correlation_id,
         timestamp=timestamp,
-        provider=provider,
-        operation="batch_comparison",
-        http_status=None,
-        retry_after_s=None,
         provider_result_type=result_type,
-        provider_batch_id=job_id,
+    )
+
+
+def batch_refused(
+    reason: str,
+    *,
+    provider: str,
+    job_id: str,
+    correlation_id: str,
+    timestamp: datetime,
+    secrets: Sequence[str],
+) -> ErrorDetail:
+    """A batch item the provider refused without an HTTP answer (alone or with its whole job)."""
+    return _batch_item_detail(
+        ErrorType.CLIENT_ERROR,
+        redact(f"{provider} batch {job_id} failed: {reason}", secrets),
+        provider=provider,
+        job_id=job_id,
+        correlation_id=correlation_id,
+        timestamp=timestamp,
     )
 
 

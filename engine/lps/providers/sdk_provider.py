@@ -1,0 +1,391 @@
+"""What the two live adapters share: one SDK client, one HTTP request per ``compare``.
+
+Theory of operation. ``SdkProvider`` is a template; ``AnthropicProvider`` and ``OpenAIProvider``
+fill in the hooks. Everything here is the same for both providers because both official SDKs
+are generated from one template (see ``sdk_errors``); everything about the wire format stays in
+the adapter that speaks it.
+
+``compare`` builds the body (hook ``request_params``), sends it once (hook ``_send``, which
+returns the raw HTTP response), times it, takes the request id from ``REQUEST_ID_HEADER`` and
+reads the body as JSON itself, so that a malformed body still reports the request it came with.
+``_verdict`` rejects a body that is not an object, lets the adapter find the answer and its stop
+reason in it (hook ``_read_answer``, which raises ``invalid_response`` when there is none), and
+turns that into a ``ProviderVerdict`` through the shared ``parse_verdict``, with the adapter's
+own usage normalisation (hook ``_usage``).
+
+Batches: ``submit_batch`` renders every body before anything is sent (so a call without a model
+fails alone, as in ``compare``) and hands them to hook ``_create_batch``. ``poll_batch`` reads a
+``BatchSnapshot`` (hook ``_read_batch``), matches its JSONL lines to the submitted calls by
+``custom_id`` and lets the adapter settle each one (hook ``_batch_result``). A failure to poll
+that the engine would retry is an empty poll; every other SDK failure is raised, translated.
+
+Time: each call is timed on ``time.monotonic`` and every error is stamped with the wall clock.
+These adapters only run live, never in simulation, so they do not take the ``Runtime`` clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+
+import httpx2
+
+from engine.lps.batch_api import BatchPoll
+from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.errors import ProviderError
+from engine.lps.providers.sdk_errors import (
+    SdkExceptions,
+    batch_item_expired,
+    batch_refused,
+    classify_batch_http,
+    invalid_answer,
+    missing_model,
+    translate,
+)
+from engine.lps.verdict import parse_verdict
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_TIMEOUT_S",
+    "BatchSnapshot",
+    "SdkClient",
+    "SdkClientFactory",
+    "SdkProvider",
+    "token_count",
+]
+
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_TOKENS = 1024
+
+
+class SdkClient(Protocol):
+    """What the base needs of an SDK's async client: that it can be closed."""
+
+    async def close(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=SdkClient)
+ClientT_co = TypeVar("ClientT_co", bound=SdkClient, covariant=True)
+
+
+class SdkClientFactory(Protocol[ClientT_co]):
+    """An SDK's client class (``anthropic.AsyncAnthropic``, ``openai.AsyncOpenAI``)."""
+
+    def __call__(
+        self, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
+    ) -> ClientT_co: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchSnapshot:
+    """One read of a provider batch: its result lines so far and whether it has ended.
+
+    ``refusal`` is why the provider refused the batch as a whole, if it did: every submitted
+    call without a result line then fails with it.
+    """
+
+    ended: bool
+    lines: tuple[str, ...]
+    refusal: str | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_count(usage: object, key: str) -> int:
+    """``usage[key]`` as a token count: a positive int, else 0 (missing, null, bool, negative)."""
+    value = usage.get(key) if isinstance(usage, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+class SdkProvider(ABC, Generic[ClientT]):
+    """The ``Provider`` and ``BatchProvider`` ports over one SDK client. See the module docstring.
+
+    A subclass names its SDK (``SDK``, ``KEY_VARIABLE``, ``BASE_URL_VARIABLE``,
+    ``REQUEST_ID_HEADER``) and implements the hooks marked abstract.
+    """
+
+    SDK: ClassVar[SdkExceptions]
+    KEY_VARIABLE: ClassVar[str]  # where the API key comes from when none is passed
+    BASE_URL_VARIABLE: ClassVar[str]
+    REQUEST_ID_HEADER: ClassVar[str]
+
+    def __init__(
+        self,
+        client: SdkClientFactory[ClientT],
+        *,
+        model: str | None,
+        api_key: str | None,
+        base_url: str | None,
+        timeout_s: float,
+        max_tokens: int,
+        name: str,
+    ) -> None:
+        key = api_key or os.environ.get(self.KEY_VARIABLE)
+        if not key:
+            raise ValueError(
+                f"{type(self).__name__} needs an API key: pass api_key= or set {self.KEY_VARIABLE}"
+            )
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+        self._client = client(
+            api_key=key,
+            base_url=base_url or os.environ.get(self.BASE_URL_VARIABLE) or None,
+            # The engine owns retries, on its own clock: an SDK retry would hide a 429's
+            # retry-after from it and double-count the attempt.
+            max_retries=0,
+            timeout=timeout_s,
+        )
+        self._secrets = (key,)
+        self._model = model
+        self._max_tokens = max_tokens
+        self._name = name
+        self._jobs: dict[str, dict[str, ProviderCall]] = {}  # job id -> custom_id -> call
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ---- one comparison ------------------------------------------------------------------
+
+    @abstractmethod
+    def request_params(self, call: ProviderCall) -> dict[str, Any]:
+        """The API body for ``call``, live or in a batch; ``ProviderError`` if it names no model."""
+
+    @abstractmethod
+    async def _send(self, params: dict[str, Any]) -> httpx2.Response:
+        """One request with ``params``, answered with the raw HTTP response; SDK errors raised."""
+
+    @abstractmethod
+    def _read_answer(
+        self, body: dict[str, Any], call: ProviderCall, request_id: str | None
+    ) -> tuple[str | Mapping[str, Any], str | None]:
+        """``(answer, stop_reason)`` from an answer body; ``_invalid(...)`` raised if none."""
+
+    @abstractmethod
+    def _usage(self, usage: object) -> TokenUsage:
+        """The body's ``usage`` as ``TokenUsage`` (``prompt_tokens`` counts cached tokens)."""
+
+    def _model_for(self, call: ProviderCall) -> str:
+        model = call.model or self._model
+        if not model:
+            raise ProviderError(
+                missing_model(self._name, correlation_id=call.correlation_id, timestamp=_utcnow())
+            )
+        return model
+
+    async def compare(self, call: ProviderCall) -> ProviderVerdict:
+        params = self.request_params(call)
+        started = time.monotonic()
+        try:
+            response = await self._send(params)
+        except Exception as exc:
+            raise self._failure(exc, call.correlation_id) from None
+        elapsed_ms = round((time.monotonic() - started) * 1000)
+        request_id = response.headers.get(self.REQUEST_ID_HEADER)
+        try:
+            body = response.json()
+        except ValueError:
+            raise self._invalid(
+                call, f"the answer is not JSON: {response.text[:80]!r}", request_id
+            ) from None
+        return self._verdict(body, call, request_id=request_id, elapsed_ms=elapsed_ms)
+
+    def _verdict(
+        self, body: object, call: ProviderCall, *, request_id: str | None, elapsed_ms: int
+    ) -> ProviderVerdict:
+        if not isinstance(body, dict):
+            raise self._invalid(call, "the answer is not a JSON object", request_id)
+        answer, stop_reason = self._read_answer(body, call, request_id)
+        winner, justification, confidence = parse_verdict(
+            answer,
+            provider=self._name,
+            correlation_id=call.correlation_id,
+            timestamp=_utcnow(),
+            stop_reason=stop_reason,
+            provider_request_id=request_id,
+        )
+        model = body.get("model")
+        return ProviderVerdict(
+            winner=winner,  # type: ignore[arg-type]  # parse_verdict checked it
+            justification=justification,
+            confidence=confidence,
+            model=model if isinstance(model, str) and model else str(call.model or self._model),
+            usage=self._usage(body.get("usage")),
+            response_time_ms=elapsed_ms,
+            provider_request_id=request_id,
+            stop_reason=stop_reason,
+        )
+
+    def _failure(self, exc: Exception, correlation_id: str) -> ProviderError:
+        detail = translate(
+            exc,
+            self.SDK,
+            provider=self._name,
+            correlation_id=correlation_id,
+            timestamp=_utcnow(),
+            secrets=self._secrets,
+        )
+        if detail is None:
+            raise exc  # not an SDK failure: a bug, never reclassified
+        return ProviderError(detail)
+
+    def _invalid(
+        self,
+        call: ProviderCall,
+        message: str,
+        request_id: str | None,
+        *,
+        stop_reason: str | None = None,
+    ) -> ProviderError:
+        return ProviderError(
+            invalid_answer(
+                message,
+                provider=self._name,
+                correlation_id=call.correlation_id,
+                timestamp=_utcnow(),
+                secrets=self._secrets,
+                request_id=request_id,
+                stop_reason=stop_reason,
+            )
+        )
+
+    # ---- batches -------------------------------------------------------------------------
+
+    @abstractmethod
+    async def _create_batch(
+        self, calls: Sequence[ProviderCall], bodies: Sequence[dict[str, Any]]
+    ) -> str:
+        """Create one provider batch of ``bodies`` (``calls``' params, in order); its job id."""
+
+    @abstractmethod
+    async def _read_batch(self, job_id: str) -> BatchSnapshot:
+        """The batch's state and every result line so far; SDK errors raised."""
+
+    @abstractmethod
+    def _batch_result(
+        self, job_id: str, entry: dict[str, Any], call: ProviderCall
+    ) -> ProviderVerdict | ProviderError:
+        """The outcome of one result line (``entry``, already matched to ``call``)."""
+
+    async def submit_batch(self, calls: Sequence[ProviderCall]) -> str:
+        """Create one provider batch for ``calls``; its id is the job id."""
+        if not calls:
+            raise ValueError("submit_batch needs at least one call")
+        bodies = [self.request_params(call) for call in calls]
+        try:
+            job_id = await self._create_batch(calls, bodies)
+        except Exception as exc:
+            raise self._failure(exc, calls[0].correlation_id) from None
+        self._jobs[job_id] = {call.custom_id: call for call in calls}
+        return job_id
+
+    async def poll_batch(self, job_id: str) -> BatchPoll:
+        """The batch's results so far (by ``custom_id``), and whether it has ended.
+
+        A transient failure to poll (rate limit, overload, timeout...) is an empty poll, tried
+        again next time; any other failure raises ``ProviderError``.
+        """
+        calls = self._jobs.get(job_id, {})
+        try:
+            snapshot = await self._read_batch(job_id)
+        except Exception as exc:
+            failure = self._failure(exc, f"batch:{job_id}")
+            if failure.retryable:
+                return BatchPoll(ended=False, results={})
+            raise failure from None
+        results: dict[str, ProviderVerdict | ProviderError] = {}
+        for line in snapshot.lines:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a torn line: its item is expired with the job if it never comes
+            custom_id = entry.get("custom_id") if isinstance(entry, dict) else None
+            if isinstance(custom_id, str):
+                call = calls.get(custom_id) or self._unknown_call(custom_id)
+                results[custom_id] = self._batch_result(job_id, entry, call)
+        if snapshot.refusal is not None:
+            for custom_id, call in calls.items():
+                results.setdefault(custom_id, self._batch_refused(call, job_id, snapshot.refusal))
+        if snapshot.ended:
+            self._jobs.pop(job_id, None)
+        return BatchPoll(ended=snapshot.ended, results=results)
+
+    def _unknown_call(self, custom_id: str) -> ProviderCall:
+        """A stand-in for a result this adapter did not submit (another process did, or its
+        job was forgotten): the result is still reported, under its ``custom_id``."""
+        return ProviderCall(
+            correlation_id=custom_id,
+            provider=self._name,
+            model=self._model or "",
+            system_prompt="",
+            user_prompt="",
+            prompt_sha256="",
+            custom_id=custom_id,
+        )
+
+    def _batch_verdict(
+        self, body: object, call: ProviderCall, request_id: str | None
+    ) -> ProviderVerdict | ProviderError:
+        """A succeeded item read like a live answer; its failure is the item's outcome, not
+        raised. A batch item has no latency of its own, so ``response_time_ms`` is 0."""
+        try:
+            return self._verdict(body, call, request_id=request_id, elapsed_ms=0)
+        except ProviderError as exc:
+            return exc
+
+    def _batch_http_error(
+        self, status: int, body: object, call: ProviderCall, request_id: str | None
+    ) -> ProviderError:
+        return ProviderError(
+            classify_batch_http(
+                status,
+                body,
+                request_id=request_id,
+                provider=self._name,
+                correlation_id=call.correlation_id,
+                timestamp=_utcnow(),
+                secrets=self._secrets,
+            )
+        )
+
+    def _batch_expired(self, result_type: str, call: ProviderCall, job_id: str) -> ProviderError:
+        return ProviderError(
+            batch_item_expired(
+                result_type,
+                provider=self._name,
+                job_id=job_id,
+                correlation_id=call.correlation_id,
+                timestamp=_utcnow(),
+            )
+        )
+
+    def _batch_refused(self, call: ProviderCall, job_id: str, reason: str) -> ProviderError:
+        return ProviderError(
+            batch_refused(
+                reason,
+                provider=self._name,
+                job_id=job_id,
+                correlation_id=call.correlation_id,
+                timestamp=_utcnow(),
+                secrets=self._secrets,
+            )
+        )
