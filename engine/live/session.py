@@ -27,11 +27,12 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry
 
 from engine.bus import LocalBus
+from engine.cj.intake import InvalidBatch
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
 from engine.contracts import EventEnvelope
 from engine.eventlog import LogRecord, MemoryEventLog
 from engine.live.caps import CapLimits, CappedProvider, CostModel, with_caps
-from engine.live.config import LiveCohort, LiveConfig
+from engine.live.config import LiveCohort, LiveConfig, LiveConfigError
 from engine.live.logs import LOGGER, log_event, open_run_log
 from engine.live.metrics_server import MetricsServer
 from engine.live.providers import build_provider
@@ -156,8 +157,14 @@ def run_live(
         say(f"stopping: {reason}; calls in flight will finish")
 
     async def main() -> LiveRun:
-        nonlocal interrupts
         store = await SqlStore.connect(url, runtime=runtime)
+        try:
+            return await wired(store)
+        finally:
+            await store.close()  # also when the run fails: no connection outlives its loop
+
+    async def wired(store: SqlStore) -> LiveRun:
+        nonlocal interrupts
         bus = LocalBus(runtime)
         caps = config.caps
         pricing = config.pricing
@@ -171,7 +178,7 @@ def run_live(
             ),
             clock=time.monotonic,
             utcnow=runtime.utcnow,
-            on_trip=lambda reason: stopping(reason),
+            on_trip=stopping,
         )
         pipeline = build_pipeline(
             runtime=runtime,
@@ -219,6 +226,12 @@ def run_live(
             )
             batch_ids.append(await cj.submit_batch(cohort.batch_request(config)))
             while interrupts < 2:
+                elapsed = time.monotonic() - wall_start
+                if caps.max_wall_s is not None and elapsed > caps.max_wall_s:
+                    # Nothing new is sent; a call already on the wire gets its timeout to answer.
+                    capped.stop(f"max_wall_s {caps.max_wall_s:g} reached")
+                    if elapsed > caps.max_wall_s + 2 * config.provider.timeout_s:
+                        break
                 counts.requests, counts.cost_usd = capped.requests, capped.spent_usd
                 counts.stopping = capped.tripped
                 if progress is not None:
@@ -241,7 +254,6 @@ def run_live(
             if aclose is not None:
                 await aclose()
         rows = FrozenRows({kind.__table__.name: await store.snapshot(kind) for kind in ROW_KINDS})
-        await store.close()
         return LiveRun(
             config=config,
             settings=settings,
@@ -272,6 +284,8 @@ def run_live(
             # An unreachable database is the user's to fix, not a crash: say it in one line.
             if isinstance(crash.__cause__, StoreError):
                 raise crash.__cause__ from None
+            if isinstance(crash.__cause__, InvalidBatch):
+                raise LiveConfigError(f"essays: {crash.__cause__}") from None
             raise
         finally:
             LOGGER.removeHandler(handler)

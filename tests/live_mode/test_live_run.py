@@ -263,3 +263,21 @@ def test_a_missing_api_key_is_bad_input_with_a_way_out(tmp_path, monkeypatch, ca
     cohort = load_cohort(config, base)
     with pytest.raises(LiveConfigError):
         run_live(config, cohort, out_dir=tmp_path / "o2", dry_run=False)
+
+
+def test_a_batch_the_engine_refuses_is_bad_input(tmp_path, capsys):
+    path = _config(tmp_path)
+    (path.parent / "essays" / "ANCHOR_sneaky.txt").write_text("An essay posing as an anchor.")
+    assert main(["live", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "essays: student id 'ANCHOR_sneaky' must not start with 'ANCHOR_'" in err
+    assert "Traceback" not in err
+
+
+def test_the_wall_clock_cap_stops_a_slow_run(tmp_path):
+    path = _config(tmp_path, caps={"max_wall_s": 0.6}, settings={"MOCK_LATENCY_BASE_MS": 150})
+    config, base = load_live_config(path)
+    run = run_live(config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=True)
+    assert run.stopped == "max_wall_s 0.6 reached"
+    assert run.elapsed_s < 10
+    assert load_trace(tmp_path / "out" / "trace").summary is not None
