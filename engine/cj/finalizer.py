@@ -40,6 +40,24 @@ async def publish(ctx: CJContext, publications: list[Publication]) -> None:
         await ctx.bus.publish(publication.topic, publication.envelope)
 
 
+def _log_finalized(
+    ctx: CJContext, state: BatchState, upload: BatchUpload, reason: str, **outcome: Any
+) -> None:
+    """The one ``cj.batch.finalized`` record: the batch's final counts, plus what the outcome
+    adds (scores and alignment on success, the details of a failure). Reports read it."""
+    ctx.log.append(
+        "cj.batch.finalized",
+        ids={"cj_batch_id": state.cj_batch_id},
+        status=upload.status.value,
+        reason=reason,
+        iterations=state.current_iteration,
+        submitted=state.submitted_comparisons,
+        completed=state.completed_comparisons,
+        failed=state.failed_comparisons,
+        **outcome,
+    )
+
+
 async def finalize_scoring(
     ctx: CJContext,
     tx: Tx,
@@ -99,15 +117,11 @@ async def finalize_scoring(
     ctx.metrics.iterations.observe(state.current_iteration)
 
     alignment = scored.alignment
-    ctx.log.append(
-        "cj.batch.finalized",
-        ids={"cj_batch_id": state.cj_batch_id},
-        status=upload.status.value,
-        reason=reason,
-        iterations=state.current_iteration,
-        submitted=state.submitted_comparisons,
-        completed=state.completed_comparisons,
-        failed=state.failed_comparisons,
+    _log_finalized(
+        ctx,
+        state,
+        upload,
+        reason,
         ssr=scored.quality.ssr,
         kendall_tau=alignment.kendall_tau if alignment else None,
         inversions=alignment.inversion_count if alignment else None,
@@ -162,17 +176,7 @@ async def finalize_failure(
     state = await transition_batch(tx, state, BatchEvent.FAIL, processing_metadata=metadata)
     ctx.track_state(state.cj_batch_id, state.state.value)
     upload = await transition_upload(tx, upload, UploadEvent.FAIL_PROCESSING, completed_at=now)
-    ctx.log.append(
-        "cj.batch.finalized",
-        ids={"cj_batch_id": state.cj_batch_id},
-        status=upload.status.value,
-        reason=reason,
-        iterations=state.current_iteration,
-        submitted=state.submitted_comparisons,
-        completed=state.completed_comparisons,
-        failed=state.failed_comparisons,
-        details=details,
-    )
+    _log_finalized(ctx, state, upload, reason, details=details)
     event = CJAssessmentFailedV1(
         cj_batch_id=state.cj_batch_id,
         bos_batch_id=upload.bos_batch_id,
@@ -203,16 +207,7 @@ async def finalize_single_essay(
         EssayRanking(essay_id=e.essay_id, is_anchor=False, rank=1, bt_score=0.0, bt_se=0.0)
         for e in essays
     )
-    ctx.log.append(
-        "cj.batch.finalized",
-        ids={"cj_batch_id": state.cj_batch_id},
-        status=upload.status.value,
-        reason="insufficient_essays",
-        iterations=0,
-        submitted=0,
-        completed=0,
-        failed=0,
-    )
+    _log_finalized(ctx, state, upload, "insufficient_essays")  # no wave ran: counts are 0
     thin = CJAssessmentCompletedV1(
         cj_batch_id=state.cj_batch_id,
         bos_batch_id=upload.bos_batch_id,

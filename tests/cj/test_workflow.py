@@ -279,6 +279,14 @@ def test_fewer_than_two_students_take_the_single_essay_path():
     assert world.upload(batch).completed_at is not None
     assert world.state(batch).submitted_comparisons == 0
     assert world.responder.received == []
+    (finalized,) = world.events("cj.batch.finalized")
+    assert finalized.fields["reason"] == "insufficient_essays"
+    assert [finalized.fields[k] for k in ("iterations", "submitted", "completed", "failed")] == [
+        0,
+        0,
+        0,
+        0,
+    ]
 
 
 def test_a_stuck_batch_with_little_progress_fails_at_the_monitor():
