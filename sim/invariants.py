@@ -20,14 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from engine.cj.models import BatchState, ComparisonPair, Essay, PairOutcome
 from engine.cj.position_report import position_balance
 from engine.eventlog import LogRecord
 from engine.lps.queue import QueueItem
+from engine.store.rows import Row
+from sim.scenario import RunSpec
 
-__all__ = ["InvariantMonitor", "InvariantResult", "Snapshot"]
+__all__ = ["InvariantMonitor", "InvariantResult", "RowSource", "Snapshot"]
+
+R = TypeVar("R", bound=Row)
+
+
+class RowSource(Protocol):
+    """Committed rows of a table, ordered by key: a ``SimStore``, or a live run's final rows."""
+
+    def snapshot(self, kind: type[R]) -> list[R]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,21 @@ class Snapshot:
     open_queue_items: int
     skew_limit: float
     skew_min_comparisons: int
+
+    @classmethod
+    def at_end(
+        cls, cj_rows: RowSource, lps_rows: RowSource, *, open_queue_items: int, run: RunSpec
+    ) -> Snapshot:
+        """The final rows of a run (simulated or live) under its scenario's limits."""
+        return cls(
+            states=cj_rows.snapshot(BatchState),
+            pairs=cj_rows.snapshot(ComparisonPair),
+            essays=cj_rows.snapshot(Essay),
+            queue_items=lps_rows.snapshot(QueueItem),
+            open_queue_items=open_queue_items,
+            skew_limit=run.position_skew_limit,
+            skew_min_comparisons=run.position_min_comparisons,
+        )
 
 
 def _event(record: LogRecord) -> dict[str, Any]:

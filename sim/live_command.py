@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from engine.cj.models import BatchState, ComparisonPair, Essay
 from engine.live.config import LiveCohort
 from engine.live.secrets import Scrubber
 from engine.live.session import LiveRun
-from engine.lps.queue import QueueItem
 from engine.traces import SUMMARY_FILE
 from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.invariants import InvariantMonitor, Snapshot
 from sim.promote import COHORT_FILE, cohort_manifest, scenario_document
 from sim.report import build_report
 from sim.runner import RunOutcome
-from sim.scenario import RunSpec, Scenario
+from sim.scenario import Scenario
 
 __all__ = ["REPORT_FILE", "live_outcome", "write_live_results"]
 
@@ -37,16 +35,7 @@ def live_outcome(run: LiveRun, manifest: dict[str, Any]) -> RunOutcome:
     for record in run.log.records():
         monitor.observe(record)
     rows = run.rows
-    limits = RunSpec()
-    snapshot = Snapshot(
-        states=rows.snapshot(BatchState),
-        pairs=rows.snapshot(ComparisonPair),
-        essays=rows.snapshot(Essay),
-        queue_items=rows.snapshot(QueueItem),
-        open_queue_items=run.lps.ledger.active,
-        skew_limit=limits.position_skew_limit,
-        skew_min_comparisons=limits.position_min_comparisons,
-    )
+    snapshot = Snapshot.at_end(rows, rows, open_queue_items=run.lps.ledger.active, run=scenario.run)
     return RunOutcome(
         scenario=scenario,
         seed=run.config.seed,

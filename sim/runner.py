@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -33,12 +32,11 @@ from engine.pipeline import build_pipeline
 from engine.ports import Provider
 from engine.randomness import Streams
 from engine.settings import Settings
-from engine.store.rows import Row
 from engine.traces import load_trace
 from sim.bus import SimulatedBus
 from sim.cohorts import build_cohort
 from sim.faults import FaultPlan
-from sim.invariants import InvariantMonitor, InvariantResult, Snapshot
+from sim.invariants import InvariantMonitor, InvariantResult, RowSource, Snapshot
 from sim.provider import ReplayIndex, SimulatedProvider
 from sim.runtime import SimRuntime
 from sim.scenario import Scenario, ScenarioError
@@ -46,15 +44,7 @@ from sim.store import SimStore
 
 __all__ = ["RowSource", "RunOutcome", "run_scenario"]
 
-R = TypeVar("R", bound=Row)
-
 SETTLE_CHECK_S = 5.0  # how often the runner looks whether the world has settled
-
-
-class RowSource(Protocol):
-    """Committed rows of a table, ordered by key: a ``SimStore``, or a live run's final rows."""
-
-    def snapshot(self, kind: type[R]) -> list[R]: ...
 
 
 @dataclass
@@ -195,15 +185,7 @@ def run_scenario(
         return batch_ids, fault_end, live
 
     batch_ids, fault_end, liveness_ok = runtime.run(main())
-    snapshot = Snapshot(
-        states=cj_store.snapshot(BatchState),
-        pairs=cj_store.snapshot(ComparisonPair),
-        essays=cj_store.snapshot(Essay),
-        queue_items=lps_store.snapshot(QueueItem),
-        open_queue_items=lps.ledger.active,
-        skew_limit=run.position_skew_limit,
-        skew_min_comparisons=run.position_min_comparisons,
-    )
+    snapshot = Snapshot.at_end(cj_store, lps_store, open_queue_items=lps.ledger.active, run=run)
     return RunOutcome(
         scenario=scenario,
         seed=seed,
