@@ -34,6 +34,7 @@ ANALYSIS_FILE = "analysis.json"
 
 
 def _strings(values: Sequence[Any]) -> np.ndarray:
+    """A text column; DuckDB reads each ``None`` in an object array as NULL."""
     return np.array(values, dtype=object)
 
 
@@ -52,9 +53,6 @@ def _frames(outcome: RunOutcome) -> dict[str, dict[str, np.ndarray]]:
     items = outcome.queue_items()
     metric_samples = samples(outcome.registry)
 
-    def nullable(values: Sequence[Any]) -> np.ndarray:
-        return _strings([None if v is None else v for v in values])
-
     return {
         "raw_events": {
             "seq": np.array([r.seq for r in records], dtype=np.int64),
@@ -71,8 +69,8 @@ def _frames(outcome: RunOutcome) -> dict[str, dict[str, np.ndarray]]:
             "essay_b": _strings([p.essay_b_id for p in pairs]),
             "a_is_anchor": np.array([p.essay_a_id in anchor for p in pairs], dtype=bool),
             "b_is_anchor": np.array([p.essay_b_id in anchor for p in pairs], dtype=bool),
-            "outcome": nullable([p.outcome.value if p.outcome else None for p in pairs]),
-            "error_type": nullable([p.error_type for p in pairs]),
+            "outcome": _strings([p.outcome.value if p.outcome else None for p in pairs]),
+            "error_type": _strings([p.error_type for p in pairs]),
             "attempts": np.array([p.attempts for p in pairs], dtype=np.int64),
             "response_time_ms": np.array([p.response_time_ms or 0 for p in pairs], dtype=np.int64),
             "prompt_tokens": np.array([p.prompt_tokens or 0 for p in pairs], dtype=np.int64),
@@ -86,10 +84,10 @@ def _frames(outcome: RunOutcome) -> dict[str, dict[str, np.ndarray]]:
             "provider": _strings([i.provider for i in items]),
             "status": _strings([i.status.value for i in items]),
             "retry_count": np.array([i.retry_count for i in items], dtype=np.int64),
-            "expiry_reason": nullable([i.expiry_reason for i in items]),
-            "bundle_id": nullable([i.bundle_id for i in items]),
-            "last_error_type": nullable([i.last_error_type for i in items]),
-            "cj_batch_id": nullable([i.cj_batch_id for i in items]),
+            "expiry_reason": _strings([i.expiry_reason for i in items]),
+            "bundle_id": _strings([i.bundle_id for i in items]),
+            "last_error_type": _strings([i.last_error_type for i in items]),
+            "cj_batch_id": _strings([i.cj_batch_id for i in items]),
             "queued_at_s": np.array([_seconds(i.queued_at, epoch) for i in items]),
             "completed_at_s": np.array([_seconds(i.completed_at, epoch) for i in items]),
             "size_bytes": np.array([i.size_bytes for i in items], dtype=np.int64),
@@ -98,12 +96,12 @@ def _frames(outcome: RunOutcome) -> dict[str, dict[str, np.ndarray]]:
             "cj_batch_id": np.array([e.cj_batch_id for e in essays], dtype=np.int64),
             "essay_id": _strings([e.essay_id for e in essays]),
             "is_anchor": np.array([e.is_anchor for e in essays], dtype=bool),
-            "known_grade": nullable([e.known_grade for e in essays]),
+            "known_grade": _strings([e.known_grade for e in essays]),
             "bt_score": np.array([np.nan if e.bt_score is None else e.bt_score for e in essays]),
             "bt_se": np.array([np.nan if e.bt_se is None else e.bt_se for e in essays]),
             "rank": np.array([e.rank or 0 for e in essays], dtype=np.int64),
-            "grade": nullable([e.grade for e in essays]),
-            "confidence_label": nullable([e.confidence_label for e in essays]),
+            "grade": _strings([e.grade for e in essays]),
+            "confidence_label": _strings([e.confidence_label for e in essays]),
         },
         "raw_metrics": {
             "name": _strings([s.name for s in metric_samples]),

@@ -83,9 +83,13 @@ VALIDATION_PLAN = (
 )
 
 
-def _read_json(path: Path) -> Any:
+def _require(path: Path) -> None:
     if not path.is_file():
         raise RunFolderError(f"{path}: not found (is {path.parent} a `cjsim run` output folder?)")
+
+
+def _read_json(path: Path) -> Any:
+    _require(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -160,8 +164,7 @@ class Divergence:
 
 
 def _events(path: Path) -> Iterator[tuple[int, str]]:
-    if not path.is_file():
-        raise RunFolderError(f"{path}: not found (is {path.parent} a `cjsim run` output folder?)")
+    _require(path)
     with path.open(encoding="utf-8") as handle:
         yield from enumerate(handle, start=1)
 
