@@ -12,10 +12,11 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from engine.redaction import REDACTED, redact
+
 __all__ = ["KEY_VARIABLES", "REDACTED", "Scrubber"]
 
 KEY_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
-REDACTED = "[REDACTED]"
 
 _SHAPES = re.compile(
     r"sk-ant-[A-Za-z0-9_-]{8,}"  # Anthropic keys
@@ -23,15 +24,13 @@ _SHAPES = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"  # Authorization: Bearer ...
     r"|(?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._-]{8,}"  # x-api-key: ...
 )
-MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
 
 
 class Scrubber:
     """``scrub(text)`` with every known secret value and key-shaped string redacted."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-        self._values = tuple(values)
+        self._values = tuple(set(secrets))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Scrubber:
@@ -39,7 +38,4 @@ class Scrubber:
         return cls(env.get(name, "") for name in KEY_VARIABLES)
 
     def scrub(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return _SHAPES.sub(REDACTED, text)
+        return redact(text, self._values, _SHAPES)

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx2
 
+from engine import redaction
 from engine.contracts import ErrorDetail
 from engine.lps.errors import (
     ErrorType,
@@ -42,6 +43,7 @@ from engine.lps.errors import (
     classify_transport,
     detail_for,
 )
+from engine.redaction import REDACTED
 
 __all__ = [
     "REDACTED",
@@ -55,8 +57,6 @@ __all__ = [
     "translate",
 ]
 
-REDACTED = "[REDACTED]"
-MIN_SECRET_LENGTH = 8  # a shorter "secret" would redact ordinary words
 _KEY_SHAPES = re.compile(
     r"sk-ant-[A-Za-z0-9_*.-]{6,}"  # Anthropic keys, whole or masked
     r"|sk-[A-Za-z0-9_*.-]{6,}"  # OpenAI keys, whole or masked ("sk-proj-***abcd")
@@ -78,10 +78,7 @@ class SdkExceptions:
 
 def redact(text: str, secrets: Sequence[str]) -> str:
     """``text`` with every known secret (exactly) and every key-shaped string replaced."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_SECRET_LENGTH and secret in text:
-            text = text.replace(secret, REDACTED)
-    return _KEY_SHAPES.sub(REDACTED, text)
+    return redaction.redact(text, secrets, _KEY_SHAPES)
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:
