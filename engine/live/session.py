@@ -46,7 +46,7 @@ from engine.randomness import Streams
 from engine.settings import Settings
 from engine.store.errors import StoreError
 from engine.store.rows import Row
-from engine.store.sql import SqlStore
+from engine.store.sql import SqlStore, sqlite_url
 from engine.traces import TraceRecorder
 
 __all__ = ["EVENTS_FILE", "TRACE_FOLDER", "LiveProgress", "LiveRun", "run_live"]
@@ -140,7 +140,7 @@ def run_live(
     scrubber = Scrubber.from_environment()
     out_dir.mkdir(parents=True, exist_ok=True)
     trace_dir = out_dir / TRACE_FOLDER
-    url = config.database or f"sqlite+aiosqlite:///{(out_dir / 'cj.sqlite').resolve()}"
+    url = config.database or sqlite_url(out_dir / "cj.sqlite")
     say = notice or (lambda _message: None)
     started_at = datetime.now(UTC)
     wall_start = time.monotonic()

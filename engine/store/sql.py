@@ -1,11 +1,11 @@
 """SqlStore: the ``Store`` port on a SQL database, through SQLAlchemy's asyncio engine.
 
 Theory of operation. Each row type is one table, built from its ``@table`` declaration and its
-dataclass type hints (``_column``). The first write or locking read of a row type creates its
-table (``CREATE TABLE IF NOT EXISTS``, one creator at a time across stores and processes), so
-there is no migration step; until then a plain read answers as if the table were empty. A
-transaction is one pooled connection, taken at its first statement and given back at commit or
-rollback; the pool lets ``max_transactions`` (64) transactions run at once.
+dataclass type hints (``engine.store.sql_tables``). The first write or locking read of a row
+type creates its table (``CREATE TABLE IF NOT EXISTS``, one creator at a time across stores
+and processes), so there is no migration step; until then a plain read answers as if the table
+were empty. A transaction is one pooled connection, taken at its first statement and given back
+at commit or rollback; the pool lets ``max_transactions`` (64) transactions run at once.
 
 PostgreSQL (``postgresql+asyncpg://``) gives the port's semantics as ``engine.ports.Tx`` states
 them: READ COMMITTED, ``for_update`` is ``SELECT ... FOR UPDATE``, writes take row locks, and the
@@ -43,23 +43,16 @@ loop ends.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import types
-import typing
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
 
 from engine.ports import Lock, Runtime
 from engine.store.errors import (
@@ -70,7 +63,8 @@ from engine.store.errors import (
     StoreMisuse,
     StoreUnavailable,
 )
-from engine.store.rows import Row, TableSpec
+from engine.store.rows import Row
+from engine.store.sql_tables import TableMap, table_map
 
 __all__ = ["SqlStore", "SqlTx", "sqlite_url"]
 
@@ -92,192 +86,6 @@ _PG_UNIQUE_VIOLATION = "23505"
 def sqlite_url(path: str | PathLike[str]) -> str:
     """The store URL of a SQLite database file (created on first use; its directory must exist)."""
     return f"sqlite+aiosqlite:///{Path(path).resolve()}"
-
-
-# --------------------------------------------------------------------------------------------
-# Row types as tables
-# --------------------------------------------------------------------------------------------
-
-
-class _UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """A timestamp with time zone that always comes back aware, in UTC. SQLite has no time
-    zones, so there it is stored as naive UTC."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_TEXT = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
-_JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _aware(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise StoreMisuse(f"naive datetime {value.isoformat()}: store timezone-aware datetimes")
-    return value
-
-
-def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def _json_object(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) and not isinstance(value, dict) else value
-
-
-def _model_json(value: Any) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Column:
-    name: str
-    type: sa.types.TypeEngine[Any]
-    nullable: bool
-    encode: Callable[[Any], Any]  # field value -> bound parameter
-    decode: Callable[[Any], Any]  # result value -> field value
-    json: bool
-
-
-def _column(kind: type[Row], name: str, hint: Any) -> _Column:
-    """The column a dataclass field becomes, from its resolved type hint."""
-    nullable = False
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        nullable = len(members) < len(typing.get_args(hint))
-        hint = members[0] if len(members) == 1 else hint
-    origin = typing.get_origin(hint) or hint
-
-    def column(
-        sa_type: sa.types.TypeEngine[Any],
-        encode: Callable[[Any], Any] = _same,
-        decode: Callable[[Any], Any] = _same,
-        json: bool = False,
-    ) -> _Column:
-        return _Column(name, sa_type, nullable, encode, decode, json)
-
-    if origin is bool:  # before int: bool is an int
-        return column(sa.Boolean())
-    if origin is int:
-        return column(sa.BigInteger())
-    if origin is float:
-        return column(sa.Double())
-    if origin is str:
-        return column(_TEXT)
-    if origin is datetime:
-        return column(_UtcDateTime(), encode=_aware)
-    if origin is typing.Literal and all(isinstance(arg, str) for arg in typing.get_args(hint)):
-        return column(_TEXT)
-    if isinstance(origin, type) and issubclass(origin, enum.Enum):
-        values = {type(member.value) for member in origin}
-        if values <= {str}:
-            return column(_TEXT, encode=_enum_value, decode=origin)
-        if values <= {int}:
-            return column(sa.BigInteger(), encode=_enum_value, decode=origin)
-    if isinstance(origin, type) and issubclass(origin, BaseModel):
-        return column(_JSON, encode=_model_json, decode=origin.model_validate, json=True)
-    if origin in (dict, Mapping, typing.Mapping):
-        return column(_JSON, encode=_json_object, json=True)
-    raise TypeError(
-        f"{kind.__name__}.{name}: cannot store a field of type {hint!r} (a SQL store takes str,"
-        " int, float, bool, datetime, enums, mappings, pydantic models, and X | None of them)"
-    )
-
-
-class _TableMap:
-    """One row type's table, and the conversions between its rows and the table's rows."""
-
-    __slots__ = ("by_name", "columns", "ddl", "key", "kind", "name", "selected", "spec", "table")
-
-    def __init__(self, kind: type[Row]) -> None:
-        spec = kind.__table__
-        hints = typing.get_type_hints(kind)
-        self.kind = kind
-        self.spec = spec
-        self.name = spec.name
-        self.columns = tuple(_column(kind, name, hints[name]) for name in spec.columns)
-        self.by_name = {column.name: column for column in self.columns}
-        for name in (spec.key, *spec.indexes):
-            if self.by_name[name].json:
-                raise TypeError(f"{kind.__name__}.{name}: a key or index cannot be JSON")
-        self.table = sa.Table(
-            spec.name,
-            sa.MetaData(),  # one each: two row types may share a name in different stores
-            *(
-                sa.Column(
-                    column.name,
-                    column.type,
-                    primary_key=column.name == spec.key,
-                    nullable=column.nullable and column.name != spec.key,
-                )
-                for column in self.columns
-            ),
-        )
-        indexes = [sa.Index(f"ix_{spec.name}_{name}", self.table.c[name]) for name in spec.indexes]
-        self.ddl: tuple[ExecutableDDLElement, ...] = (
-            CreateTable(self.table, if_not_exists=True),
-            *(CreateIndex(index, if_not_exists=True) for index in indexes),
-        )
-        self.key = self.table.c[spec.key]
-        self.selected = tuple(self.table.c[column.name] for column in self.columns)
-
-    def encode_row(self, row: Row) -> dict[str, Any]:
-        values = {}
-        for column in self.columns:
-            value = getattr(row, column.name)
-            if value is None and not column.nullable:
-                raise StoreMisuse(f"{self.name}.{column.name} cannot be None")
-            values[column.name] = None if value is None else column.encode(value)
-        return values
-
-    def encode_value(self, name: str, value: object) -> Any:
-        return None if value is None else self.by_name[name].encode(value)
-
-    def where(self, equals: Mapping[str, object]) -> list[sa.ColumnElement[bool]]:
-        for name in equals:
-            if name not in self.by_name:
-                raise StoreMisuse(f"table {self.name!r} has no column {name!r}")
-        return [
-            self.table.c[name].is_(None)
-            if value is None
-            else self.table.c[name] == self.encode_value(name, value)
-            for name, value in equals.items()
-        ]
-
-    def decode(self, values: Sequence[Any]) -> Row:
-        # Rows are frozen: fill the new one in as ``evolve`` does, without running __init__.
-        row = object.__new__(self.kind)
-        setter = object.__setattr__
-        for column, value in zip(self.columns, values, strict=True):
-            setter(row, column.name, None if value is None else column.decode(value))
-        return row
-
-
-_MAPS: dict[type[Row], _TableMap] = {}
-
-
-def _table_map(kind: type[Row]) -> _TableMap:
-    found = _MAPS.get(kind)
-    if found is None:
-        if not isinstance(getattr(kind, "__table__", None), TableSpec):
-            raise StoreMisuse(f"{kind!r} is not a table (declare it with engine.store.rows.table)")
-        found = _MAPS[kind] = _TableMap(kind)
-    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +202,7 @@ class SqlStore:
                 f"cannot reach the database at {self.url}: {self._reason(error)}"
             ) from error
 
-    async def _table_exists(self, conn: AsyncConnection, table: _TableMap) -> bool:
+    async def _table_exists(self, conn: AsyncConnection, table: TableMap) -> bool:
         """PostgreSQL: whether ``table`` exists, asking the catalog without taking a lock (so a
         new store need not wait for writers). Its indexes were created with it, atomically."""
         query = sa.text("SELECT 1 WHERE to_regclass(quote_ident(:name)) IS NOT NULL")
@@ -403,7 +211,7 @@ class SqlStore:
             self._ready.add(table.name)
         return found
 
-    async def _create_table(self, conn: AsyncConnection, table: _TableMap) -> None:
+    async def _create_table(self, conn: AsyncConnection, table: TableMap) -> None:
         """PostgreSQL: create ``table`` on ``conn`` and commit, before the transaction that will
         use it takes any lock. (SQLite creates tables inside the transaction that holds the
         write lock.)"""
@@ -413,7 +221,7 @@ class SqlStore:
         await self._run_commit(conn)
         self._ready.add(table.name)
 
-    async def _create_table_apart(self, table: _TableMap) -> None:
+    async def _create_table_apart(self, table: TableMap) -> None:
         conn = await self._checkout()
         try:
             await self._create_table(conn, table)
@@ -560,7 +368,7 @@ class SqlTx:
         self._created: set[str] = set()
 
     async def get(self, kind: type[R], key: object, *, for_update: bool = False) -> R | None:
-        table = _table_map(kind)
+        table = table_map(kind)
         conn = await self._prepare(table, lock=for_update)
         statement = sa.select(*table.selected).where(
             table.key == table.encode_value(table.spec.key, key)
@@ -572,7 +380,7 @@ class SqlTx:
         return None if found is None else table.decode(found)  # type: ignore[return-value]
 
     async def insert(self, row: Row) -> None:
-        table = _table_map(type(row))
+        table = table_map(type(row))
         values = table.encode_row(row)
         conn = await self._writable(table)
         # ON CONFLICT DO NOTHING rather than catching the violation: a failed statement would
@@ -585,7 +393,7 @@ class SqlTx:
             raise DuplicateKey(f"{table.name}: a row with {table.spec.key}={key!r} already exists")
 
     async def update(self, row: Row) -> None:
-        table = _table_map(type(row))
+        table = table_map(type(row))
         values = table.encode_row(row)
         key = values.pop(table.spec.key)
         conn = await self._writable(table)
@@ -597,7 +405,7 @@ class SqlTx:
             )
 
     async def delete(self, kind: type[Row], key: object) -> None:
-        table = _table_map(kind)
+        table = table_map(kind)
         conn = await self._writable(table)
         statement = sa.delete(table.table).where(
             table.key == table.encode_value(table.spec.key, key)
@@ -606,7 +414,7 @@ class SqlTx:
             raise RowNotFound(f"{table.name}: no row with {table.spec.key}={key!r} to delete")
 
     async def select(self, kind: type[R], **equals: object) -> list[R]:
-        table = _table_map(kind)
+        table = table_map(kind)
         self._require_open()
         conditions = table.where(equals)
         conn = await self._prepare(table, lock=False)
@@ -615,7 +423,7 @@ class SqlTx:
         return [] if result is None else [table.decode(found) for found in result]  # type: ignore[misc]
 
     async def count(self, kind: type[Row], **equals: object) -> int:
-        table = _table_map(kind)
+        table = table_map(kind)
         self._require_open()
         conditions = table.where(equals)
         conn = await self._prepare(table, lock=False)
@@ -674,7 +482,7 @@ class SqlTx:
             self._conn = await self._store._checkout()
         return self._conn
 
-    async def _prepare(self, table: _TableMap, *, lock: bool) -> AsyncConnection | None:
+    async def _prepare(self, table: TableMap, *, lock: bool) -> AsyncConnection | None:
         """This transaction's connection, ready for a statement on ``table``; on SQLite, begun,
         and holding the write lock if ``lock``. A write or locking read creates the table if it
         does not exist yet; a plain read gets None then (or, on SQLite, an error from the
@@ -712,7 +520,7 @@ class SqlTx:
             self._created.add(table.name)
         return conn
 
-    async def _writable(self, table: _TableMap) -> AsyncConnection:
+    async def _writable(self, table: TableMap) -> AsyncConnection:
         conn = await self._prepare(table, lock=True)
         assert conn is not None  # a locking statement always gets its table
         return conn
@@ -723,7 +531,7 @@ class SqlTx:
         await store._run(conn, sa.text("BEGIN IMMEDIATE"), busy=store._busy_waiting)
         self._state = SqlTx.WRITING
 
-    async def _upgrade(self, conn: AsyncConnection, table: _TableMap) -> None:
+    async def _upgrade(self, conn: AsyncConnection, table: TableMap) -> None:
         """Take the SQLite write lock in a transaction that has been reading a snapshot, with a
         write that changes nothing. SQLite grants it only if no one holds it and nothing was
         committed since the snapshot; else it fails at once rather than wait."""
