@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
 from engine.eventlog import MemoryEventLog, canonical_json, fingerprint_of, read_jsonl
+
+
+@dataclass
+class Row:
+    x: int
 
 
 @pytest.fixture
@@ -50,7 +57,18 @@ def test_the_fingerprint_depends_on_every_field_and_on_order(clock):
     assert len(base) == 64
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), {1, 2}, object()])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        float("nan"),
+        float("inf"),
+        {"nested": [1.0, None, float("-inf")]},
+        {1, 2},
+        object(),
+        datetime(2026, 1, 1, tzinfo=UTC),  # times enter the log as numbers or ISO strings
+        Row(1),  # a dataclass is not silently turned into an object
+    ],
+)
 def test_a_field_that_is_not_a_finite_json_value_is_refused(clock, bad):
     log = MemoryEventLog(clock)
     with pytest.raises(ValueError, match="'kind'"):
