@@ -38,8 +38,8 @@ def canonical_bytes(value: Any) -> bytes:
     """Compact, key-sorted UTF-8 JSON that refuses NaN and infinity (they have no canonical
     form). Raises ValueError for a non-finite number and TypeError for a non-JSON value."""
     encoded = orjson.dumps(value, option=_OPTIONS)
-    # orjson writes NaN and infinity as null, so only a line with a null can hide one: check
-    # those values (a minority of records) rather than every record.
+    # orjson writes NaN and infinity as null, so only a line with a null can hide one: walk the
+    # values of those records only.
     if b"null" in encoded:
         _refuse_non_finite(value)
     return encoded
@@ -51,6 +51,10 @@ def canonical_json(value: Any) -> str:
 
 
 def _refuse_non_finite(value: Any) -> None:
+    # Exact type checks first: this walks every value of a record, and most are str or int.
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool:
+        return
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{value!r} is not a finite JSON number")

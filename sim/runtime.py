@@ -278,12 +278,20 @@ class SimRuntime:
             raise ValueError(f"epoch must be timezone-aware, got {epoch!r}")
         self.env = simpy.Environment()
         self.epoch = epoch.astimezone(UTC)
+        # The engine asks for the calendar time several times per step at the same virtual
+        # instant: remember the last conversion.
+        self._utc_at: tuple[float, datetime] = (0.0, self.epoch)
 
     def now(self) -> float:
         return float(self.env.now)
 
     def utcnow(self) -> datetime:
-        return self.epoch + timedelta(seconds=self.env.now)
+        now = self.env.now
+        at, utc = self._utc_at
+        if now != at:
+            utc = self.epoch + timedelta(seconds=now)
+            self._utc_at = (now, utc)
+        return utc
 
     def sleep(self, seconds: float) -> _Sleep:
         if seconds < 0:

@@ -27,6 +27,10 @@ FloatArray = NDArray[np.float64]
 
 
 UNION_FIND_EDGES_MAX = 5000
+# Below this many items a graph's pair keys (lo * n + hi) are counted over the whole key space
+# instead of sorted with np.unique, and a well-connected graph's components come from a few
+# dense matrix products instead of a Python union-find: batch-sized graphs are refitted every wave.
+SMALL_GRAPH_ITEMS_MAX = 64
 
 
 class InvalidComparisons(ValueError):
@@ -95,13 +99,22 @@ class ComparisonGraph:
     @cached_property
     def edges(self) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
         """Unique unordered pairs: ``(lo, hi, times met, times lo won)``, sorted by (lo, hi)."""
+        n = self.n_items
         lo = np.minimum(self.winners, self.losers)
         hi = np.maximum(self.winners, self.losers)
-        keys, inverse = np.unique(lo * self.n_items + hi, return_inverse=True)
-        met = np.bincount(inverse).astype(np.float64)
-        lo_won = np.bincount(inverse, weights=(self.winners == lo).astype(np.float64))
-        edge_lo: IntArray = (keys // self.n_items).astype(np.int64)
-        edge_hi: IntArray = (keys % self.n_items).astype(np.int64)
+        codes = lo * n + hi
+        lo_won_each = (self.winners == lo).astype(np.float64)
+        if n <= SMALL_GRAPH_ITEMS_MAX:
+            met_by_code = np.bincount(codes, minlength=n * n)
+            keys = np.flatnonzero(met_by_code)
+            met = met_by_code[keys].astype(np.float64)
+            lo_won = np.bincount(codes, weights=lo_won_each, minlength=n * n)[keys]
+        else:
+            keys, inverse = np.unique(codes, return_inverse=True)
+            met = np.bincount(inverse).astype(np.float64)
+            lo_won = np.bincount(inverse, weights=lo_won_each)
+        edge_lo: IntArray = (keys // n).astype(np.int64)
+        edge_hi: IntArray = (keys % n).astype(np.int64)
         return edge_lo, edge_hi, met, lo_won.astype(np.float64)
 
     @cached_property
@@ -115,6 +128,8 @@ class ComparisonGraph:
         lo, hi, _, _ = self.edges
         if lo.size > UNION_FIND_EDGES_MAX:
             return self._components("weak")
+        if self.n_items <= SMALL_GRAPH_ITEMS_MAX and lo.size >= self.n_items:
+            return _weak_components_dense(self.n_items, lo, hi)
         # Union-find in plain Python: for batch-sized graphs it beats building a sparse matrix.
         parent = list(range(self.n_items))
 
@@ -174,3 +189,20 @@ class ComparisonGraph:
             frontier = step & ~reached
             reached |= frontier
         return reached
+
+
+def _weak_components_dense(n: int, lo: IntArray, hi: IntArray) -> IntArray:
+    """Component labels by squaring the reachability matrix until it stops growing: a few
+    products for a well-connected graph. Each item's label is the lowest item it reaches, the
+    root the union-find would choose."""
+    reach = np.eye(n)
+    reach[lo, hi] = 1.0
+    reach[hi, lo] = 1.0
+    reached = np.count_nonzero(reach)
+    while True:
+        reach = np.minimum(reach @ reach, 1.0)  # entries stay 0 or 1: exact in floating point
+        now_reached = np.count_nonzero(reach)
+        if now_reached == reached:
+            labels: IntArray = np.argmax(reach > 0, axis=1).astype(np.int64)
+            return labels
+        reached = now_reached
