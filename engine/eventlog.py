@@ -51,19 +51,21 @@ def canonical_json(value: Any) -> str:
 
 
 def _refuse_non_finite(value: Any) -> None:
-    # Exact type checks first: this walks every value of a record, and most are str or int.
-    kind = type(value)
-    if kind is str or kind is int or value is None or kind is bool:
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a finite JSON number")
-    elif isinstance(value, dict):
-        for item in value.values():
-            _refuse_non_finite(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _refuse_non_finite(item)
+    # A loop over a stack, not recursion, with exact type checks first: this visits every value
+    # of a record, and most are str, int or None.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{item!r} is not a finite JSON number")
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
 
 
 class LogRecord(NamedTuple):

@@ -21,7 +21,7 @@ stand-in), whose operations are atomic.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +46,19 @@ class _Deleted:
 
 
 _DELETED = _Deleted()
+
+
+class _Done:
+    """An awaitable that is already complete: a statement with nothing to wait for."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+_DONE = _Done()
 
 
 @dataclass(slots=True)
@@ -139,20 +152,25 @@ class SimStore:
             table = self._tables[spec.name] = _Table(spec)
         return table
 
-    async def _statement(self) -> None:
+    def _statement_latency(self) -> float:
+        """Count a statement and return its latency. The caller awaits the sleep only when there
+        is one: a coroutine per statement is a measurable share of a run."""
         self.stats.statements += 1
-        latency = self._latency()
-        if latency:
-            await self._runtime.sleep(latency)
+        return self._latency()
 
-    async def _acquire(self, tx: SimTx, row_id: RowId) -> None:
+    def _try_acquire(self, tx: SimTx, row_id: RowId) -> bool:
+        """Take a free lock (or see that ``tx`` holds it) without waiting; False if held."""
         lock = self._locks.get(row_id)
         if lock is None:
             self._locks[row_id] = _RowLock(holder=tx)
             tx._held.append(row_id)
+            return True
+        return lock.holder is tx
+
+    async def _acquire(self, tx: SimTx, row_id: RowId) -> None:
+        if self._try_acquire(tx, row_id):
             return
-        if lock.holder is tx:
-            return
+        lock = self._locks[row_id]
         self._check_deadlock(tx, row_id, lock.holder)
         granted = self._runtime.event()
         lock.waiters.append((tx, granted))
@@ -231,17 +249,16 @@ class SimTx:
 
     async def get(self, kind: type[R], key: object, *, for_update: bool = False) -> R | None:
         spec = self._begin(kind)
-        await self._store._statement()
-        row_id = (spec.name, key)
+        await self._statement()
         if for_update:
-            await self._store._acquire(self, row_id)
+            await self._lock((spec.name, key))
         return self._visible(spec, key)  # type: ignore[return-value]
 
     async def insert(self, row: Row) -> None:
         spec = self._begin(type(row))
         key = key_of(row)
-        await self._store._statement()
-        await self._store._acquire(self, (spec.name, key))
+        await self._statement()
+        await self._lock((spec.name, key))
         if self._visible(spec, key) is not None:
             raise DuplicateKey(f"{spec.name}: a row with {spec.key}={key!r} already exists")
         self._writes[(spec.name, key)] = row
@@ -249,16 +266,16 @@ class SimTx:
     async def update(self, row: Row) -> None:
         spec = self._begin(type(row))
         key = key_of(row)
-        await self._store._statement()
-        await self._store._acquire(self, (spec.name, key))
+        await self._statement()
+        await self._lock((spec.name, key))
         if self._visible(spec, key) is None:
             raise RowNotFound(f"{spec.name}: no row with {spec.key}={key!r} to update")
         self._writes[(spec.name, key)] = row
 
     async def delete(self, kind: type[Row], key: object) -> None:
         spec = self._begin(kind)
-        await self._store._statement()
-        await self._store._acquire(self, (spec.name, key))
+        await self._statement()
+        await self._lock((spec.name, key))
         if self._visible(spec, key) is None:
             raise RowNotFound(f"{spec.name}: no row with {spec.key}={key!r} to delete")
         self._writes[(spec.name, key)] = _DELETED
@@ -266,7 +283,7 @@ class SimTx:
     async def select(self, kind: type[R], **equals: object) -> list[R]:
         spec = self._begin(kind)
         _check_columns(spec, equals)
-        await self._store._statement()
+        await self._statement()
         table = self._store._table(spec)
         rows: dict[Any, Row] = {}
         if len(equals) == 1 and next(iter(equals)) in table.indexes:
@@ -291,7 +308,7 @@ class SimTx:
 
     async def commit(self) -> None:
         self._require_open()
-        await self._store._statement()
+        await self._statement()
         tables = self._store._tables
         for (table_name, key), written in self._writes.items():
             tables[table_name].put(key, written)
@@ -313,12 +330,23 @@ class SimTx:
         self._store._release_all(self)
 
     def _begin(self, kind: type[Row]) -> TableSpec:
-        self._require_open()
+        if not self.open:
+            self._require_open()
         spec = getattr(kind, "__table__", None)
         if not isinstance(spec, TableSpec):
             raise StoreMisuse(f"{kind!r} is not a table (declare it with engine.store.rows.table)")
-        self._store._table(spec)  # every table a transaction touches exists from then on
+        if spec.name not in self._store._tables:
+            self._store._table(spec)  # every table a transaction touches exists from then on
         return spec
+
+    def _statement(self) -> Awaitable[None]:
+        latency = self._store._statement_latency()
+        return self._store._runtime.sleep(latency) if latency else _DONE
+
+    def _lock(self, row_id: RowId) -> Awaitable[None]:
+        if self._store._try_acquire(self, row_id):
+            return _DONE
+        return self._store._acquire(self, row_id)
 
     def _require_open(self) -> None:
         if not self.open:

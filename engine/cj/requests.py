@@ -51,7 +51,7 @@ def build_request(
         user_prompt=render(blocks),
         prompt_blocks=blocks,
         callback_topic=settings.CJ_CALLBACK_TOPIC,
-        llm_config_overrides=LLMConfigOverrides.model_construct(
+        llm_config_overrides=LLMConfigOverrides(
             provider_override=llm.get("provider", settings.DEFAULT_LLM_PROVIDER),
             model_override=llm.get("model", settings.DEFAULT_LLM_MODEL),
             temperature_override=settings.LLM_TEMPERATURE,
