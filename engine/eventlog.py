@@ -20,7 +20,14 @@ from typing import Any, NamedTuple, TextIO
 
 import orjson
 
-__all__ = ["LogRecord", "MemoryEventLog", "canonical_bytes", "canonical_json", "fingerprint_of", "read_jsonl"]
+__all__ = [
+    "LogRecord",
+    "MemoryEventLog",
+    "canonical_bytes",
+    "canonical_json",
+    "fingerprint_of",
+    "read_jsonl",
+]
 
 
 # orjson encodes a record several times faster than the standard library's C encoder, and the

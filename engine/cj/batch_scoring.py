@@ -42,8 +42,8 @@ def score_batch(
     start the fit where the last one ended."""
     ids = sorted(essay.essay_id for essay in essays)
     index = {essay_id: i for i, essay_id in enumerate(ids)}
-    decided = [pair.winner_loser() for pair in pairs]
-    outcomes = [(index[w], index[lo]) for w, lo in (d for d in decided if d is not None)]
+    decided = [d for d in (pair.winner_loser() for pair in pairs) if d is not None]
+    outcomes = [(index[w], index[lo]) for w, lo in decided]
     initial = None if not previous else [previous.get(essay_id, 0.0) for essay_id in ids]
     fit = fit_bradley_terry(
         len(ids),
@@ -51,8 +51,9 @@ def score_batch(
         alpha=alpha,
         initial=initial,
     )
-    scores = {essay_id: float(fit.scores[i]) for essay_id, i in index.items()}
-    ses = {essay_id: float(fit.se[i]) for essay_id, i in index.items()}
+    # ``ids`` is in index order; tolist() converts every element in one C call.
+    scores = dict(zip(ids, fit.scores.tolist(), strict=True))
+    ses = dict(zip(ids, fit.se.tolist(), strict=True))
     ranking = sorted(ids, key=lambda essay_id: (-scores[essay_id], essay_id))
     ranks = {essay_id: position for position, essay_id in enumerate(ranking, start=1)}
 
@@ -67,8 +68,7 @@ def score_batch(
             projections = project_all(scores, ses, calibrate(anchor_scores, grades, scale))
         except InsufficientAnchors:
             projections = {}
-        successful = [d for d in decided if d is not None]
-        alignment = anchor_alignment(grades, anchor_scores, successful, scale)
+        alignment = anchor_alignment(grades, anchor_scores, decided, scale)
     return BatchScores(
         scores=scores,
         ses=ses,

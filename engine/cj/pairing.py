@@ -72,9 +72,13 @@ class PairHistory:
         # Counter counts in C: this runs once per wave over every pair of the batch.
         in_a, in_b = Counter(firsts), Counter(seconds)
         appearances = in_a + in_b
-        positions = {essay: (in_a[essay], in_b[essay]) for essay in appearances}
+        # .get, not [], for absent keys: a Counter's __missing__ is a Python call.
+        positions = {essay: (in_a.get(essay, 0), in_b.get(essay, 0)) for essay in appearances}
         oriented = Counter(keys)
-        orientations = {key: (oriented[(key, True)], oriented[(key, False)]) for key, _ in oriented}
+        orientations = {
+            key: (oriented.get((key, True), 0), oriented.get((key, False), 0))
+            for key, _ in oriented
+        }
         return cls(dict(appearances), frozenset(orientations), positions, orientations)
 
     @classmethod
@@ -109,9 +113,12 @@ def plan_coverage(
     ids = [essay.essay_id for essay in essays]
     position = {essay_id: index for index, essay_id in enumerate(ids)}
     compared = np.zeros((n, n), dtype=bool)
-    for a, b in history.compared:
-        if a in position and b in position:
-            compared[position[a], position[b]] = compared[position[b], position[a]] = True
+    seen = [
+        (position[a], position[b]) for a, b in history.compared if a in position and b in position
+    ]
+    if seen:
+        first, second = np.array(seen, dtype=np.int64).T
+        compared[first, second] = compared[second, first] = True
     rows, cols = np.triu_indices(n, 1)
     open_edges = ~compared[rows, cols]
     rows, cols = rows[open_edges], cols[open_edges]
@@ -142,7 +149,7 @@ def plan_coverage(
     order = np.argsort(-weights, kind="stable")
 
     limit = min(remaining, n // 2)
-    mate = np.full(n, -1, dtype=np.int64)
+    mate = [-1] * n  # a list: the greedy loop reads it per candidate edge
     chosen: list[tuple[int, int]] = []
     for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
         if mate[row] >= 0 or mate[col] >= 0:
@@ -152,7 +159,7 @@ def plan_coverage(
         if len(chosen) == limit:
             break
     if len(chosen) < limit:
-        chosen = _augment(chosen, mate, ~compared, limit)
+        chosen = _augment(chosen, np.array(mate, dtype=np.int64), ~compared, limit)
     return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in chosen]
 
 

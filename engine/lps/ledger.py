@@ -440,6 +440,11 @@ class QueueLedger:
 
 def _prompt_bytes(request: LLMComparisonRequest) -> int:
     """The request's size as the original measured it, less the envelope: its prompt text."""
-    return len(request.user_prompt.encode("utf-8")) + sum(
-        len(block.content.encode("utf-8")) for block in request.prompt_blocks
+    return _utf8_length(request.user_prompt) + sum(
+        _utf8_length(block.content) for block in request.prompt_blocks
     )
+
+
+def _utf8_length(text: str) -> int:
+    # An ASCII string's length is its UTF-8 size: no need to encode kilobytes of essay to count.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
