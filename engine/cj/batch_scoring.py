@@ -11,7 +11,7 @@ from engine.cj.alignment import AlignmentReport, anchor_alignment
 from engine.cj.bt_uncertainty import QualityReport
 from engine.cj.grade_scales import scale_named
 from engine.cj.grading import GradeProjection, InsufficientAnchors, calibrate, project_all
-from engine.cj.models import ComparisonPair, Essay
+from engine.cj.models import ComparisonPair, Essay, PairOutcome
 from engine.cj.scoring import fit_bradley_terry
 
 __all__ = ["BatchScores", "score_batch"]
@@ -42,7 +42,7 @@ def score_batch(
     start the fit where the last one ended."""
     ids = sorted(essay.essay_id for essay in essays)
     index = {essay_id: i for i, essay_id in enumerate(ids)}
-    decided = [d for d in (pair.winner_loser() for pair in pairs) if d is not None]
+    decided = _decided(pairs)
     outcomes = [(index[w], index[lo]) for w, lo in decided]
     initial = None if not previous else [previous.get(essay_id, 0.0) for essay_id in ids]
     fit = fit_bradley_terry(
@@ -78,3 +78,16 @@ def score_batch(
         projections=projections,
         alignment=alignment,
     )
+
+
+def _decided(pairs: Sequence[ComparisonPair]) -> list[tuple[str, str]]:
+    """``(winner, loser)`` of every decided pair, in order: ``ComparisonPair.winner_loser``
+    inlined, as this runs over every pair of a batch at every wave."""
+    a_won, b_won = PairOutcome.ESSAY_A, PairOutcome.ESSAY_B
+    return [
+        (pair.essay_a_id, pair.essay_b_id)
+        if pair.outcome is a_won
+        else (pair.essay_b_id, pair.essay_a_id)
+        for pair in pairs
+        if pair.outcome is a_won or pair.outcome is b_won
+    ]

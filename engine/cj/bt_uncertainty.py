@@ -66,7 +66,8 @@ def standard_errors(
     information = fisher_information(graph, scores, included)
     se = np.full(n, np.inf)
     for members in _informed_components(graph, included):
-        block = information[np.ix_(members, members)]
+        # One component of every item (the usual batch) is the whole matrix: no copy to take.
+        block = information if members.size == n else information[np.ix_(members, members)]
         if reference is not None and reference in members:
             keep = members != reference
             reduced = block[np.ix_(keep, keep)]
@@ -86,6 +87,8 @@ def _informed_components(graph: ComparisonGraph, included: BoolArray) -> list[ND
     informed = graph.comparisons_per_item > 0
     if included.all():
         labels = graph.weak_components  # cached on the graph: no second graph search
+        if informed.all() and not labels.any():  # connected, every label is item 0's
+            return [np.arange(n)]
     else:
         lo, hi, _, _ = graph.edges
         keep = included[lo] & included[hi]
@@ -151,22 +154,25 @@ def quality_report(
 ) -> QualityReport:
     per_item = graph.comparisons_per_item
     isolated = per_item == 0
-    mean_se = float(np.mean(se_capped))
-    max_se = float(np.max(se_capped))
+    # ndarray methods, not np.mean/np.max: the module functions add a Python dispatch layer, and
+    # this runs at every wave of every batch.
+    mean_se = float(se_capped.mean())
+    max_se = float(se_capped.max())
+    mean_per_item = float(per_item.mean())
     ssr, separation = scale_separation_reliability(scores, se_uncapped, estimated & ~isolated)
     return QualityReport(
         mean_se=mean_se,
         max_se=max_se,
-        min_se=float(np.min(se_capped)),
+        min_se=float(se_capped.min()),
         item_count=graph.n_items,
         comparison_count=graph.n_comparisons,
-        items_at_cap=int(np.sum(se_capped >= se_cap)),
-        isolated_items=int(np.sum(isolated)),
-        mean_comparisons_per_item=float(np.mean(per_item)),
-        min_comparisons_per_item=float(np.min(per_item)),
-        max_comparisons_per_item=float(np.max(per_item)),
+        items_at_cap=int(np.count_nonzero(se_capped >= se_cap)),
+        isolated_items=int(np.count_nonzero(isolated)),
+        mean_comparisons_per_item=mean_per_item,
+        min_comparisons_per_item=float(per_item.min()),
+        max_comparisons_per_item=float(per_item.max()),
         bt_se_inflated=mean_se > SE_MEAN_INFLATED or max_se > SE_MAX_INFLATED,
-        comparison_coverage_sparse=float(np.mean(per_item)) < SPARSE_COMPARISONS_PER_ITEM,
+        comparison_coverage_sparse=mean_per_item < SPARSE_COMPARISONS_PER_ITEM,
         has_isolated_items=bool(isolated.any()),
         ssr=ssr,
         separation=separation,

@@ -279,20 +279,21 @@ def _maximise(
     value: float | None = None
     for iteration in range(1, NEWTON_ITERATIONS_MAX + 1):
         p = expit(theta[lo] - theta[hi])  # P(lo beats hi)
-        weights = met * p * (1.0 - p)
-        expected = np.bincount(lo, met * p, n) + np.bincount(hi, met * (1.0 - p), n)
+        q = 1.0 - p
+        weights = met * p * q
+        expected = np.bincount(lo, met * p, n) + np.bincount(hi, met * q, n)
         gradient: FloatArray = wins - expected
         diagonal = (np.bincount(lo, weights, n) + np.bincount(hi, weights, n)).astype(np.float64)
         if penalty:
             strength = np.exp(theta)
             gradient += penalty * (1.0 - strength)
             diagonal += penalty * strength
-        if float(np.max(np.abs(gradient))) < GRADIENT_TOLERANCE:
+        if float(np.abs(gradient).max()) < GRADIENT_TOLERANCE:
             return _Solution(theta, iteration, True)
         # Inexact Newton: loose solves far from the optimum, exact ones near it.
         rtol = min(1e-2, max(1e-13, float(np.dot(gradient, gradient))))
         step = system.solve(weights, diagonal, gradient, rtol=rtol)
-        if float(np.max(np.abs(step))) > TRUSTED_STEP:
+        if float(np.abs(step).max()) > TRUSTED_STEP:
             # Far from the optimum the quadratic model may overshoot: backtrack (Armijo). G is
             # strictly concave, so a short enough step along the Newton direction always climbs.
             if value is None:
@@ -310,7 +311,7 @@ def _maximise(
         else:
             value = None
         theta = theta + step
-        if float(np.max(np.abs(step))) < STEP_TOLERANCE:
+        if float(np.abs(step).max()) < STEP_TOLERANCE:
             return _Solution(theta, iteration, True)
     return _Solution(theta, NEWTON_ITERATIONS_MAX, False)
 
@@ -322,6 +323,7 @@ class _NewtonSystem:
     def __init__(self, n: int, lo: IntArray, hi: IntArray, *, gauge: bool) -> None:
         self.n, self.lo, self.hi, self.gauge = n, lo, hi, gauge
         self.dense = n <= DENSE_SOLVE_MAX_ITEMS
+        self.diagonal_index = np.diag_indices(n)
         if not self.dense:
             diagonal = np.arange(n)
             rows = np.concatenate([lo, hi, diagonal])
@@ -340,7 +342,7 @@ class _NewtonSystem:
             hessian = np.zeros((n, n))
             hessian[self.lo, self.hi] = -weights
             hessian[self.hi, self.lo] = -weights
-            hessian[np.diag_indices(n)] = diagonal
+            hessian[self.diagonal_index] = diagonal
             if shift:
                 hessian += shift
             # numpy's solve: scipy's wrapper costs more than the factorisation at this size.
