@@ -60,6 +60,7 @@ class SimulatedBus:
     published: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
     _subscriptions: dict[str, list[_Subscription]] = field(default_factory=dict)
+    _observers: dict[str, list[Callable[[Any], None]]] = field(default_factory=dict)
     _held: list[tuple[float, Any]] = field(default_factory=list)
 
     def subscribe(
@@ -73,6 +74,11 @@ class SimulatedBus:
                 self._consume(subscription, handler, index), name=f"bus:{label}:{index}"
             )
         self._subscriptions.setdefault(topic, []).append(subscription)
+
+    def observe(self, topic: str, observer: Callable[[Any], None]) -> None:
+        """Call ``observer`` with each message at the moment it reaches ``topic``'s consumers:
+        the harness's own record of deliveries, without a consumer task of its own."""
+        self._observers.setdefault(topic, []).append(observer)
 
     async def publish(self, topic: str, message: object) -> None:
         self.published[topic] = self.published.get(topic, 0) + 1
@@ -136,14 +142,19 @@ class SimulatedBus:
         return self.plan.batch_numbers.get(str(metadata.get("cj_batch_id")))
 
     def _schedule(self, topic: str, message: object, delay: float) -> None:
-        # A timer callback, not a task per delivery: deliveries are the bus's hot path.
-        for subscription in self._subscriptions.get(topic, ()):
-            self.in_flight += 1
-            timer = self.runtime.sleep(delay)
-            timer.callbacks.append(partial(self._arrive, subscription.queue, message))
+        # One timer callback per delivery, for every subscriber at once (they all receive it
+        # after the same delay), not a task per delivery: deliveries are the bus's hot path.
+        if topic not in self._subscriptions and topic not in self._observers:
+            return  # nobody listens: nothing is in flight
+        self.in_flight += 1
+        timer = self.runtime.sleep(delay)
+        timer.callbacks.append(partial(self._arrive, topic, message))
 
-    def _arrive(self, queue: Queue[Any], message: object, _timer: object) -> None:
-        queue.put_nowait(message)  # consumer queues are sized far beyond any run
+    def _arrive(self, topic: str, message: object, _timer: object) -> None:
+        for subscription in self._subscriptions.get(topic, ()):
+            subscription.queue.put_nowait(message)  # sized far beyond any run
+        for observer in self._observers.get(topic, ()):
+            observer(message)
         self.in_flight -= 1
 
     async def _consume(self, subscription: _Subscription, handler: Handler, index: int) -> None:

@@ -157,11 +157,8 @@ def run_scenario(
 
     callbacks: list[EventEnvelope] = []
 
-    async def record(message: EventEnvelope) -> None:
-        callbacks.append(message)
-
     async def main() -> tuple[list[int], float, bool]:
-        bus.subscribe(settings.CJ_CALLBACK_TOPIC, record, concurrency=1, name="recorder")
+        bus.observe(settings.CJ_CALLBACK_TOPIC, callbacks.append)
         bus.start()
         lps.start()
         cj.start()
