@@ -217,17 +217,22 @@ def test_the_bus_delivers_drops_duplicates_delays_and_gathers(fault, deliveries)
     bus = SimulatedBus(runtime, plan, Streams(2), log, callback_topic="cb")
     seen = []
 
+    observed = []
+
     async def handler(message):
         seen.append((round(runtime.now(), 6), message.correlation_id))
 
     async def main():
         bus.subscribe("cb", handler, concurrency=2)
+        bus.observe("cb", lambda message: observed.append((round(runtime.now(), 6), "c")))
         await bus.publish("cb", _envelope("c"))
+        await bus.publish("unheard", _envelope("u"))  # no subscriber: never in flight
         await runtime.sleep(600)
         return bus.idle
 
     assert runtime.run(main()) is True
     assert seen == deliveries
+    assert observed == deliveries  # an observer sees each delivery as the consumers get it
 
 
 def test_the_bus_injects_orphans_at_their_time():
