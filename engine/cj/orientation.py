@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from engine.cj.models import GenerationMode
 from engine.cj.pairing import EssayNode, PairHistory, PlannedPair
@@ -64,10 +65,7 @@ def orient_wave(
     positions = dict(history.positions)
     # How many more coverage comparisons each essay will get: on a tie, the essay with fewer
     # chances left to even out takes the balancing slot.
-    partners: Counter[str] = Counter()
-    for a, b in history.compared:
-        partners[a] += 1
-        partners[b] += 1
+    partners = Counter(chain.from_iterable(history.compared))  # counted in C
     chances = {e.essay_id: len(order) - 2 - partners[e.essay_id] for e in order}
     oriented = []
     for pair in planned:

@@ -28,8 +28,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.cj.models import ComparisonPair, GenerationMode
 from engine.randomness import Rng
@@ -63,13 +65,12 @@ class PairHistory:
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[ComparisonPair]) -> PairHistory:
-        firsts, seconds, keys = [], [], []
-        for pair in pairs:
-            a, b = pair.essay_a_id, pair.essay_b_id
-            firsts.append(a)
-            seconds.append(b)
-            keys.append(((a, b), True) if a <= b else ((b, a), False))
-        # Counter counts in C: this runs once per wave over every pair of the batch.
+        # Comprehensions and Counter (which counts in C): this runs once per wave over every
+        # pair of the batch.
+        submitted = [(pair.essay_a_id, pair.essay_b_id) for pair in pairs]
+        firsts = [a for a, _ in submitted]
+        seconds = [b for _, b in submitted]
+        keys = [((a, b), True) if a <= b else ((b, a), False) for a, b in submitted]
         in_a, in_b = Counter(firsts), Counter(seconds)
         appearances = in_a + in_b
         # .get, not [], for absent keys: a Counter's __missing__ is a Python call.
@@ -119,7 +120,7 @@ def plan_coverage(
     if seen:
         first, second = np.array(seen, dtype=np.int64).T
         compared[first, second] = compared[second, first] = True
-    rows, cols = np.triu_indices(n, 1)
+    rows, cols = _upper_triangle(n)
     open_edges = ~compared[rows, cols]
     rows, cols = rows[open_edges], cols[open_edges]
     if rows.size == 0:
@@ -161,6 +162,14 @@ def plan_coverage(
     if len(chosen) < limit:
         chosen = _augment(chosen, np.array(mate, dtype=np.int64), ~compared, limit)
     return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in chosen]
+
+
+@lru_cache(maxsize=16)
+def _upper_triangle(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Every pair ``i < j`` of ``n`` essays, built once per batch size (read-only: shared)."""
+    rows, cols = np.triu_indices(n, 1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def _augment(
