@@ -16,8 +16,10 @@ A task that raises fails the run: its completion callback raises ``TaskCrashed``
 
 from __future__ import annotations
 
+import gc
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
@@ -33,6 +35,23 @@ T = TypeVar("T")
 
 #: The calendar time at virtual t=0 when a scenario does not name one.
 DEFAULT_EPOCH = datetime(2025, 12, 1, tzinfo=UTC)
+
+
+# A simulated batch allocates hundreds of thousands of short-lived containers (coroutine frames,
+# events, rows, records). With the default first-generation threshold (700 allocations) the
+# cyclic collector walks them hundreds of times per run; a larger one, for the run's duration
+# only, keeps a few MB more garbage young and saves about 5% of a run (measured A/B).
+YOUNG_GENERATION_THRESHOLD = 20_000
+
+
+@contextmanager
+def _larger_young_generation() -> Iterator[None]:
+    previous = gc.get_threshold()
+    gc.set_threshold(max(previous[0], YOUNG_GENERATION_THRESHOLD), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 class SimulationStalled(RuntimeError):
@@ -333,7 +352,8 @@ class SimRuntime:
                 raise ValueError(f"until_s={until_s} is not after now={self.env.now}")
             self.env.timeout(until_s - self.env.now).callbacks.append(stop_once)
         try:
-            self.env.run(until=stop)
+            with _larger_young_generation():
+                self.env.run(until=stop)
         except RuntimeError as exc:
             if "No scheduled events left" not in str(exc):
                 raise

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from engine.ports import TaskCrashed
-from sim.runtime import SimRuntime, SimulationStalled
+from sim.runtime import YOUNG_GENERATION_THRESHOLD, SimRuntime, SimulationStalled
 
 
 @pytest.fixture
@@ -103,3 +104,19 @@ def test_utcnow_tracks_virtual_time(runtime):
         return runtime.utcnow() - runtime.epoch
 
     assert runtime.run(main()) == timedelta(seconds=90.5)
+
+
+def test_a_run_raises_the_collector_threshold_only_while_it_runs(runtime):
+    before = gc.get_threshold()
+
+    async def main():
+        return gc.get_threshold()[0]
+
+    async def crash():
+        raise RuntimeError("boom")
+
+    assert runtime.run(main()) == max(before[0], YOUNG_GENERATION_THRESHOLD)
+    assert gc.get_threshold() == before
+    with pytest.raises(TaskCrashed):
+        SimRuntime().run(crash())
+    assert gc.get_threshold() == before
