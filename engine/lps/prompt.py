@@ -18,5 +18,9 @@ def rendered_prompt(request: LLMComparisonRequest) -> tuple[str, str, str]:
     """``(system prompt, user prompt, prompt_sha256)``; the hash covers both, as sent."""
     system = request.llm_config_overrides.system_prompt_override or DEFAULT_SYSTEM_PROMPT
     user = request.user_prompt
-    digest = hashlib.sha256(f"{system}\n\n{user}".encode()).hexdigest()
+    # Hashed in pieces: no copy of a prompt of several kilobytes just to hash it.
+    hasher = hashlib.sha256(system.encode())
+    hasher.update(b"\n\n")
+    hasher.update(user.encode())
+    digest = hasher.hexdigest()
     return system, user, digest
