@@ -14,6 +14,6 @@ SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_regular_24.
 def test_eng5_regular_24_simulation_speed(benchmark):
     ratio(benchmark, "eng5_regular_24_speed", "subject")
     scenario = load_scenario(SCENARIO)
-    outcome = benchmark.pedantic(run_scenario, args=(scenario,), rounds=15, warmup_rounds=2)
+    outcome = benchmark.pedantic(run_scenario, args=(scenario,), rounds=25, warmup_rounds=3)
     benchmark.extra_info["virtual_seconds"] = outcome.virtual_seconds
     assert all(result.ok for result in outcome.invariants.values())
