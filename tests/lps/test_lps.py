@@ -419,3 +419,23 @@ def test_a_batch_job_that_cannot_be_polled_waits_or_fails_its_items(status):
             assert callback.error_detail.error_type == "authentication"
             assert callback.error_detail.correlation_id == cid
     assert len(polls) == (2 if status == 503 else 1)
+
+
+def test_the_queue_depth_gauges_read_the_queue_as_it_is():
+    world = make_lps(scripts={f"c{i}": [OK] for i in range(3)})
+
+    def depth(queue_type):
+        return sample_value(world.registry, "llm_provider_queue_depth", queue_type=queue_type)
+
+    seen = []
+
+    async def main():
+        for i in range(3):
+            await world.service.submit(comparison_request(f"c{i}"))
+        seen.append((depth("total"), depth("queued")))
+        await world.runtime.sleep(60)
+        seen.append((depth("total"), depth("queued")))
+
+    world.run(main)
+    assert seen == [(3.0, 3.0), (0.0, 0.0)]
+    assert world.service.ledger.max_depth == 3
