@@ -135,9 +135,7 @@ class MemoryEventLog:
         t = self._clock()
         if not math.isfinite(t):
             raise ValueError(f"event {kind!r}: the clock returned {t!r}")
-        record = LogRecord(
-            seq=len(self._records), t=t, kind=kind, ids=dict(ids or {}), fields=fields
-        )
+        record = LogRecord(len(self._records), t, kind, dict(ids or {}), fields)
         try:
             encoded = record.to_bytes()
         except (TypeError, ValueError) as exc:
