@@ -215,16 +215,16 @@ def test_the_bus_delivers_drops_duplicates_delays_and_gathers(fault, deliveries)
     log = MemoryEventLog(runtime.now)
     plan = FaultPlan([fault] if fault else [], Streams(2).random("faults"), log)
     bus = SimulatedBus(runtime, plan, Streams(2), log, callback_topic="cb")
-    seen = []
-
-    observed = []
+    seen, observed = [], []
 
     async def handler(message):
         seen.append((round(runtime.now(), 6), message.correlation_id))
 
     async def main():
         bus.subscribe("cb", handler, concurrency=2)
-        bus.observe("cb", lambda message: observed.append((round(runtime.now(), 6), "c")))
+        bus.observe(
+            "cb", lambda message: observed.append((round(runtime.now(), 6), message.correlation_id))
+        )
         await bus.publish("cb", _envelope("c"))
         await bus.publish("unheard", _envelope("u"))  # no subscriber: never in flight
         await runtime.sleep(600)
