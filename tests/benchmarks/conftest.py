@@ -26,6 +26,9 @@ class PairResult:
     ratio: float
     goal: float
     met: bool
+    # Throughput goals only: the ratio at the fastest round. Not the verdict, which is the
+    # median's; reported because on a shared machine the median moves with the neighbours' load.
+    best_ratio: float | None = None
 
 
 def pytest_collection_modifyitems(items):
@@ -46,14 +49,23 @@ def _pair_results(session) -> list[PairResult]:
             if "virtual_seconds" in info:
                 # A throughput goal: the "reference" is one wall second per simulated second.
                 roles[info["pair"]]["reference"] = float(info["virtual_seconds"])
+                roles[info["pair"]]["fastest"] = bench.stats.min
     results = []
     for pair, measured in sorted(roles.items()):
         if {"reference", "subject"} <= measured.keys():
             ratio = measured["reference"] / measured["subject"]
             goal = GOALS[pair].min_ratio
+            fastest = measured.get("fastest")
+            best = measured["reference"] / fastest if fastest else None
             results.append(
                 PairResult(
-                    pair, measured["reference"], measured["subject"], ratio, goal, ratio >= goal
+                    pair,
+                    measured["reference"],
+                    measured["subject"],
+                    ratio,
+                    goal,
+                    ratio >= goal,
+                    best,
                 )
             )
     return results
@@ -79,8 +91,9 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.section("cjsim benchmark ratios (reference median / subject median)")
     for r in results:
         verdict = "met" if r.met else "MISSED"
+        best = f", fastest round {r.best_ratio:.0f}x" if r.best_ratio is not None else ""
         terminalreporter.write_line(
             f"{r.pair:<34} {r.ratio:9.2f}x  goal >= {r.goal:g}x  {verdict}   "
             f"({GOALS[r.pair].description}; reference {r.reference_s * 1e3:.2f} ms, "
-            f"subject {r.subject_s * 1e3:.2f} ms)"
+            f"subject {r.subject_s * 1e3:.2f} ms{best})"
         )
