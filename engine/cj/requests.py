@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from engine.cj.models import BatchUpload, ComparisonPair, Essay
@@ -51,14 +52,33 @@ def build_request(
         user_prompt=render(blocks),
         prompt_blocks=blocks,
         callback_topic=settings.CJ_CALLBACK_TOPIC,
-        llm_config_overrides=LLMConfigOverrides(
-            provider_override=llm.get("provider", settings.DEFAULT_LLM_PROVIDER),
-            model_override=llm.get("model", settings.DEFAULT_LLM_MODEL),
-            temperature_override=settings.LLM_TEMPERATURE,
-            system_prompt_override=SYSTEM_PROMPT,
-            reasoning_effort=llm.get("reasoning_effort"),
-            output_verbosity=llm.get("output_verbosity"),
+        llm_config_overrides=_overrides(
+            llm.get("provider", settings.DEFAULT_LLM_PROVIDER),
+            llm.get("model", settings.DEFAULT_LLM_MODEL),
+            settings.LLM_TEMPERATURE,
+            llm.get("reasoning_effort"),
+            llm.get("output_verbosity"),
         ),
         correlation_id=pair.correlation_id,
         metadata=metadata,
+    )
+
+
+@lru_cache(maxsize=64)
+def _overrides(
+    provider: str,
+    model: str | None,
+    temperature: float | None,
+    reasoning_effort: str | None,
+    output_verbosity: str | None,
+) -> LLMConfigOverrides:
+    """One frozen overrides object per distinct choice, shared by every request of a batch:
+    built once, and LPS's bundling compares it by identity before it compares fields."""
+    return LLMConfigOverrides(
+        provider_override=provider,
+        model_override=model,
+        temperature_override=temperature,
+        system_prompt_override=SYSTEM_PROMPT,
+        reasoning_effort=reasoning_effort,
+        output_verbosity=output_verbosity,
     )
