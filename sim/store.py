@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from engine.ports import Event, Runtime
@@ -58,12 +58,6 @@ class StoreStats:
     statements: int = 0
     lock_waits: int = 0
     deadlocks: int = 0
-
-
-@dataclass(slots=True)
-class _RowLock:
-    holder: SimTx
-    waiters: deque[tuple[SimTx, Event]] = field(default_factory=deque)
 
 
 class _Table:
@@ -113,7 +107,10 @@ class SimStore:
             else _constant(float(statement_latency_s))
         )
         self._tables: dict[str, _Table] = {}
-        self._locks: dict[RowId, _RowLock] = {}
+        # Who holds each locked row, and (only while someone waits) the queue of waiters: most
+        # locks are never contended, so a free lock costs one dict entry and nothing else.
+        self._holders: dict[RowId, SimTx] = {}
+        self._waiters: dict[RowId, deque[tuple[SimTx, Event]]] = {}
         self._waiting_for: dict[SimTx, RowId] = {}
         self._next_tx_id = 1
         self.stats = StoreStats()
@@ -141,20 +138,20 @@ class SimStore:
 
     def _try_acquire(self, tx: SimTx, row_id: RowId) -> bool:
         """Take a free lock (or see that ``tx`` holds it) without waiting; False if held."""
-        lock = self._locks.get(row_id)
-        if lock is None:
-            self._locks[row_id] = _RowLock(holder=tx)
+        holder = self._holders.get(row_id)
+        if holder is None:
+            self._holders[row_id] = tx
             tx._held.append(row_id)
             return True
-        return lock.holder is tx
+        return holder is tx
 
     async def _acquire(self, tx: SimTx, row_id: RowId) -> None:
         if self._try_acquire(tx, row_id):
             return
-        lock = self._locks[row_id]
-        self._check_deadlock(tx, row_id, lock.holder)
+        self._check_deadlock(tx, row_id, self._holders[row_id])
         granted = self._runtime.event()
-        lock.waiters.append((tx, granted))
+        waiters = self._waiters.setdefault(row_id, deque())
+        waiters.append((tx, granted))
         self._waiting_for[tx] = row_id
         self.stats.lock_waits += 1
         try:
@@ -162,7 +159,9 @@ class SimStore:
         finally:
             self._waiting_for.pop(tx, None)
             if not granted.is_set():
-                lock.waiters.remove((tx, granted))
+                waiters.remove((tx, granted))
+                if not waiters and self._waiters.get(row_id) is waiters:
+                    del self._waiters[row_id]
 
     def _check_deadlock(self, tx: SimTx, row_id: RowId, holder: SimTx) -> None:
         chain = [f"tx {tx.id} wants {_describe(row_id)} held by tx {holder.id}"]
@@ -172,7 +171,7 @@ class SimStore:
             assert current.id not in visited, "wait-for cycle that the requester is not in"
             visited.add(current.id)
             wanted = self._waiting_for[current]
-            next_holder = self._locks[wanted].holder
+            next_holder = self._holders[wanted]
             chain.append(
                 f"tx {current.id} waits for {_describe(wanted)} held by tx {next_holder.id}"
             )
@@ -183,17 +182,19 @@ class SimStore:
 
     def _release_all(self, tx: SimTx) -> None:
         for row_id in tx._held:
-            lock = self._locks[row_id]
-            if lock.waiters:
-                next_tx, granted = lock.waiters.popleft()
-                lock.holder = next_tx
+            waiters = self._waiters.get(row_id)
+            if waiters:
+                next_tx, granted = waiters.popleft()
+                if not waiters:
+                    del self._waiters[row_id]
+                self._holders[row_id] = next_tx
                 next_tx._held.append(row_id)
                 # It holds the lock from now on, though it resumes only later: it must not look
                 # like a waiter to a deadlock check made in between.
                 self._waiting_for.pop(next_tx, None)
                 granted.set()
             else:
-                del self._locks[row_id]
+                del self._holders[row_id]
         tx._held.clear()
 
 
