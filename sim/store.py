@@ -72,15 +72,21 @@ class _Table:
 
     def put(self, key: Any, row: Row | _Deleted) -> None:
         old = self.rows.get(key)
-        if old is not None:
-            for column, index in self.indexes.items():
-                index[getattr(old, column)].discard(key)
         if isinstance(row, _Deleted):
-            self.rows.pop(key, None)
+            if old is not None:
+                for column, index in self.indexes.items():
+                    index[getattr(old, column)].discard(key)
+                del self.rows[key]
             return
         self.rows[key] = row
         for column, index in self.indexes.items():
-            index.setdefault(getattr(row, column), set()).add(key)
+            value = getattr(row, column)
+            if old is not None:
+                previous = getattr(old, column)
+                if previous == value:
+                    continue  # most updates leave the indexed column alone
+                index[previous].discard(key)
+            index.setdefault(value, set()).add(key)
 
     def candidate_keys(self, equals: dict[str, object]) -> list[Any]:
         for column, value in equals.items():
@@ -115,11 +121,11 @@ class SimStore:
         self._next_tx_id = 1
         self.stats = StoreStats()
 
-    def transaction(self) -> _Transaction:
+    def transaction(self) -> SimTx:
         tx = SimTx(self, self._next_tx_id)
         self._next_tx_id += 1
         self.stats.transactions += 1
-        return _Transaction(tx)
+        return tx
 
     def snapshot(self, kind: type[R]) -> list[R]:
         """Committed rows of a table, ordered by key, read outside any transaction."""
@@ -198,27 +204,10 @@ class SimStore:
         tx._held.clear()
 
 
-class _Transaction:
-    """``async with store.transaction() as tx``: commit on success, roll back on any exception.
-    (A plain class: ``contextlib.asynccontextmanager`` costs a generator per transaction.)"""
-
-    __slots__ = ("_tx",)
-
-    def __init__(self, tx: SimTx) -> None:
-        self._tx = tx
-
-    async def __aenter__(self) -> SimTx:
-        return self._tx
-
-    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if exc_type is not None:
-            self._tx._abort()
-        elif self._tx.open:
-            await self._tx.commit()
-
-
 class SimTx:
-    """One transaction of a ``SimStore``."""
+    """One transaction of a ``SimStore``, and its own context manager: ``async with
+    store.transaction() as tx`` commits on success and rolls back on any exception. (A plain
+    class: ``contextlib.asynccontextmanager`` costs a generator per transaction.)"""
 
     __slots__ = ("_held", "_store", "_writes", "id", "open")
 
@@ -228,6 +217,15 @@ class SimTx:
         self.open = True
         self._writes: dict[RowId, Row | _Deleted] = {}
         self._held: list[RowId] = []
+
+    async def __aenter__(self) -> SimTx:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is not None:
+            self._abort()
+        elif self.open:
+            await self.commit()
 
     async def get(self, kind: type[R], key: object, *, for_update: bool = False) -> R | None:
         spec = self._begin(kind)
