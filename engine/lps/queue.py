@@ -13,7 +13,7 @@ move again.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -81,18 +81,13 @@ class QueueItem(Row):
     cj_batch_id: str | None = None
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class _Entry:
-    neg_priority: int
-    queued_seq: int
-    queue_id: str = field(compare=False)
-
-
 class DispatchIndex:
     """Queued, due item ids in dispatch order: priority descending, then arrival."""
 
     def __init__(self) -> None:
-        self._heap: list[_Entry] = []
+        # Plain (-priority, arrival, queue_id) tuples, compared in C. An item's arrival number
+        # is its own, so two entries tie on the first two only when they are the same item.
+        self._heap: list[tuple[int, int, str]] = []
         self._arrival: dict[str, int] = {}
         self._members: set[str] = set()
 
@@ -100,15 +95,15 @@ class DispatchIndex:
         """Add (or re-add, after a retry delay) an item; it keeps its first arrival number."""
         arrival = self._arrival.setdefault(queue_id, len(self._arrival))
         if queue_id not in self._members:
-            heapq.heappush(self._heap, _Entry(-priority, arrival, queue_id))
+            heapq.heappush(self._heap, (-priority, arrival, queue_id))
             self._members.add(queue_id)
 
     def pop(self) -> str | None:
         while self._heap:
-            entry = heapq.heappop(self._heap)
-            if entry.queue_id in self._members:
-                self._members.discard(entry.queue_id)
-                return entry.queue_id
+            _, _, queue_id = heapq.heappop(self._heap)
+            if queue_id in self._members:
+                self._members.discard(queue_id)
+                return queue_id
         return None
 
     def push_front(self, queue_id: str, priority: int) -> None:
