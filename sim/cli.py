@@ -8,6 +8,7 @@ expectations, 1 when one fails, 2 on bad input (one located line, no traceback).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -223,6 +224,16 @@ def _demo(seed: int, increments: int) -> int:
     return EXIT_OK
 
 
+def _set_start_up_aside() -> None:
+    """``cjsim run`` runs once per process, and what start-up built (imported libraries,
+    parsers) lives until exit. One collection of start-up's garbage, then ``gc.freeze``, keeps
+    every full collection during the simulation from walking those objects again: a full
+    collection landing inside a short run cost a third of its wall time. Start-up is not the
+    simulation's time, and the simulation's own objects are collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def _run(args: argparse.Namespace) -> int:
     request = RunRequest(
         path=args.scenario,
@@ -427,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in (None, "demo"):
             return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
         if args.command == "run":
+            if argv is None:  # the process's own command line, not a caller in-process
+                _set_start_up_aside()
             return _run(args)
         if args.command == "swarm":
             return _swarm(args)
