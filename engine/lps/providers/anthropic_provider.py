@@ -44,8 +44,6 @@ from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.errors import ProviderError
 from engine.lps.providers.sdk_errors import SdkExceptions
 from engine.lps.providers.sdk_provider import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_TIMEOUT_S,
     BatchSnapshot,
     SdkProvider,
     token_count,
@@ -148,25 +146,13 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
     KEY_VARIABLE = "ANTHROPIC_API_KEY"
     BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
     REQUEST_ID_HEADER = "request-id"
+    NAME = "anthropic"
 
-    def __init__(
-        self,
-        *,
-        model: str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        name: str = "anthropic",
-    ) -> None:
-        super().__init__(
-            anthropic.AsyncAnthropic,
-            model=model,
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_tokens=max_tokens,
-            name=name,
+    def _new_client(
+        self, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
+    ) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
         )
 
     # ---- one comparison ------------------------------------------------------------------

@@ -46,8 +46,6 @@ from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.errors import ProviderError
 from engine.lps.providers.sdk_errors import SdkExceptions
 from engine.lps.providers.sdk_provider import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_TIMEOUT_S,
     BatchSnapshot,
     SdkProvider,
     token_count,
@@ -126,25 +124,13 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
     KEY_VARIABLE = "OPENAI_API_KEY"
     BASE_URL_VARIABLE = "OPENAI_BASE_URL"
     REQUEST_ID_HEADER = "x-request-id"
+    NAME = "openai"
 
-    def __init__(
-        self,
-        *,
-        model: str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        name: str = "openai",
-    ) -> None:
-        super().__init__(
-            openai.AsyncOpenAI,
-            model=model,
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_tokens=max_tokens,
-            name=name,
+    def _new_client(
+        self, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
+    ) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
         )
 
     # ---- one comparison ------------------------------------------------------------------

@@ -55,7 +55,6 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "BatchSnapshot",
     "SdkClient",
-    "SdkClientFactory",
     "SdkProvider",
     "token_count",
 ]
@@ -71,15 +70,6 @@ class SdkClient(Protocol):
 
 
 ClientT = TypeVar("ClientT", bound=SdkClient)
-ClientT_co = TypeVar("ClientT_co", bound=SdkClient, covariant=True)
-
-
-class SdkClientFactory(Protocol[ClientT_co]):
-    """An SDK's client class (``anthropic.AsyncAnthropic``, ``openai.AsyncOpenAI``)."""
-
-    def __call__(
-        self, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
-    ) -> ClientT_co: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,24 +99,30 @@ class SdkProvider(ABC, Generic[ClientT]):
     """The ``Provider`` and ``BatchProvider`` ports over one SDK client. See the module docstring.
 
     A subclass names its SDK (``SDK``, ``KEY_VARIABLE``, ``BASE_URL_VARIABLE``,
-    ``REQUEST_ID_HEADER``) and implements the hooks marked abstract.
+    ``REQUEST_ID_HEADER``, ``NAME``), builds its client (``_new_client``) and implements the
+    other hooks marked abstract.
+
+    ``api_key`` defaults to ``KEY_VARIABLE`` (required: a missing key raises ``ValueError``
+    here, not at the first call); ``base_url`` to ``BASE_URL_VARIABLE``, else the SDK's
+    default. ``timeout_s`` bounds each HTTP read (the SDK's ``timeout``). ``model`` is used when
+    a call names none; ``max_tokens`` when a call sets none; ``name`` defaults to ``NAME``.
     """
 
     SDK: ClassVar[SdkExceptions]
     KEY_VARIABLE: ClassVar[str]  # where the API key comes from when none is passed
     BASE_URL_VARIABLE: ClassVar[str]
     REQUEST_ID_HEADER: ClassVar[str]
+    NAME: ClassVar[str]
 
     def __init__(
         self,
-        client: SdkClientFactory[ClientT],
         *,
-        model: str | None,
-        api_key: str | None,
-        base_url: str | None,
-        timeout_s: float,
-        max_tokens: int,
-        name: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        name: str | None = None,
     ) -> None:
         key = api_key or os.environ.get(self.KEY_VARIABLE)
         if not key:
@@ -135,7 +131,7 @@ class SdkProvider(ABC, Generic[ClientT]):
             )
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
-        self._client = client(
+        self._client = self._new_client(
             api_key=key,
             base_url=base_url or os.environ.get(self.BASE_URL_VARIABLE) or None,
             # The engine owns retries, on its own clock: an SDK retry would hide a 429's
@@ -146,7 +142,7 @@ class SdkProvider(ABC, Generic[ClientT]):
         self._secrets = (key,)
         self._model = model
         self._max_tokens = max_tokens
-        self._name = name
+        self._name = self.NAME if name is None else name
         self._jobs: dict[str, dict[str, ProviderCall]] = {}  # job id -> custom_id -> call
 
     @property
@@ -163,6 +159,12 @@ class SdkProvider(ABC, Generic[ClientT]):
         await self.aclose()
 
     # ---- one comparison ------------------------------------------------------------------
+
+    @abstractmethod
+    def _new_client(
+        self, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
+    ) -> ClientT:
+        """The SDK's async client (``anthropic.AsyncAnthropic``, ``openai.AsyncOpenAI``)."""
 
     @abstractmethod
     def request_params(self, call: ProviderCall) -> dict[str, Any]:
