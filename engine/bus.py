@@ -12,15 +12,12 @@ and loss; the live wiring uses it as it is.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ports import Queue, Runtime
+from engine.ports import Handler, Queue, Runtime
 
 __all__ = ["LocalBus"]
-
-Handler = Callable[[Any], Awaitable[None]]
 
 
 @dataclass

@@ -16,7 +16,7 @@ exception crashes the run: it is a bug.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -24,15 +24,13 @@ from typing import Any
 
 from engine.contracts import ErrorDetail, EventEnvelope, LLMComparisonResultV1
 from engine.eventlog import MemoryEventLog
-from engine.ports import Queue, Runtime
+from engine.ports import Handler, Queue, Runtime
 from engine.randomness import Streams
 from sim.faults import FaultPlan, Opportunity
 from sim.runtime import SimRuntime
 from sim.scenario import CALLBACK_FAULTS, FaultKind
 
 __all__ = ["SimulatedBus"]
-
-Handler = Callable[[Any], Awaitable[None]]
 
 
 @dataclass
