@@ -151,9 +151,8 @@ class SimStore:
             return True
         return holder is tx
 
-    async def _acquire(self, tx: SimTx, row_id: RowId) -> None:
-        if self._try_acquire(tx, row_id):
-            return
+    async def _wait_for_lock(self, tx: SimTx, row_id: RowId) -> None:
+        """Queue for a lock another transaction holds (``_try_acquire`` said no)."""
         self._check_deadlock(tx, row_id, self._holders[row_id])
         granted = self._runtime.event()
         waiters = self._waiters.setdefault(row_id, deque())
@@ -338,12 +337,12 @@ class SimTx:
             return self._after_latency(latency, row_id)
         if row_id is None or store._try_acquire(self, row_id):
             return None
-        return store._acquire(self, row_id)
+        return store._wait_for_lock(self, row_id)
 
     async def _after_latency(self, latency: float, row_id: RowId | None) -> None:
         await self._store._runtime.sleep(latency)
-        if row_id is not None:
-            await self._store._acquire(self, row_id)
+        if row_id is not None and not self._store._try_acquire(self, row_id):
+            await self._store._wait_for_lock(self, row_id)
 
     def _require_open(self) -> None:
         if not self.open:
