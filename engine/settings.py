@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     BATCH_MONITOR_INTERVAL_S: float = Field(300.0, gt=0)
     BATCH_STUCK_THRESHOLD_S: float = Field(4 * 3600.0, gt=0)
     FORCED_RECOVERY_MIN_PROGRESS: float = Field(0.8, ge=0, le=1)
+    # A batch left in INITIALIZING this long (its creation never reached the first wave) is
+    # failed by the monitor instead of waiting forever.
+    BATCH_INITIALIZING_TIMEOUT_S: float = Field(600.0, gt=0)
+
+    # ---- CJ: callback deadlines ----------------------------------------------------------
+    # A comparison whose callback has not arrived this long after its submission is sent again
+    # under a new correlation id (a lost callback then costs this deadline, not the 4 h
+    # monitor), at most CJ_MAX_RESUBMISSIONS times; then it is recorded as failed.
+    CJ_CALLBACK_DEADLINE_S: float = Field(900.0, gt=0)
+    CJ_MAX_RESUBMISSIONS: int = Field(2, ge=0, le=20)
 
     # ---- CJ: LLM requests ----------------------------------------------------------------
     DEFAULT_LLM_PROVIDER: str = "openai"
@@ -86,7 +96,11 @@ class Settings(BaseSettings):
     QUEUE_MAX_RETRIES: int = Field(3, ge=0, le=20)
     QUEUE_PROCESSING_TIMEOUT_S: float = Field(600.0, gt=0)
     QUEUE_CLEANUP_INTERVAL_S: float = Field(30.0, gt=0)
-    LPS_WORKERS: int = Field(1, ge=1, le=256)
+    # Several workers serve the queue, so one slow call never holds every other batch's items.
+    LPS_WORKERS: int = Field(4, ge=1, le=256)
+    # Every provider call is abandoned (classified ``timeout``, retried per policy) after this
+    # long on the runtime clock, whatever the SDK or the network does.
+    PROVIDER_CALL_DEADLINE_S: float = Field(300.0, gt=0)
     SERIAL_BUNDLE_MAX_REQUESTS_PER_CALL: int = Field(64, ge=1, le=64)
     # How long a bundling worker lets a bundle fill once work appears (the original polled its
     # queue every 0.5 s, so a bundle held what arrived within one poll).
@@ -129,6 +143,12 @@ class Settings(BaseSettings):
     LEGACY_NO_PROCESSING_TIMEOUT: bool = False  # PR 4: stuck `processing` items stay forever
     LEGACY_NO_CALLBACK_ON_EXPIRY: bool = False  # PR 4: expired items never get a callback
     LEGACY_UNCLASSIFIED_PROVIDER_ERRORS: bool = False  # PR 3: 429/529 lumped, retried blindly
+    # Found by fault storms (the second wave): each restores one liveness or safety bug.
+    LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK: bool = False  # a retried item can expire mid-bundle: crash
+    LEGACY_NO_CALL_DEADLINE: bool = False  # a hung call holds its worker until the sweep
+    LEGACY_NO_CALLBACK_DEADLINE: bool = False  # a lost callback stalls its wave for hours
+    LEGACY_GREEDY_ORIENTATION: bool = False  # pair-by-pair orientation: skew above the limit
+    LEGACY_NON_ATOMIC_BATCH_CREATION: bool = False  # a failed first wave leaves INITIALIZING
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
