@@ -13,7 +13,14 @@ bus. Each rule has a legacy toggle under which it breaks (see tests/sim/test_inv
 | no_lost_counter_updates                 | LEGACY_COUNTERS_WITHOUT_LOCK                   |
 | queue_drained                           | LEGACY_NO_PROCESSING_TIMEOUT (with a stuck item)|
 | batches_terminal                        | LEGACY_ORPHAN_CALLBACKS_RAISE (with an orphan) |
-| position_skew_within_limit              | ENABLE_COMPARISON_POSITION_BALANCING=false     |
+| position_skew_within_limit              | LEGACY_GREEDY_ORIENTATION (some seeds), or     |
+|                                         | ENABLE_COMPARISON_POSITION_BALANCING=false     |
+| batches_progress                        | LEGACY_NO_CALLBACK_DEADLINE (a lost callback)  |
+| no_starvation                           | LEGACY_NO_CALL_DEADLINE, one worker (hung call)|
+| every_comparison_accounted              | LEGACY_NO_CALLBACK_DEADLINE (a lost callback)  |
+
+The last three are liveness rules (``sim.liveness``): a batch that waits forever breaks them even
+when every counter is exact.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from engine.cj.position_report import position_balance
 from engine.eventlog import LogRecord
 from engine.lps.queue import QueueItem
 from engine.store.rows import Row
+from sim.liveness import LivenessBounds, LivenessWatch, event_of
 from sim.scenario import RunSpec
 
 __all__ = ["InvariantMonitor", "InvariantResult", "RowSource", "Snapshot"]
@@ -62,10 +70,17 @@ class Snapshot:
     open_queue_items: int
     skew_limit: float
     skew_min_comparisons: int
+    end_t: float = 0.0  # seconds on the run's clock when it ended
 
     @classmethod
     def at_end(
-        cls, cj_rows: RowSource, lps_rows: RowSource, *, open_queue_items: int, run: RunSpec
+        cls,
+        cj_rows: RowSource,
+        lps_rows: RowSource,
+        *,
+        open_queue_items: int,
+        run: RunSpec,
+        end_t: float = 0.0,
     ) -> Snapshot:
         """The final rows of a run (simulated or live) under its scenario's limits."""
         return cls(
@@ -76,29 +91,29 @@ class Snapshot:
             open_queue_items=open_queue_items,
             skew_limit=run.position_skew_limit,
             skew_min_comparisons=run.position_min_comparisons,
+            end_t=end_t,
         )
-
-
-def _event(record: LogRecord) -> dict[str, Any]:
-    return {
-        "seq": record.seq,
-        "t": round(record.t, 6),
-        "kind": record.kind,
-        "ids": dict(record.ids),
-    }
 
 
 @dataclass
 class InvariantMonitor:
-    """An event-log listener for the streaming rules; ``results`` adds the snapshot rules."""
+    """An event-log listener for the streaming rules; ``results`` adds the snapshot rules.
+    ``liveness`` watches for waits (``sim.liveness``); without it those rules are not judged."""
 
+    liveness: LivenessWatch | None = None
     first: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     last_callbacks: dict[int, int] = field(default_factory=dict)
     published: dict[str, int] = field(default_factory=dict)
     max_completion_pct: float = 0.0
     applied_after_finalization: int = 0
 
+    @classmethod
+    def with_liveness(cls, bounds: LivenessBounds) -> InvariantMonitor:
+        return cls(liveness=LivenessWatch(bounds))
+
     def observe(self, record: LogRecord) -> None:
+        if self.liveness is not None:
+            self.liveness.observe(record)
         kind = record.kind
         if kind == "cj.callback.applied":
             fields = record.fields
@@ -139,7 +154,7 @@ class InvariantMonitor:
                 )
 
     def _break(self, name: str, record: LogRecord, detail: str) -> None:
-        self.first.setdefault(name, (_event(record), detail))
+        self.first.setdefault(name, (event_of(record), detail))
 
     def results(self, snapshot: Snapshot) -> dict[str, InvariantResult]:
         checks = {
@@ -165,6 +180,10 @@ class InvariantMonitor:
                 results[name] = InvariantResult(name, False, why, event)
             else:
                 results[name] = InvariantResult(name, ok, detail)
+        if self.liveness is not None:
+            judged = self.liveness.results(end_t=snapshot.end_t, pairs=snapshot.pairs)
+            for name, (ok, detail, event) in judged.items():
+                results[name] = InvariantResult(name, ok, detail, event)
         return dict(sorted(results.items()))
 
 

@@ -37,6 +37,7 @@ from sim.bus import SimulatedBus
 from sim.cohorts import build_cohort
 from sim.faults import FaultPlan
 from sim.invariants import InvariantMonitor, InvariantResult, RowSource, Snapshot
+from sim.liveness import LivenessBounds
 from sim.provider import ReplayIndex, SimulatedProvider
 from sim.runtime import SimRuntime
 from sim.scenario import Scenario, ScenarioError
@@ -104,7 +105,13 @@ def run_scenario(
     runtime = SimRuntime(epoch=scenario.epoch)
     streams = Streams(seed)
     log = MemoryEventLog(runtime.now)
-    monitor = InvariantMonitor()
+    monitor = InvariantMonitor.with_liveness(
+        LivenessBounds.from_settings(
+            settings,
+            progress_bound_s=run.progress_bound_s,
+            starvation_bound_s=run.starvation_bound_s,
+        )
+    )
     log.add_listener(monitor.observe)
     plan = FaultPlan(list(scenario.faults), streams.random("faults"), log)
     cj_store = SimStore(
@@ -182,7 +189,9 @@ def run_scenario(
         return batch_ids, fault_end, live
 
     batch_ids, fault_end, liveness_ok = runtime.run(main())
-    snapshot = Snapshot.at_end(cj_store, lps_store, open_queue_items=lps.ledger.active, run=run)
+    snapshot = Snapshot.at_end(
+        cj_store, lps_store, open_queue_items=lps.ledger.active, run=run, end_t=runtime.now()
+    )
     return RunOutcome(
         scenario=scenario,
         seed=seed,

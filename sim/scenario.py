@@ -66,6 +66,9 @@ INVARIANT_NAMES = (
     "queue_drained",
     "batches_terminal",
     "position_skew_within_limit",
+    "batches_progress",
+    "no_starvation",
+    "every_comparison_accounted",
 )
 
 
@@ -291,6 +294,9 @@ class RunSpec(_Model):
     position_skew_limit: float = Field(0.2, ge=0, le=1)
     position_min_comparisons: int = Field(10, ge=1)
     consumer_redeliveries: int = Field(5, ge=0, le=1000)
+    # Liveness bounds; by default derived from the engine's timeouts (see sim/liveness.py).
+    progress_bound_s: float | None = Field(None, gt=0)
+    starvation_bound_s: float | None = Field(None, gt=0)
 
 
 class ReportCheck(_Model):

@@ -7,13 +7,22 @@ which publishes the item's callback exactly once: a second settle of the same it
 result after an expiry, a sweep racing a worker) is refused by the ``callback_published`` flag and
 counted, never published.
 
-Provider calls run in their own task. The worker waits on the call's ``Flight``; the cleanup sweep
-can expire a stuck item by settling it and waking the worker, so one hung call no longer holds the
-queue. When the abandoned call finally returns, its result is a zombie: discarded and counted.
+Provider calls run in their own task. The worker waits on the call's ``Flight``, which ends in
+one of three ways: the call answers; the call passes its deadline (``PROVIDER_CALL_DEADLINE_S``,
+enforced on the runtime clock by ``enforce_call_deadlines``), and the worker gets a ``timeout``
+error to retry per policy; or the cleanup sweep expires the item, settling it and waking the
+worker. Either way one hung call holds its worker for a bounded time, and when the abandoned call
+finally returns, its result is a zombie: discarded and counted.
+
+An item's processing-timeout clock runs from its *current* provider call only: a retried item
+that waits its turn in a new bundle is not stuck, and a worker never calls the provider for an
+item that was expired while it waited (``LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK`` restores the bug,
+in which such an item was sent anyway and its retry crashed the worker on ``expired -> queued``).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +48,7 @@ class Flight:
     done: Event
     outcome: Outcome | None = None
     abandoned: bool = False  # the item was settled (expired) while the call was running
+    timed_out: bool = False  # the call passed its deadline; ``outcome`` is the timeout error
 
 
 @dataclass
@@ -58,6 +68,10 @@ class QueueLedger:
     _writing: set[str] = field(default_factory=set)
     _dirty: set[str] = field(default_factory=set)
     _work: Event | None = None
+    # Running calls in deadline order: every call gets the same deadline, so arrival order is
+    # deadline order and a deque is enough (no heap).
+    _deadlines: deque[tuple[float, str, Flight]] = field(default_factory=deque)
+    _deadline_work: Event | None = None
 
     def __post_init__(self) -> None:
         # The depth gauges are read from the ledger when they are collected, instead of being
@@ -189,7 +203,14 @@ class QueueLedger:
         expired while it ran (the call carries on as a zombie)."""
         flight = Flight(done=self.ctx.runtime.event())
         self.flights[item.queue_id] = flight
-        self.timeout_clock[item.queue_id] = self.ctx.runtime.now()
+        now = self.ctx.runtime.now()
+        self.timeout_clock[item.queue_id] = now
+        if not self.ctx.settings.LEGACY_NO_CALL_DEADLINE:
+            self._deadlines.append(
+                (now + self.ctx.settings.PROVIDER_CALL_DEADLINE_S, item.queue_id, flight)
+            )
+            if self._deadline_work is not None:
+                self._deadline_work.set()
         self.ctx.runtime.spawn(
             self._fly(item, self.provider_call(item), flight),
             name=f"lps-call:{item.queue_id[:8]}:{item.retry_count + 1}",
@@ -200,15 +221,57 @@ class QueueLedger:
 
     async def _fly(self, item: QueueItem, call: ProviderCall, flight: Flight) -> None:
         provider = self.ctx.provider_for(item.provider)
+        outcome: Outcome
         try:
-            flight.outcome = await provider.compare(call)
+            outcome = await provider.compare(call)
         except (ProviderError, WorkerCrash) as exc:
-            flight.outcome = exc
-        if flight.abandoned:
+            outcome = exc
+        if flight.abandoned or flight.timed_out:
+            # Nobody waits for this answer any more: the item was expired or its deadline
+            # passed (and ``outcome`` already holds the timeout the worker acted on).
             self.ctx.metrics.zombies.labels(provider.name).inc()
             self.ctx.log.append(
-                "lps.zombie.discarded", ids=self._ids(item), outcome=type(flight.outcome).__name__
+                "lps.zombie.discarded", ids=self._ids(item), outcome=type(outcome).__name__
             )
+            return
+        flight.outcome = outcome
+        flight.done.set()
+
+    async def enforce_call_deadlines(self) -> None:
+        """One step of the deadline loop: wait for the oldest running call's deadline, and if
+        that call is still running then, end its flight with a ``timeout`` error."""
+        runtime = self.ctx.runtime
+        if not self._deadlines:
+            if self._deadline_work is None or self._deadline_work.is_set():
+                self._deadline_work = runtime.event()
+            await self._deadline_work.wait()
+            return
+        due, queue_id, flight = self._deadlines[0]
+        if flight.done.is_set():
+            self._deadlines.popleft()
+            return
+        now = runtime.now()
+        if now < due:
+            await runtime.sleep(due - now)
+            return
+        self._deadlines.popleft()
+        item = self.items[queue_id]
+        deadline_s = self.ctx.settings.PROVIDER_CALL_DEADLINE_S
+        provider = self.ctx.provider_for(item.provider).name
+        flight.timed_out = True
+        flight.outcome = ProviderError(
+            detail_for(
+                ErrorType.TIMEOUT,
+                f"no answer within the {deadline_s:g} s call deadline",
+                correlation_id=item.correlation_id,
+                timestamp=runtime.utcnow(),
+                provider=provider,
+                http_status=None,
+                retry_after_s=None,
+                call_deadline_s=deadline_s,
+            )
+        )
+        self.ctx.log.append("lps.call.deadline", ids=self._ids(item), deadline_s=deadline_s)
         flight.done.set()
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -272,7 +335,17 @@ class QueueLedger:
         )
 
     async def retry(self, item: QueueItem, delay_s: float, detail: ErrorDetail) -> None:
-        """Back to ``queued`` now; back in line (at its original place) after ``delay_s``."""
+        """Back to ``queued`` now; back in line (at its original place) after ``delay_s``.
+        An item that was settled meanwhile (expired while its call ran) stays as it is."""
+        current = self.items[item.queue_id]
+        if current.status.terminal and not self.ctx.settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK:
+            self.ctx.log.append(
+                "lps.transition.skipped",
+                ids=self._ids(current),
+                status=current.status.value,
+                attempted=QueueStatus.QUEUED.value,
+            )
+            return
         item = await self._change(
             item,
             QueueStatus.QUEUED,
@@ -395,6 +468,12 @@ class QueueLedger:
         self.counts[updated.status] += 1
         if updated.status.terminal:
             self.open_ids.discard(updated.queue_id)
+        if updated.status is not QueueStatus.PROCESSING and (
+            updated.status.terminal or not self.ctx.settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
+        ):
+            # The clock belongs to one provider call: a retried item starts a new one when it
+            # is called again, not when it was first called.
+            self.timeout_clock.pop(updated.queue_id, None)
         await self._persist(updated.queue_id)
         return updated
 

@@ -7,7 +7,7 @@ from engine.contracts import LLMComparisonRequest
 from engine.lps.batch_api import BatchProvider
 from engine.lps.context import LPSContext
 from engine.lps.ledger import QueueLedger
-from engine.lps.worker import cleanup_loop, worker_loop
+from engine.lps.worker import cleanup_loop, deadline_loop, worker_loop
 from engine.ports import Task
 
 __all__ = ["LPSService"]
@@ -21,7 +21,7 @@ class LPSService:
         self._batch_jobs: dict[str, BatchProvider] = {}
 
     def start(self) -> None:
-        """Start the workers and the hygiene sweep. Call inside a running runtime."""
+        """Start the workers, the hygiene sweep and the call-deadline loop. Call inside a running runtime."""
         runtime = self.ctx.runtime
         for index in range(self.ctx.settings.LPS_WORKERS):
             self._tasks.append(
@@ -30,6 +30,10 @@ class LPSService:
                 )
             )
         self._tasks.append(runtime.spawn(cleanup_loop(self.ledger), name="lps-cleanup"))
+        if not self.ctx.settings.LEGACY_NO_CALL_DEADLINE:
+            self._tasks.append(
+                runtime.spawn(deadline_loop(self.ledger), name="lps-call-deadlines")
+            )
 
     def stop(self) -> None:
         for task in self._tasks:

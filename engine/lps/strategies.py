@@ -17,7 +17,7 @@ from engine.lps.calls import ProviderVerdict
 from engine.lps.errors import ProviderError, WorkerCrash, unclassified
 from engine.lps.ledger import Outcome, QueueLedger
 from engine.lps.publisher import bundle_hint
-from engine.lps.queue import QueueItem
+from engine.lps.queue import QueueItem, QueueStatus
 from engine.lps.retry import retry_delay_s
 from engine.settings import BundleFailurePolicy, QueueProcessingMode
 
@@ -25,12 +25,16 @@ __all__ = ["execute", "next_bundle", "settle"]
 
 
 def _compatibility(ledger: QueueLedger, item: QueueItem) -> tuple[object, ...]:
-    """Items bundle together only with the same provider, overrides and batching hint."""
+    """Items bundle together only with the same provider, overrides and batching hint, and
+    (unlike the original) of the same CJ batch: a bundle's calls run one after another, so a
+    slow call in a mixed bundle would hold another batch's items behind it."""
     request = ledger.requests[item.queue_id]
+    same_batch = None if ledger.ctx.settings.LEGACY_NO_CALL_DEADLINE else item.cj_batch_id
     return (
         item.provider,
         request.llm_config_overrides,
         request.metadata.get("cj_llm_batching_mode"),
+        same_batch,
     )
 
 
@@ -89,7 +93,18 @@ async def execute(ledger: QueueLedger, bundle: list[QueueItem]) -> None:
     )
     whole_bundle = serial and settings.BUNDLE_FAILURE_POLICY is BundleFailurePolicy.WHOLE_BUNDLE
     held: list[tuple[QueueItem, ProviderVerdict]] = []
+    send_expired = settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
     for position, item in enumerate(items):
+        current = ledger.items[item.queue_id]
+        if current.status is not QueueStatus.PROCESSING and not send_expired:
+            # Expired by the sweep while it waited its turn: its callback is already out.
+            ctx.log.append(
+                "lps.item.skipped",
+                ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
+                status=current.status.value,
+                bundle_id=bundle_id,
+            )
+            continue
         started = ctx.runtime.now()
         outcome = await ledger.call(item)
         elapsed = ctx.runtime.now() - started

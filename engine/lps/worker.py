@@ -7,7 +7,7 @@ from engine.lps.ledger import QueueLedger
 from engine.lps.strategies import execute, next_bundle
 from engine.settings import QueueProcessingMode
 
-__all__ = ["cleanup_loop", "worker_loop"]
+__all__ = ["cleanup_loop", "deadline_loop", "worker_loop"]
 
 
 async def worker_loop(ledger: QueueLedger, batch_jobs: dict[str, BatchProvider]) -> None:
@@ -40,3 +40,9 @@ async def cleanup_loop(ledger: QueueLedger) -> None:
     while True:
         await ledger.ctx.runtime.sleep(ledger.ctx.settings.QUEUE_CLEANUP_INTERVAL_S)
         await ledger.sweep()
+
+
+async def deadline_loop(ledger: QueueLedger) -> None:
+    """End every provider call that passes ``PROVIDER_CALL_DEADLINE_S`` (one task for all)."""
+    while True:
+        await ledger.enforce_call_deadlines()

@@ -209,7 +209,13 @@ def test_whole_bundle_policy_fails_every_item_of_the_bundle_as_the_original_did(
 
 
 def test_a_stuck_processing_item_is_expired_once_and_its_zombie_result_discarded():
-    world = make_lps(scripts={"stuck": [hang(2 * 3600)]}, QUEUE_PROCESSING_TIMEOUT_S=600)
+    # One worker and no call deadline before the sweep: the sweep alone frees the worker.
+    world = make_lps(
+        scripts={"stuck": [hang(2 * 3600)]},
+        QUEUE_PROCESSING_TIMEOUT_S=600,
+        PROVIDER_CALL_DEADLINE_S=3 * 3600,
+        LPS_WORKERS=1,
+    )
     world.submit_and_wait([comparison_request("stuck"), comparison_request("after")], 3 * 3600)
     (result,) = world.callbacks_for("stuck")
     assert result.error_detail.error_type == "processing_timeout"
@@ -236,7 +242,11 @@ def test_a_stuck_processing_item_is_expired_once_and_its_zombie_result_discarded
 
 
 def test_without_the_processing_timeout_a_stuck_item_never_gets_a_callback():
-    world = make_lps(scripts={"stuck": [hang(30 * 3600)]}, LEGACY_NO_PROCESSING_TIMEOUT=True)
+    world = make_lps(
+        scripts={"stuck": [hang(30 * 3600)]},
+        LEGACY_NO_PROCESSING_TIMEOUT=True,
+        LEGACY_NO_CALL_DEADLINE=True,  # the original had neither
+    )
     world.submit_and_wait([comparison_request("stuck")], 20 * 3600)
     assert world.callbacks_for("stuck") == []
     (item,) = world.service.ledger.items.values()
@@ -259,6 +269,8 @@ def test_expired_queued_items_get_a_callback_unless_the_legacy_toggle_is_on():
             scripts={"blocker": [hang(2 * 3600)]},
             QUEUE_REQUEST_TTL_HOURS=0.5,
             QUEUE_PROCESSING_TIMEOUT_S=3 * 3600,
+            PROVIDER_CALL_DEADLINE_S=3 * 3600,
+            LPS_WORKERS=1,
             **settings,
         )
         world.submit_and_wait(

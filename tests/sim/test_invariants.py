@@ -11,6 +11,7 @@ from sim.runner import run_scenario
 from sim.scenario import INVARIANT_NAMES, load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+REGRESSIONS = SCENARIOS / "regressions"
 
 RESAMPLING_SMALL_BATCH = """
 name: resampling_small_batch
@@ -33,7 +34,8 @@ run: {fault_phase_s: 21600, liveness_s: 3600}
 STUCK_ITEM = """
 name: stuck_item
 cohort: {students: {count: 6}}
-settings: {QUEUE_PROCESSING_TIMEOUT_S: 600}
+# The sweep, not the call deadline, is what frees the item here.
+settings: {QUEUE_PROCESSING_TIMEOUT_S: 600, PROVIDER_CALL_DEADLINE_S: 7200}
 faults: [{kind: stuck, count: 1, after_calls: 1, hang_s: 2000000}]
 run: {fault_phase_s: 3600, liveness_s: 3600}
 """
@@ -61,11 +63,18 @@ CASES = {
     "no_lost_counter_updates": lambda: load_scenario(SCENARIOS / "concurrent_callbacks.yaml"),
     "no_callbacks_applied_after_finalization": lambda: _inline(LATE_CALLBACK),
     "one_callback_per_queue_item": lambda: _inline(STUCK_ITEM, LEGACY_NO_CALLBACK_ON_EXPIRY=True),
-    "queue_drained": lambda: _inline(STUCK_ITEM, LEGACY_NO_PROCESSING_TIMEOUT=True),
+    "queue_drained": lambda: _inline(
+        STUCK_ITEM, LEGACY_NO_PROCESSING_TIMEOUT=True, LEGACY_NO_CALL_DEADLINE=True
+    ),
     "batches_terminal": lambda: load_scenario(
         SCENARIOS / "batch34_orphan_and_stuck.yaml"
     ).model_copy(update={"legacy": {"LEGACY_ORPHAN_CALLBACKS_RAISE": True}}),
     "position_skew_within_limit": lambda: _inline(ENG5_POSITIONS),
+    "batches_progress": lambda: load_scenario(REGRESSIONS / "dropped_callback_stalls_batch.yaml"),
+    "every_comparison_accounted": lambda: load_scenario(
+        REGRESSIONS / "dropped_callback_stalls_batch.yaml"
+    ),
+    "no_starvation": lambda: load_scenario(REGRESSIONS / "hung_call_starves_batches.yaml"),
 }
 
 
