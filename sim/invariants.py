@@ -182,8 +182,8 @@ class InvariantMonitor:
                 results[name] = InvariantResult(name, ok, detail)
         if self.liveness is not None:
             judged = self.liveness.results(end_t=snapshot.end_t, pairs=snapshot.pairs)
-            for name, (ok, detail, event) in judged.items():
-                results[name] = InvariantResult(name, ok, detail, event)
+            for name, (ok, detail, first_event) in judged.items():
+                results[name] = InvariantResult(name, ok, detail, first_event)
         return dict(sorted(results.items()))
 
 

@@ -57,7 +57,12 @@ STARVATION_SLACK_S = 1.0  # store round trips and bus hops between a call's end 
 
 def event_of(record: LogRecord) -> dict[str, Any]:
     """How a report names an event: its place in the log, time, kind and ids."""
-    return {"seq": record.seq, "t": round(record.t, 6), "kind": record.kind, "ids": dict(record.ids)}
+    return {
+        "seq": record.seq,
+        "t": round(record.t, 6),
+        "kind": record.kind,
+        "ids": dict(record.ids),
+    }
 
 
 @dataclass(frozen=True, slots=True)

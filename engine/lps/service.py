@@ -21,7 +21,8 @@ class LPSService:
         self._batch_jobs: dict[str, BatchProvider] = {}
 
     def start(self) -> None:
-        """Start the workers, the hygiene sweep and the call-deadline loop. Call inside a running runtime."""
+        """Start the workers, the hygiene sweep and the call-deadline loop. Call inside a
+        running runtime."""
         runtime = self.ctx.runtime
         for index in range(self.ctx.settings.LPS_WORKERS):
             self._tasks.append(
@@ -31,9 +32,7 @@ class LPSService:
             )
         self._tasks.append(runtime.spawn(cleanup_loop(self.ledger), name="lps-cleanup"))
         if not self.ctx.settings.LEGACY_NO_CALL_DEADLINE:
-            self._tasks.append(
-                runtime.spawn(deadline_loop(self.ledger), name="lps-call-deadlines")
-            )
+            self._tasks.append(runtime.spawn(deadline_loop(self.ledger), name="lps-call-deadlines"))
 
     def stop(self) -> None:
         for task in self._tasks:
