@@ -89,9 +89,18 @@ class DeterministicIds:
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(self.next())
 
+    def peek(self) -> str:
+        """The id ``next()`` will return, without drawing it."""
+        ahead = _random_module.Random()
+        ahead.setstate(self._bits.getstate())
+        return self._format(ahead.getrandbits(128))
+
     def next(self) -> str:
         """The next id as a canonical lowercase UUID string (version 4, RFC 4122 variant)."""
-        bits = self._bits.getrandbits(128)
+        return self._format(self._bits.getrandbits(128))
+
+    @staticmethod
+    def _format(bits: int) -> str:
         bits = (bits & ~(0xF000 << 64)) | (4 << 76)  # version 4
         bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # variant 10xx
         text = bits.to_bytes(16, "big").hex()  # the 32 hex digits, faster than format()

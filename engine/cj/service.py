@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from engine.cj.callbacks import CallbackOutcome, handle_callback
 from engine.cj.context import CJContext
-from engine.cj.intake import BatchRequest, create_batch
+from engine.cj.intake import BatchRequest
 from engine.cj.monitor import monitor_loop
-from engine.cj.workflow import after_callback, start_batch
+from engine.cj.submission import submit_batch
+from engine.cj.workflow import after_callback
 from engine.ports import Task
 
 __all__ = ["CJService"]
@@ -33,10 +34,10 @@ class CJService:
             self._monitor.cancel()
 
     async def submit_batch(self, request: BatchRequest) -> int:
-        """Create a batch and start its first wave; returns the CJ batch id."""
-        cj_batch_id = await create_batch(self.ctx, request)
-        await start_batch(self.ctx, cj_batch_id)
-        return cj_batch_id
+        """Create a batch and start its first wave, atomically; returns the CJ batch id.
+        Raises ``InvalidBatch`` (``BatchCollision`` among them) and writes nothing when the
+        batch cannot be created."""
+        return await submit_batch(self.ctx, request)
 
     async def on_callback(self, message: object) -> None:
         outcome: CallbackOutcome = await handle_callback(self.ctx, message)
