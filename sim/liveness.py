@@ -101,6 +101,7 @@ class LivenessWatch:
     first: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     # batch id -> its last progress event, for batches not yet finalised
     open_batches: dict[int, LogRecord] = field(default_factory=dict)
+    finished: set[int] = field(default_factory=set)  # records may follow cj.batch.finalized
     _progress_due: float = float("inf")  # earliest time an open batch breaks the bound
     # queue id -> when it became due, for items queued and due now
     ready_since: dict[str, float] = field(default_factory=dict)
@@ -129,10 +130,14 @@ class LivenessWatch:
     def _observe_cj(self, record: LogRecord) -> None:
         kind = record.kind
         if kind in BATCH_PROGRESS:
-            self.open_batches[int(record.ids["cj_batch_id"])] = record
-            self._reschedule()
+            batch = int(record.ids["cj_batch_id"])
+            if batch not in self.finished:
+                self.open_batches[batch] = record
+                self._reschedule()
         elif kind == "cj.batch.finalized":
-            self.open_batches.pop(int(record.ids["cj_batch_id"]), None)
+            batch = int(record.ids["cj_batch_id"])
+            self.finished.add(batch)
+            self.open_batches.pop(batch, None)
             self._reschedule()
         if kind == "cj.pair.submitted":
             self.submitted[str(record.ids["correlation_id"])] = record
