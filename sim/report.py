@@ -69,6 +69,9 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
     kinds = Counter(record.kind for record in records)
     applied = [r for r in records if r.kind == "cj.callback.applied"]
     finalized = {int(r.ids["cj_batch_id"]): r for r in records if r.kind == "cj.batch.finalized"}
+    resubmissions = Counter(
+        int(r.ids["cj_batch_id"]) for r in records if r.kind == "cj.pair.resubmitted"
+    )
     pairs = outcome.pairs()
     essays = outcome.essays()
 
@@ -102,6 +105,7 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
                 "callbacks_after_finalization": sum(
                     bool(r.fields.get("after_finalization")) for r in batch_applied
                 ),
+                "resubmissions": resubmissions[batch],
                 "final_reason": final.fields.get("reason") if final else None,
                 "ssr": final.fields.get("ssr") if final else None,
                 "kendall_tau": final.fields.get("kendall_tau") if final else None,

@@ -1,5 +1,18 @@
 """Finishing a batch: success, failure, or too few essays. Each sets ``completed_at`` and
-returns the events to publish once the transaction has committed."""
+returns the events to publish once the transaction has committed.
+
+Success and failure also account for every comparison still owed a callback: it is marked
+abandoned (``abandoned_reason="batch_finalized"``, one ``cj.pair.abandoned`` record each), so
+that every submitted comparison ends with a result, a recorded failure or a reason. A callback
+that arrives for it later is still only "late". ``LEGACY_NO_CALLBACK_DEADLINE`` leaves pairs
+unmarked, as the original did.
+
+Lock order: the caller holds the batch-state row lock, and marking takes pair row locks, the
+reverse of the callback handler's order (pair, then batch). A wait cycle needs a callback for
+an outstanding pair in flight at the instant of finalisation; continuation finalises only when
+every callback is in, so only the monitor's stuck-batch sweep can meet one, and the callback
+deadline watchdog settles every pair long before a batch counts as stuck.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +22,14 @@ from typing import Any
 from engine.cj.batch_scoring import BatchScores, score_batch
 from engine.cj.context import CJContext
 from engine.cj.models import BatchState, BatchUpload
-from engine.cj.repository import essays_of, pairs_of, transition_batch, transition_upload
+from engine.cj.repository import (
+    essays_of,
+    get_pair,
+    outstanding_pairs,
+    pairs_of,
+    transition_batch,
+    transition_upload,
+)
 from engine.cj.states import BatchEvent, UploadEvent
 from engine.contracts import (
     AssessmentResultV1,
@@ -19,14 +39,20 @@ from engine.contracts import (
     EventEnvelope,
 )
 from engine.ports import Tx
+from engine.store.rows import evolve
 
 __all__ = [
+    "ABANDONED_BATCH_FINALIZED",
     "Publication",
+    "abandon_outstanding",
     "finalize_failure",
     "finalize_scoring",
     "finalize_single_essay",
     "publish",
 ]
+
+
+ABANDONED_BATCH_FINALIZED = "batch_finalized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +64,27 @@ class Publication:
 async def publish(ctx: CJContext, publications: list[Publication]) -> None:
     for publication in publications:
         await ctx.bus.publish(publication.topic, publication.envelope)
+
+
+async def abandon_outstanding(ctx: CJContext, tx: Tx, cj_batch_id: int, reason: str) -> int:
+    """Mark every pair of the batch still owed a callback as abandoned for ``reason``; returns
+    how many. Each pair is re-read under its row lock, so a result committed meanwhile (possible
+    under ``LEGACY_COUNTERS_WITHOUT_LOCK``) is never overwritten."""
+    if ctx.settings.LEGACY_NO_CALLBACK_DEADLINE:
+        return 0
+    abandoned = 0
+    for candidate in await outstanding_pairs(tx, cj_batch_id):
+        pair = await get_pair(tx, candidate.correlation_id, for_update=True)
+        if pair is None or pair.has_result or pair.abandoned_reason is not None:
+            continue
+        await tx.update(evolve(pair, abandoned_reason=reason))
+        ctx.log.append(
+            "cj.pair.abandoned",
+            ids={"cj_batch_id": cj_batch_id, "correlation_id": pair.correlation_id},
+            reason=reason,
+        )
+        abandoned += 1
+    return abandoned
 
 
 def _log_finalized(
@@ -115,6 +162,7 @@ async def finalize_scoring(
     state = await transition_batch(tx, state, BatchEvent.COMPLETE, processing_metadata=metadata)
     ctx.track_state(state.cj_batch_id, state.state.value)
     ctx.metrics.iterations.observe(state.current_iteration)
+    await abandon_outstanding(ctx, tx, state.cj_batch_id, ABANDONED_BATCH_FINALIZED)
 
     alignment = scored.alignment
     _log_finalized(
@@ -176,6 +224,7 @@ async def finalize_failure(
     state = await transition_batch(tx, state, BatchEvent.FAIL, processing_metadata=metadata)
     ctx.track_state(state.cj_batch_id, state.state.value)
     upload = await transition_upload(tx, upload, UploadEvent.FAIL_PROCESSING, completed_at=now)
+    await abandon_outstanding(ctx, tx, state.cj_batch_id, ABANDONED_BATCH_FINALIZED)
     _log_finalized(ctx, state, upload, reason, details=details)
     event = CJAssessmentFailedV1(
         cj_batch_id=state.cj_batch_id,

@@ -104,6 +104,11 @@ class CJMetrics:
                 registry=registry,
             )
         )
+        self.resubmissions = Counter(
+            "cj_callback_resubmissions_total",
+            "Comparisons sent again under a new correlation id after their callback deadline",
+            registry=registry,
+        )
         self.progress = CachedLabels(
             Gauge(
                 "cj_batch_progress_percentage",

@@ -1,4 +1,5 @@
-"""The CJ side's stored rows: batch upload, batch state, essays, comparison pairs."""
+"""The CJ side's stored rows: batch upload, batch state, essays, comparison pairs, and the
+aliases under which a resubmitted comparison is awaited."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from typing import Any
 from engine.cj.states import BatchStateEnum, UploadStatus
 from engine.store.rows import Row, table
 
-__all__ = ["BatchState", "BatchUpload", "ComparisonPair", "Essay", "GenerationMode", "PairOutcome"]
+__all__ = [
+    "BatchState",
+    "BatchUpload",
+    "ComparisonPair",
+    "CorrelationAlias",
+    "Essay",
+    "GenerationMode",
+    "PairOutcome",
+]
 
 
 class GenerationMode(StrEnum):
@@ -89,6 +98,12 @@ class Essay(Row):
 @table("cj_comparison_pairs", key="correlation_id", indexes=("cj_batch_id",))
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ComparisonPair(Row):
+    """One comparison, one row, however often it is sent: ``correlation_id`` is its key and
+    the id of its first request. A resubmission (``engine.cj.callback_deadline``) sends it again
+    under a new id, which becomes ``live_correlation_id`` (None: the key itself is awaited) and
+    gets a ``CorrelationAlias`` row; only the live id's callback counts. ``abandoned_reason``
+    says why a comparison finished without a result (its batch was finalised first)."""
+
     correlation_id: str
     cj_batch_id: int
     essay_a_id: str
@@ -108,6 +123,20 @@ class ComparisonPair(Row):
     response_time_ms: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    live_correlation_id: str | None = None
+    resubmissions: int = 0
+    resubmitted_at: datetime | None = None
+    abandoned_reason: str | None = None
+
+    @property
+    def awaited_correlation_id(self) -> str:
+        """The id whose callback counts now: the latest resubmission's, else the key."""
+        return self.live_correlation_id or self.correlation_id
+
+    @property
+    def awaited_since(self) -> datetime:
+        """When the awaited request was sent: the latest (re)submission."""
+        return self.resubmitted_at or self.submitted_at
 
     @property
     def pair_key(self) -> tuple[str, str]:
@@ -125,3 +154,13 @@ class ComparisonPair(Row):
         if self.outcome is PairOutcome.ESSAY_B:
             return self.essay_b_id, self.essay_a_id
         return None
+
+
+@table("cj_correlation_aliases", key="correlation_id", indexes=("cj_batch_id",))
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CorrelationAlias(Row):
+    """A resubmission's correlation id, pointing at the pair it was sent for."""
+
+    correlation_id: str
+    pair_correlation_id: str
+    cj_batch_id: int

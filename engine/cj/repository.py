@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
+from engine.cj.models import BatchState, BatchUpload, ComparisonPair, CorrelationAlias, Essay
 from engine.cj.states import (
     BatchEvent,
     UploadEvent,
@@ -14,11 +14,14 @@ from engine.store.rows import evolve
 
 __all__ = [
     "BatchNotFound",
+    "add_alias",
     "essays_of",
+    "find_pair",
     "get_batch_state",
     "get_pair",
     "get_upload",
     "next_batch_id",
+    "outstanding_pairs",
     "pairs_of",
     "save_batch_state",
     "transition_batch",
@@ -91,3 +94,39 @@ async def get_pair(
     tx: Tx, correlation_id: str, *, for_update: bool = False
 ) -> ComparisonPair | None:
     return await tx.get(ComparisonPair, correlation_id, for_update=for_update)
+
+
+async def find_pair(
+    tx: Tx, correlation_id: str, *, for_update: bool = False, aliases: bool = True
+) -> ComparisonPair | None:
+    """The pair a callback's correlation id belongs to: the pair keyed by it, else (with
+    ``aliases``) the pair a resubmission under that id was sent for."""
+    pair = await get_pair(tx, correlation_id, for_update=for_update)
+    if pair is not None or not aliases:
+        return pair
+    alias = await tx.get(CorrelationAlias, correlation_id)
+    if alias is None:
+        return None
+    return await get_pair(tx, alias.pair_correlation_id, for_update=for_update)
+
+
+async def add_alias(tx: Tx, pair: ComparisonPair, correlation_id: str) -> None:
+    """Record that ``correlation_id`` is a resubmission of ``pair``."""
+    await tx.insert(
+        CorrelationAlias(
+            correlation_id=correlation_id,
+            pair_correlation_id=pair.correlation_id,
+            cj_batch_id=pair.cj_batch_id,
+        )
+    )
+
+
+async def outstanding_pairs(
+    tx: Tx, cj_batch_id: int, *, iteration: int | None = None
+) -> list[ComparisonPair]:
+    """Pairs of a batch (of one wave, given ``iteration``) still owed a callback: no result and
+    not abandoned. Unlocked: lock each with ``get_pair(..., for_update=True)`` before writing."""
+    equals: dict[str, object] = {"cj_batch_id": cj_batch_id, "outcome": None}
+    if iteration is not None:
+        equals["iteration"] = iteration
+    return await tx.select(ComparisonPair, abandoned_reason=None, **equals)

@@ -7,11 +7,15 @@ batch-state row lock and re-reads the row, so two callers cannot both continue o
 batch is never finalised while callbacks it has not seen are still in flight (the "fresh read"
 guard of PR 1). It refits Bradley–Terry, checks stability, and acts on ``decide``: another
 wave, success, or failure. Requests and events leave only after the transaction commits.
+
+Every submitted wave gets a callback-deadline watchdog (``engine.cj.callback_deadline``), so a
+lost callback delays its wave by ``CJ_CALLBACK_DEADLINE_S``, not until the monitor's sweep.
 """
 
 from __future__ import annotations
 
 from engine.cj.batch_scoring import score_batch
+from engine.cj.callback_deadline import watch_wave
 from engine.cj.callbacks import CallbackOutcome, ResultFields, record_outcome
 from engine.cj.completion import completion_plan
 from engine.cj.context import SERVICE_NAME, CJContext
@@ -36,35 +40,51 @@ from engine.cj.stability import max_score_change
 from engine.cj.states import BatchEvent, BatchStateEnum, UploadEvent
 from engine.cj.waves import open_wave
 from engine.contracts import LLMComparisonRequest
-from engine.ports import SubmissionRejected
+from engine.ports import SubmissionRejected, Tx
 
-__all__ = ["continue_batch", "start_batch", "submit_requests"]
+__all__ = [
+    "after_callback",
+    "continue_batch",
+    "hand_over",
+    "open_first_wave",
+    "start_batch",
+    "submit_requests",
+]
 
 
 async def start_batch(ctx: CJContext, cj_batch_id: int) -> None:
-    """Open the first wave, or finish at once when there are fewer than two students.
+    """Open the first wave of a stored batch, in a transaction of its own."""
+    async with ctx.store.transaction() as tx:
+        publications, requests = await open_first_wave(ctx, tx, cj_batch_id)
+    await publish(ctx, publications)
+    await submit_requests(ctx, requests)
+
+
+async def open_first_wave(
+    ctx: CJContext, tx: Tx, cj_batch_id: int
+) -> tuple[list[Publication], tuple[LLMComparisonRequest, ...]]:
+    """Inside ``tx``: open the first wave, or finish at once when there are fewer than two
+    students. Returns what to publish and submit once ``tx`` has committed.
 
     A batch of anchors alone (ENG5's anchor-align test) is compared like any other: its point is
     to see how the judge orders essays whose grades are known."""
     publications: list[Publication] = []
     requests: tuple[LLMComparisonRequest, ...] = ()
-    async with ctx.store.transaction() as tx:
-        state = await get_batch_state(tx, cj_batch_id, for_update=True)
-        upload = await get_upload(tx, cj_batch_id, for_update=True)
-        alignment_run = upload.student_count == 0 and upload.anchor_count >= 2
-        if upload.student_count < 2 and not alignment_run:
-            publications = await finalize_single_essay(ctx, tx, state, upload)
-        else:
-            upload = await transition_upload(tx, upload, UploadEvent.START_COMPARISONS)
-            state = await transition_batch(tx, state, BatchEvent.START_WAVE)
-            essays = await essays_of(tx, cj_batch_id)
-            budget = int(upload.processing_metadata["comparison_budget"]["max_pairs_requested"])
-            plan = completion_plan(budget, len(essays), ctx.settings)
-            opened = await open_wave(ctx, tx, state, upload, essays, [], plan, {})
-            requests = opened.requests
-            ctx.track_state(cj_batch_id, opened.state.state.value)
-    await publish(ctx, publications)
-    await submit_requests(ctx, requests)
+    state = await get_batch_state(tx, cj_batch_id, for_update=True)
+    upload = await get_upload(tx, cj_batch_id, for_update=True)
+    alignment_run = upload.student_count == 0 and upload.anchor_count >= 2
+    if upload.student_count < 2 and not alignment_run:
+        publications = await finalize_single_essay(ctx, tx, state, upload)
+    else:
+        upload = await transition_upload(tx, upload, UploadEvent.START_COMPARISONS)
+        state = await transition_batch(tx, state, BatchEvent.START_WAVE)
+        essays = await essays_of(tx, cj_batch_id)
+        budget = int(upload.processing_metadata["comparison_budget"]["max_pairs_requested"])
+        plan = completion_plan(budget, len(essays), ctx.settings)
+        opened = await open_wave(ctx, tx, state, upload, essays, [], plan, {})
+        requests = opened.requests
+        ctx.track_state(cj_batch_id, opened.state.state.value)
+    return publications, requests
 
 
 async def continue_batch(ctx: CJContext, cj_batch_id: int) -> ContinuationDecision | None:
@@ -197,7 +217,14 @@ def _record(
 
 
 async def submit_requests(ctx: CJContext, requests: tuple[LLMComparisonRequest, ...]) -> None:
-    """Hand a wave to LPS. A rejected request is recorded as a failed comparison at once (no
+    """Hand a wave to LPS and start its callback-deadline watchdog (unless
+    ``LEGACY_NO_CALLBACK_DEADLINE``). Call once per wave, after its transaction committed."""
+    watch_wave(ctx, requests, deliver=hand_over, resume=after_callback)
+    await hand_over(ctx, requests)
+
+
+async def hand_over(ctx: CJContext, requests: tuple[LLMComparisonRequest, ...]) -> None:
+    """Hand requests to LPS. A rejected request is recorded as a failed comparison at once (no
     callback will ever come for it), so the wave can still complete."""
     for request in requests:
         try:
