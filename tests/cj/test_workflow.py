@@ -157,7 +157,7 @@ def test_orphan_duplicate_and_late_callbacks_are_counted_logged_and_harmless():
     # One callback of the only wave (5 pairs) is held back: the wave cannot complete, the
     # monitor recovers the batch after four idle hours (4 of 5 in: 80%), and the held callback
     # then arrives late.
-    world = make_world(MAX_PAIRWISE_COMPARISONS=5)
+    world = make_world(MAX_PAIRWISE_COMPARISONS=5, LEGACY_NO_CALLBACK_DEADLINE=True)
     first = {}
 
     def hold(req):
@@ -201,7 +201,11 @@ def test_orphan_duplicate_and_late_callbacks_are_counted_logged_and_harmless():
 
 
 def test_a_late_callback_is_applied_under_the_legacy_toggle():
-    world = make_world(MAX_PAIRWISE_COMPARISONS=5, LEGACY_APPLY_LATE_CALLBACKS=True)
+    world = make_world(
+        MAX_PAIRWISE_COMPARISONS=5,
+        LEGACY_APPLY_LATE_CALLBACKS=True,
+        LEGACY_NO_CALLBACK_DEADLINE=True,
+    )
     held = {}
     world.responder.hold = lambda req: (
         held.setdefault("id", req.correlation_id) == req.correlation_id
@@ -290,7 +294,7 @@ def test_fewer_than_two_students_take_the_single_essay_path():
 
 
 def test_a_stuck_batch_with_little_progress_fails_at_the_monitor():
-    world = make_world()
+    world = make_world(LEGACY_NO_CALLBACK_DEADLINE=True)  # the watchdog would save it
     world.responder.hold = lambda req: True  # no callback ever arrives
     batch = world.run_batch(request(6), settle_s=5 * 3600)
     state = world.state(batch)

@@ -27,7 +27,9 @@ cohort: {students: {count: 10}}
 budget: 5
 settings: {MAX_PAIRWISE_COMPARISONS: 5}
 faults: [{kind: late_callback, count: 1, delay_s: 18000}]
-legacy: {LEGACY_APPLY_LATE_CALLBACKS: true}
+# Without the callback deadline too: the watchdog would resubmit, and the late original would
+# be a duplicate rather than late.
+legacy: {LEGACY_APPLY_LATE_CALLBACKS: true, LEGACY_NO_CALLBACK_DEADLINE: true}
 run: {fault_phase_s: 21600, liveness_s: 3600}
 """
 
