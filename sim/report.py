@@ -160,6 +160,7 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
             "failed": statuses[QueueStatus.FAILED],
             "expired": statuses[QueueStatus.EXPIRED],
             "processing_timeouts": expiries["processing_timeout"],
+            "call_deadlines": kinds["lps.call.deadline"],
             "expiries_by_reason": dict(sorted(expiries.items())),
             "retries": kinds["lps.retry.scheduled"],
             "zombie_results": kinds["lps.zombie.discarded"],
