@@ -1,6 +1,11 @@
-"""cjsim's tooling. `nox` runs tests, lint and typecheck; `nox -s bench` runs the benchmarks."""
+"""cjsim's tooling. `nox` runs tests, lint and typecheck; `nox -s bench` runs the benchmarks;
+`nox -s soak` runs the swarm over every scenario for an hour."""
 
 from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
 
 import nox
 
@@ -54,3 +59,38 @@ def profile(session: nox.Session, name: str) -> None:
     LPS metrics guardrails: nox -s "profile(name='eng5_anchor')"."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/profiles", "-k", name, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The swarm as a soak (about an hour on 2 cores): 2,000 storms of scenarios/storm.yaml and
+    1,000 of every other scenario, each command's wall time printed. Fewer seeds for a quick
+    look: nox -s soak -- 20."""
+    session.install("-e", ".")
+    seeds_storm, seeds_other = ("2000", "1000")
+    if session.posargs:
+        seeds_storm = seeds_other = session.posargs[0]
+    storm = Path("scenarios/storm.yaml")
+    others = sorted(p for p in Path("scenarios").glob("*.yaml") if p != storm)
+    plan = [(storm, seeds_storm)] if storm.is_file() else []
+    plan += [(path, seeds_other) for path in others]
+    cjsim = str(Path(session.bin) / "cjsim")
+    walls: list[tuple[str, float, int]] = []
+    started = time.perf_counter()
+    for path, seeds in plan:
+        # Every scenario runs even when one fails (a soak reports all it found); the session
+        # fails at the end.
+        command = [cjsim, "swarm", str(path), "--seeds", seeds, "--workers", "2"]
+        session.log(" ".join(command))
+        begun = time.perf_counter()
+        code = subprocess.run(command, check=False).returncode
+        walls.append((f"{path} ({seeds} seeds)", time.perf_counter() - begun, code))
+    width = max(len(name) for name, _, _ in walls)
+    session.log("soak wall times:")
+    for name, wall_s, code in walls:
+        verdict = "held" if code == 0 else f"FAILED (exit {code})"
+        session.log(f"  {name.ljust(width)}  {wall_s:8.1f} s  {verdict}")
+    session.log(f"  {'total'.ljust(width)}  {time.perf_counter() - started:8.1f} s")
+    failed = [name for name, _, code in walls if code != 0]
+    if failed:
+        session.error(f"{len(failed)} swarm(s) failed: {', '.join(failed)}")

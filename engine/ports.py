@@ -12,6 +12,7 @@ of them (``tests/contracts/``).
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -81,6 +82,25 @@ class TaskCrashed(Exception):
         self.task_name = task_name
         self.at_s = at_s
         self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's three arguments (``Exception`` would pass only the
+        message, which ``__init__`` cannot take), so a crash crosses a process pool intact. An
+        original error that does not round-trip through pickle crosses as a ``RuntimeError``
+        naming its type and message, and the crash keeps its own message."""
+        try:
+            pickle.loads(pickle.dumps(self.error))
+        except Exception:
+            error = RuntimeError(f"{type(self.error).__name__}: {self.error}")
+            return (_task_crashed, (self.task_name, self.at_s, error, str(self)))
+        return (type(self), (self.task_name, self.at_s, self.error))
+
+
+def _task_crashed(task_name: str, at_s: float, error: BaseException, message: str) -> TaskCrashed:
+    """A ``TaskCrashed`` whose message is given (its original error did not pickle)."""
+    crash = TaskCrashed(task_name, at_s, error)
+    crash.args = (message,)
+    return crash
 
 
 class QueueFull(Exception):

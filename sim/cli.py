@@ -25,7 +25,7 @@ from engine.traces import TraceError
 from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
 from sim.demo import run_demo
 from sim.promote import promote
-from sim.run_command import RunRequest, reproduce_command, run_command
+from sim.run_command import RunRequest, run_command
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["main"]
@@ -71,10 +71,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     swarm = commands.add_parser(
         "swarm",
-        help="run many seeds with random fault mixes and shrink the first failure",
-        description="Run N seeds; each keeps a random subset of the scenario's faults at random "
-        "rates. Prints failing seeds with their reproduction commands and writes a shrunk, "
-        "minimal failing scenario to DIR. Exit 0 only when every seed held.",
+        help="run many seeds, each a fault storm of its own, and shrink the first failure",
+        description="Run N seeds; each draws a storm: fault kinds from the whole catalogue at "
+        "mild to storm intensity on top of the scenario's own faults, 1..8 concurrent batches, "
+        "a scaled cohort, a jittered bus and random engine settings (`cjsim run FILE --seed S "
+        "--swarm` replays one). A seed fails when an invariant breaks or the run crashes. "
+        "Prints failing seeds with their reproduction commands, shrinks the first failure to a "
+        "self-contained scenario in DIR, and ends with a summary table (how many seeds broke "
+        "each invariant). Exit 0 only when every seed held; with --legacy the swarm measures "
+        "the original system and exits 0 unless the harness itself failed.",
     )
     swarm.add_argument("scenario", type=Path, help="scenario YAML file")
     swarm.add_argument(
@@ -91,7 +96,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: CPU count)",
     )
     swarm.add_argument(
-        "--out", type=Path, metavar="DIR", help="output folder (default: runs/swarm-<scenario>)"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: runs/swarm-<scenario>[-legacy])",
     )
     swarm.add_argument("--no-shrink", action="store_true", help="skip shrinking")
     _common_run_arguments(swarm, seed=False)
@@ -309,78 +317,21 @@ def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
 
 
 def _swarm(args: argparse.Namespace) -> int:
-    from sim.swarm import shrink, swarm_seeds, write_scenario
-    from sim.swarm_variant import swarm_variant
+    from sim.swarm_command import SwarmRequest, swarm_command
 
     if args.seeds < 1 or args.workers < 1:
         print("cjsim swarm: error: --seeds and --workers must be >= 1", file=sys.stderr)
         return EXIT_BAD_INPUT
-    scenario = load_scenario(args.scenario, overrides=args.overrides)  # fail fast on bad input
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    started = time.perf_counter()
-    results = swarm_seeds(
-        args.scenario,
-        seeds,
-        workers=args.workers,
-        legacy=args.legacy,
-        overrides=tuple(args.overrides),
-        progress=_progress,
-    )
-    elapsed = time.perf_counter() - started
-    failed = [r for r in results if not r.ok]
-    out_dir = args.out or Path("runs") / f"swarm-{scenario.name}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "swarm.json").write_text(
-        json.dumps(
-            [
-                {
-                    "seed": r.seed,
-                    "ok": r.ok,
-                    "broken": list(r.broken),
-                    "problems": list(r.problems),
-                    "fingerprint": r.fingerprint,
-                }
-                for r in results
-            ],
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    print(
-        f"cjsim swarm {args.scenario}: {len(results) - len(failed)}/{len(results)} seeds held "
-        f"({elapsed:.1f} s wall, {args.workers} workers)"
-    )
-    if not failed:
-        return EXIT_OK
-    request = RunRequest(
+    request = SwarmRequest(
         path=args.scenario,
-        seed=None,
+        seeds=range(args.first_seed, args.first_seed + args.seeds),
+        workers=args.workers,
         overrides=tuple(args.overrides),
-        out=None,
+        out=args.out,
         legacy=args.legacy,
-        swarm=True,
+        shrink=not args.no_shrink,
     )
-    for result in failed:
-        print(f"  seed {result.seed}: {'; '.join(result.problems)}")
-        print(f"    reproduce: {reproduce_command(request, result.seed)}")
-    first = failed[0]
-    if not args.no_shrink and first.broken:
-        variant = swarm_variant(scenario, first.seed)
-        smallest, runs = shrink(
-            variant, first.seed, args.legacy, first.broken[0], base_dir=args.scenario.parent
-        )
-        target = out_dir / f"minimal-seed{first.seed}.yaml"
-        write_scenario(
-            smallest,
-            target,
-            f"shrunk from seed {first.seed} of {args.scenario} "
-            f"({runs} runs); breaks {first.broken[0]}",
-        )
-        legacy_flag = " --legacy" if args.legacy else ""
-        print(f"  minimal failing scenario ({runs} shrink runs): {target}")
-        print(f"    reproduce: cjsim run {target} --seed {first.seed}{legacy_flag}")
-    return EXIT_FAILED
+    return swarm_command(request, wall_clock=time.perf_counter, out=sys.stdout, progress=_progress)
 
 
 def _trace_summarize(folder: Path, *, check: bool) -> int:

@@ -164,21 +164,28 @@ def test_a_scenario_and_seed_give_one_fingerprint_in_any_process():
     assert _fingerprint(43, "0") != first
 
 
-def test_swarm_passes_when_every_seed_holds(tmp_path, capsys):
-    path = REPO / "scenarios" / "batch33_serial_bundle_errors.yaml"
-    assert main(["swarm", str(path), "--seeds", "4", "--workers", "2", "--out", str(tmp_path)]) == 0
-    assert "4/4 seeds held" in capsys.readouterr().out
-    assert len(json.loads((tmp_path / "swarm.json").read_text())) == 4
+def test_swarm_exit_code_follows_its_seeds_and_it_ends_with_a_summary(tmp_path, capsys):
+    code = main(["swarm", str(BASELINE), "--seeds", "2", "--workers", "2", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    document = json.loads((tmp_path / "swarm.json").read_text())
+    held = sum(result["ok"] for result in document["results"])
+    assert [result["seed"] for result in document["results"]] == [1, 2]
+    assert code == (0 if held == 2 else 1)
+    assert out.rstrip().splitlines()[-1].endswith("swarm.json")
+    assert any(
+        line.split() == ["held", str(held), f"{100 * held / 2:.1f}%"] for line in out.splitlines()
+    )
 
 
-def test_swarm_reports_failing_seeds_and_shrinks_the_first(tmp_path, capsys):
+def test_swarm_reports_failing_seeds_and_shrinks_the_first(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sim.swarm_shrink.SHRINK_RUNS_MAX", 3)  # a few runs show the way
     path = REPO / "scenarios" / "concurrent_callbacks.yaml"
     code = main(
         [
             "swarm",
             str(path),
             "--seeds",
-            "3",
+            "2",
             "--workers",
             "1",
             "--out",
