@@ -52,3 +52,29 @@ def test_the_storm_holds_every_invariant_and_breaks_the_original():
     assert [b["final_state"] for b in report["batches"]] == ["COMPLETED"] * 4
     legacy = run_scenario(scenario, legacy=True)
     assert {"batches_progress", "no_starvation", "counters_match_store"} <= set(_broken(legacy))
+
+
+def test_failure_3_a_dropped_callback_costs_the_callback_deadline_not_four_hours():
+    scenario = load_scenario(REGRESSIONS / "dropped_callback_stalls_batch.yaml")
+    healthy = run_scenario(scenario.model_copy(update={"faults": []}))
+    fixed = run_scenario(scenario)
+    assert _broken(fixed) == []
+    report = build_report(fixed)
+    (batch,) = report["batches"]
+    assert batch["final_state"] == "COMPLETED"
+    assert batch["resubmissions"] == 1
+    assert report["callbacks"]["applied"] == batch["submitted"]
+    # the lost callback's wave waited one deadline; the rest of the batch ran as it would have
+    deadline_s = fixed.settings.CJ_CALLBACK_DEADLINE_S
+    longest_wave_s = max(_wave_lengths(healthy))
+    assert fixed.virtual_seconds <= healthy.virtual_seconds + deadline_s + longest_wave_s
+    legacy = run_scenario(scenario, legacy=True)
+    assert {"batches_progress", "every_comparison_accounted"} <= set(_broken(legacy))
+    assert build_report(legacy)["batches"][0]["final_state"] == "FAILED"
+    assert legacy.virtual_seconds > 4 * 3600
+
+
+def _wave_lengths(outcome):
+    starts = [r.t for r in outcome.log.records() if r.kind == "cj.wave.submitted"]
+    ends = starts[1:] + [outcome.virtual_seconds]
+    return [end - start for start, end in zip(starts, ends, strict=True)]
