@@ -76,5 +76,5 @@ def test_failure_3_a_dropped_callback_costs_the_callback_deadline_not_four_hours
 
 def _wave_lengths(outcome):
     starts = [r.t for r in outcome.log.records() if r.kind == "cj.wave.submitted"]
-    ends = starts[1:] + [outcome.virtual_seconds]
+    ends = [*starts[1:], outcome.virtual_seconds]
     return [end - start for start, end in zip(starts, ends, strict=True)]
