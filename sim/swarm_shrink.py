@@ -1,10 +1,11 @@
 """Shrinking a swarm failure to a small scenario that still fails, and writing it out whole.
 
 Theory of operation. A storm that breaks an invariant usually holds a dozen faults, eight
-batches and a page of settings, most of them beside the point. ``shrink`` tries smaller
-versions of the failing scenario, Hypothesis-style, most aggressive first: drop one fault, one
-batch count down to one, halve the students, drop one setting (back to the engine's default),
-calm the bus, then halve one fault's rate or count. A candidate is kept while it still fails the
+batches and a page of settings, most of them beside the point. ``shrink`` first drops faults
+in chunks (delta debugging: all of them, then halves, quarters, down to one at a time), then
+tries smaller versions of the rest, Hypothesis-style, most aggressive first: one batch, half the
+students, no drawn settings or one fewer (back to the engine's default), a calm bus, one fault
+fewer, one fault's rate or count halved. A candidate is kept while it still fails the
 same way (``Failure``): it still breaks the same invariant, or it still crashes with the same
 kind of exception (``TaskCrashed(KeyError)``). After a kept candidate the search goes on from
 the same place in the new list; it ends after a whole pass keeps nothing, or after
@@ -76,8 +77,6 @@ def _replace(items: list[Any], index: int, item: Any) -> list[Any]:
 def _candidates(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Smaller versions of a scenario (as data), most aggressive first."""
     faults = data.get("faults", [])
-    for index in range(len(faults)):
-        yield {**data, "faults": faults[:index] + faults[index + 1 :]}
     run = data.get("run", {})
     if run.get("batches", 1) > 1:
         yield {**data, "run": {**run, "batches": 1}}
@@ -89,10 +88,14 @@ def _candidates(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if students.get("ids") is None and count > 2:
         yield {**data, "cohort": {**cohort, "students": {**students, "count": max(2, count // 2)}}}
     settings = data.get("settings", {})
+    if len(settings) > 1:
+        yield {**data, "settings": {}}
     for name in sorted(settings):
         yield {**data, "settings": {k: v for k, v in settings.items() if k != name}}
     if run.get("bus_jitter_ms"):
         yield {**data, "run": {**run, "bus_jitter_ms": 0.0}}
+    for index in range(len(faults)):
+        yield {**data, "faults": faults[:index] + faults[index + 1 :]}
     for index, fault in enumerate(faults):
         rate = fault.get("rate", 1.0)
         if rate > 0.01:
@@ -102,35 +105,75 @@ def _candidates(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield {**data, "faults": _replace(faults, index, halved)}
 
 
+class _Trials:
+    """Runs candidates against the failure, at most ``SHRINK_RUNS_MAX`` of them."""
+
+    def __init__(self, seed: int, legacy: bool, failure: Failure, base_dir: Path | None) -> None:
+        self.seed, self.legacy, self.failure, self.base_dir = seed, legacy, failure, base_dir
+        self.runs = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.runs >= SHRINK_RUNS_MAX
+
+    def still_fails(self, candidate: dict[str, Any]) -> bool:
+        """Whether ``candidate`` fails the same way (False if it is not a valid scenario, or
+        the runs are spent)."""
+        if self.exhausted:
+            return False
+        try:
+            smaller = Scenario.model_validate(candidate)
+            smaller.engine_settings(legacy=self.legacy)
+        except (ValueError, ValidationError):
+            return False
+        self.runs += 1
+        result = judge(smaller, self.seed, self.legacy, base_dir=self.base_dir)
+        return self.failure.matches(result)
+
+
+def _drop_fault_chunks(current: dict[str, Any], trials: _Trials) -> dict[str, Any]:
+    """Delta debugging (Zeller's ddmin) over the fault list: drop all of them, then halves,
+    quarters... down to single faults. A storm holds a dozen faults or more and most are
+    beside the point, so dropping them in chunks saves most of the runs one at a time costs."""
+    chunks = 1
+    while current.get("faults") and not trials.exhausted:
+        faults = current["faults"]
+        size = -(-len(faults) // chunks)  # ceiling
+        for start in range(0, len(faults), size):
+            candidate = {**current, "faults": faults[:start] + faults[start + size :]}
+            if trials.still_fails(candidate):
+                current, chunks = candidate, max(chunks - 1, 2)
+                break
+        else:
+            if size == 1:
+                break
+            chunks = min(chunks * 2, len(faults))
+    return current
+
+
 def shrink(
     scenario: Scenario, seed: int, legacy: bool, failure: Failure, *, base_dir: Path | None
 ) -> tuple[Scenario, int]:
     """The smallest variant found that still fails as ``failure`` (and how many runs it took)."""
     current = scenario.model_dump(mode="json", exclude_defaults=True)
     current["faults"] = [f.model_dump(mode="json", exclude_defaults=True) for f in scenario.faults]
-    runs = 0
+    trials = _Trials(seed, legacy, failure, base_dir)
+    current = _drop_fault_chunks(current, trials)
     index = 0
     kept_this_pass = False
-    while runs < SHRINK_RUNS_MAX:
+    while not trials.exhausted:
         candidates = list(_candidates(current))
         if index >= len(candidates):
             if not kept_this_pass:
                 break
             index, kept_this_pass = 0, False
             continue
-        try:
-            smaller = Scenario.model_validate(candidates[index])
-            smaller.engine_settings(legacy=legacy)
-        except (ValueError, ValidationError):
-            index += 1
-            continue
-        runs += 1
-        if failure.matches(judge(smaller, seed, legacy, base_dir=base_dir)):
+        if trials.still_fails(candidates[index]):
             current = candidates[index]
             kept_this_pass = True  # the next candidate now sits at the same index
         else:
             index += 1
-    return Scenario.model_validate(current), runs
+    return Scenario.model_validate(current), trials.runs
 
 
 def write_scenario(scenario: Scenario, path: Path, note: str) -> None:

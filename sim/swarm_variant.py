@@ -184,7 +184,10 @@ def _window(rng: Rng, fault_phase_s: float) -> tuple[float, float]:
 def _storm_fault(kind: FaultKind, rng: Rng, *, fault_phase_s: float, batches: int) -> FaultSpec:
     """One fault of ``kind`` at a random intensity. Draws, in order: rate, count?, window?,
     after_calls?, target?, then the kind's own knobs."""
-    fault: dict[str, Any] = {"kind": kind.value, "rate": round(_log_uniform(rng, RATE_MIN, 0.5), 6)}
+    fault: dict[str, Any] = {
+        "kind": kind.value,
+        "rate": round(_log_uniform(rng, RATE_MIN, RATE_MAX), 6),
+    }
     if rng.random() < 0.25:
         fault["count"] = rng.randint(1, 20)
     needs_window = kind in (FaultKind.CALLBACK_BURST, FaultKind.STORE_LATENCY)
