@@ -19,7 +19,7 @@ BASELINE = REPO / "scenarios" / "per_request_baseline.yaml"
 def test_a_passing_run_exits_0_and_writes_its_report(tmp_path, capsys):
     assert main(["run", str(BASELINE), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "invariants: 8/8 hold" in out
+    assert "invariants: 11/11 hold" in out
     assert "virtual s in" in out
     report = json.loads((tmp_path / "report.json").read_text())
     for key in (
