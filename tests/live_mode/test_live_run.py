@@ -85,7 +85,7 @@ def test_a_dry_run_records_a_trace_that_promotes_to_a_replaying_scenario(
     assert main(["live", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "batch 1: COMPLETED" in out
-    assert "invariants: 8/8 hold" in out
+    assert "invariants: 11/11 hold" in out
     run_dir = tmp_path / "out"
     for name in ("events.jsonl", "report.json", "analysis.json", "outcomes.duckdb"):
         assert (run_dir / name).is_file(), name
