@@ -17,6 +17,7 @@ from engine.live.session import LiveRun
 from engine.traces import SUMMARY_FILE
 from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.invariants import InvariantMonitor, Snapshot
+from sim.liveness import LivenessBounds
 from sim.promote import COHORT_FILE, cohort_manifest, scenario_document
 from sim.report import build_report
 from sim.runner import RunOutcome
@@ -31,11 +32,14 @@ def live_outcome(run: LiveRun, manifest: dict[str, Any]) -> RunOutcome:
     """The live run as a ``RunOutcome``, its invariants checked as a simulation's are."""
     document = scenario_document(manifest, replay=str(run.trace_dir))
     scenario = Scenario.model_validate({**document, "epoch": run.started_at})
-    monitor = InvariantMonitor()
+    monitor = InvariantMonitor.with_liveness(LivenessBounds.from_settings(run.settings))
     for record in run.log.records():
         monitor.observe(record)
     rows = run.rows
-    snapshot = Snapshot.at_end(rows, rows, open_queue_items=run.lps.ledger.active, run=scenario.run)
+    end_t = run.log.records()[-1].t if len(run.log) else 0.0
+    snapshot = Snapshot.at_end(
+        rows, rows, open_queue_items=run.lps.ledger.active, run=scenario.run, end_t=end_t
+    )
     return RunOutcome(
         scenario=scenario,
         seed=run.config.seed,
@@ -48,7 +52,7 @@ def live_outcome(run: LiveRun, manifest: dict[str, Any]) -> RunOutcome:
         lps=run.lps,
         bus=None,
         batch_ids=run.batch_ids,
-        virtual_seconds=run.log.records()[-1].t if len(run.log) else 0.0,
+        virtual_seconds=end_t,
         fault_phase_end_s=run.elapsed_s,
         liveness_ok=run.settled,
         invariants=monitor.results(snapshot),
