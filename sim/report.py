@@ -178,7 +178,17 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
                 "b": balance.students.b_count,
                 "a_share": balance.students.a_share,
             },
-            "max_abs_skew": balance.max_abs_skew,
+            # per batch: the same essay id in two batches is two essays
+            "max_abs_skew": max(
+                (
+                    position_balance(
+                        ((p.essay_a_id, p.essay_b_id) for p in pairs if p.cj_batch_id == batch),
+                        {e.essay_id: e.is_anchor for e in essays if e.cj_batch_id == batch},
+                    ).max_abs_skew
+                    for batch in sorted({e.cj_batch_id for e in essays})
+                ),
+                default=0.0,
+            ),
         },
         "faults_fired": dict(sorted(faults.items())),
         "virtual_seconds": virtual,
