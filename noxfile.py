@@ -63,28 +63,35 @@ def profile(session: nox.Session, name: str) -> None:
 
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
-    """The swarm as a soak (about an hour on 2 cores): 2,000 storms of scenarios/storm.yaml and
-    1,000 of every other scenario, each command's wall time printed. Fewer seeds for a quick
-    look: nox -s soak -- 20."""
+    """The swarm as a soak (a few hours on 2 cores): 2,000 storms of scenarios/storm.yaml and
+    1,000 of every other scenario, then 200 storms of the original system (--legacy, a
+    measurement: how many seeds break each invariant), each command's wall time printed. Fewer
+    seeds for a quick look: nox -s soak -- 20."""
     session.install("-e", ".")
     seeds_storm, seeds_other = ("2000", "1000")
     if session.posargs:
         seeds_storm = seeds_other = session.posargs[0]
     storm = Path("scenarios/storm.yaml")
     others = sorted(p for p in Path("scenarios").glob("*.yaml") if p != storm)
-    plan = [(storm, seeds_storm)] if storm.is_file() else []
-    plan += [(path, seeds_other) for path in others]
+    plan: list[tuple[Path, str, list[str]]] = []
+    if storm.is_file():
+        plan.append((storm, seeds_storm, []))
+    plan += [(path, seeds_other, []) for path in others]
+    if storm.is_file():
+        legacy_seeds = str(min(200, int(seeds_storm)))
+        plan.append((storm, legacy_seeds, ["--legacy", "--no-shrink"]))
     cjsim = str(Path(session.bin) / "cjsim")
     walls: list[tuple[str, float, int]] = []
     started = time.perf_counter()
-    for path, seeds in plan:
+    for path, seeds, extra in plan:
         # Every scenario runs even when one fails (a soak reports all it found); the session
         # fails at the end.
-        command = [cjsim, "swarm", str(path), "--seeds", seeds, "--workers", "2"]
+        command = [cjsim, "swarm", str(path), "--seeds", seeds, "--workers", "2", *extra]
         session.log(" ".join(command))
         begun = time.perf_counter()
         code = subprocess.run(command, check=False).returncode
-        walls.append((f"{path} ({seeds} seeds)", time.perf_counter() - begun, code))
+        label = f"{path} ({seeds} seeds{', legacy' if extra else ''})"
+        walls.append((label, time.perf_counter() - begun, code))
     width = max(len(name) for name, _, _ in walls)
     session.log("soak wall times:")
     for name, wall_s, code in walls:
