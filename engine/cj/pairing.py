@@ -13,6 +13,13 @@ Theory of operation. Waves come in two modes, as in the original:
   greedily by weight, then grow the matching along augmenting paths of length three (close to
   the maximum-cardinality matching it found, with the same preferences), which makes a
   1,000-essay wave a matter of a fraction of a second.
+  When coverage is a complete round robin, orientation is fixed ahead by a schedule
+  (``engine.cj.tournament``) and the lean terms follow it instead: the bonus goes to pairs
+  whose scheduled orientation evens out both essays, and the matching takes pairs in tiers,
+  first those that push no essay past ``|A-B| = 1``, then none past 2; pairs that would push
+  an essay further wait for a later wave unless nothing else is left (``_match_in_tiers``).
+  The final counts are the schedule's in any order; the tiers keep them near even on the
+  way, for a batch that stops early on a stable scale.
 * **Resampling**, once every pair has been seen: already-compared pairs again, least-seen
   essays first (seeded tie-break), each essay at most ``ceil(2k/n)`` times in a wave of ``k``.
 
@@ -29,11 +36,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.cj.models import ComparisonPair, GenerationMode
+from engine.cj.tournament import BalancedTournament
 from engine.randomness import Rng
 
 __all__ = ["EssayNode", "PairHistory", "coverage_candidates", "plan_coverage", "plan_resampling"]
@@ -45,6 +54,9 @@ JITTER_MAX = 0.001
 # often with one that has sat in B more often, so orientation can even both out at once.
 OPPOSITE_LEAN_WEIGHT = 0.3
 SAME_LEAN_PENALTY = 0.3  # per step of the smaller skew, when both lean the same way
+# Under a round-robin schedule (orientation fixed): match the pairs that push no essay past
+# |A-B| = 1 first, then those that push none past 2; the rest wait (``_match_in_tiers``).
+SCHEDULED_LEAN_TIERS = (1, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +117,15 @@ def coverage_candidates(essays: Sequence[EssayNode], history: PairHistory) -> in
 
 
 def plan_coverage(
-    essays: Sequence[EssayNode], history: PairHistory, *, remaining: int, rng: Rng
+    essays: Sequence[EssayNode],
+    history: PairHistory,
+    *,
+    remaining: int,
+    rng: Rng,
+    schedule: BalancedTournament | None = None,
 ) -> list[PlannedPair]:
-    """A coverage wave: a greedy maximum-weight matching over never-compared pairs."""
+    """A coverage wave: a greedy maximum-weight matching over never-compared pairs. With a
+    ``schedule`` (a complete round robin), the lean preference follows its orientations."""
     n = len(essays)
     if n < 2 or remaining <= 0:
         return []
@@ -138,30 +156,115 @@ def plan_coverage(
             for essay_id in ids
         ]
     )
-    same_lean = np.minimum(np.abs(skew[rows]), np.abs(skew[cols])) * (skew[rows] * skew[cols] > 0)
-    weights = (
+    bonus: NDArray[np.floating[Any]]
+    penalty: NDArray[np.floating[Any]]
+    if schedule is None:
+        bonus, penalty = _lean_terms(skew[rows], skew[cols])
+    else:
+        pushed_to, evens_both = _scheduled_lean(skew, rows, cols, ids, schedule)
+        bonus, penalty = OPPOSITE_LEAN_WEIGHT * evens_both, np.zeros(rows.size)
+    weights = (  # summed in this order: the legacy weights stay bit-identical
         1.0 / (1.0 + counts[rows])
         + 1.0 / (1.0 + counts[cols])
         + np.where(gap < CLOSE_SCORE_GAP, CLOSENESS_WEIGHT * np.exp(-gap), 0.0)
-        + OPPOSITE_LEAN_WEIGHT * (skew[rows] * skew[cols] < 0)
-        - SAME_LEAN_PENALTY * same_lean
+        + bonus
+        - penalty
         + jitter
     )
     order = np.argsort(-weights, kind="stable")
 
     limit = min(remaining, n // 2)
-    mate = [-1] * n  # a list: the greedy loop reads it per candidate edge
-    chosen: list[tuple[int, int]] = []
-    for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+    if schedule is None:
+        chosen = _match(rows[order], cols[order], ~compared, [-1] * n, [], limit)
+    else:
+        chosen = _match_in_tiers(rows[order], cols[order], pushed_to[order], compared, limit)
+    return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in chosen]
+
+
+def _match(
+    rows: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    open_edge: NDArray[np.bool_],
+    mate: list[int],
+    chosen: list[tuple[int, int]],
+    limit: int,
+) -> list[tuple[int, int]]:
+    """Extend ``chosen`` greedily over the edges in the given order, then along augmenting
+    paths over ``open_edge`` (an n x n matrix, consumed); ``mate`` is kept up to date."""
+    for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+        if len(chosen) >= limit:
+            break
         if mate[row] >= 0 or mate[col] >= 0:
             continue
         mate[row], mate[col] = col, row
         chosen.append((row, col))
-        if len(chosen) == limit:
-            break
     if len(chosen) < limit:
-        chosen = _augment(chosen, np.array(mate, dtype=np.int64), ~compared, limit)
-    return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in chosen]
+        mate_array = np.array(mate, dtype=np.int64)
+        chosen = _augment(chosen, mate_array, open_edge, limit)
+        mate[:] = mate_array.tolist()
+    return chosen
+
+
+def _match_in_tiers(
+    rows: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    pushed_to: NDArray[np.int64],
+    compared: NDArray[np.bool_],
+    limit: int,
+) -> list[tuple[int, int]]:
+    """A coverage wave under a round-robin schedule, the edges in order of weight.
+
+    First the pairs that push no essay past ``|A-B| = 1`` (their scheduled orientation moves
+    each essay towards even, or off it by one), matched as fully as they allow; then those that
+    push none past 2. Pairs that would push an essay further wait for a later wave, unless
+    nothing else is left: an essay at ``|A-B| = 2`` always has a pair left that evens it (its
+    schedule ends at 0 or 1), so waiting costs a short wave now and then, where filling every
+    wave put an essay at 4 A / 7 B after 11 of its 13 comparisons. Weights and penalties alone
+    could not keep this: a greedy pass leaves the leaning essay with nobody but partners that
+    push it further.
+    """
+    n = compared.shape[0]
+    mate = [-1] * n
+    chosen: list[tuple[int, int]] = []
+    for lean_max in SCHEDULED_LEAN_TIERS:
+        allowed = pushed_to <= lean_max
+        allowed_edge = np.zeros((n, n), dtype=bool)
+        allowed_edge[rows[allowed], cols[allowed]] = True
+        allowed_edge[cols[allowed], rows[allowed]] = True
+        chosen = _match(rows[allowed], cols[allowed], allowed_edge, mate, chosen, limit)
+    if not chosen:
+        chosen = _match(rows, cols, ~compared, mate, chosen, limit)
+    return chosen
+
+
+def _lean_terms(
+    skew_first: NDArray[np.int64], skew_second: NDArray[np.int64]
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]:
+    """``(bonus, penalty)`` while orientation is free: opposite leans can both even out, and
+    same leans push one essay further by the smaller lean."""
+    same_lean = np.minimum(np.abs(skew_first), np.abs(skew_second)) * (skew_first * skew_second > 0)
+    return (
+        OPPOSITE_LEAN_WEIGHT * (skew_first * skew_second < 0),
+        SAME_LEAN_PENALTY * same_lean,
+    )
+
+
+def _scheduled_lean(
+    skew: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    ids: Sequence[str],
+    schedule: BalancedTournament,
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Per candidate pair under its scheduled orientation: the largest ``|A-B|`` it pushes an
+    essay to (0 when it pushes neither further from even), and whether it evens out both."""
+    rank = np.array([schedule.rank[essay_id] for essay_id in ids], dtype=np.int64)
+    step = np.where(schedule.first_is_a(rank[rows], rank[cols]), 1, -1)  # the row's A - B
+    after_row, after_col = skew[rows] + step, skew[cols] - step
+    pushed_row = np.where(np.abs(after_row) > np.abs(skew[rows]), np.abs(after_row), 0)
+    pushed_col = np.where(np.abs(after_col) > np.abs(skew[cols]), np.abs(after_col), 0)
+    evens_both = (np.abs(after_row) < np.abs(skew[rows])) & (np.abs(after_col) < np.abs(skew[cols]))
+    return np.maximum(pushed_row, pushed_col), evens_both
 
 
 @lru_cache(maxsize=16)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from engine.cj.completion import CompletionPlan, resampling_passes_allowed
 from engine.cj.context import CJContext
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay, GenerationMode
-from engine.cj.orientation import essay_order, orient_wave
+from engine.cj.orientation import essay_order, orient_wave, round_robin_schedule
 from engine.cj.pairing import (
     EssayNode,
     PairHistory,
@@ -56,8 +56,19 @@ async def open_wave(
     pairing_rng = batch_streams.random(f"pairing.{iteration}")
     metadata = dict(state.processing_metadata)
     passes_done = int(metadata.get("resampling_pass_count", 0))
+    # batch_streams is new at every call, so this stream (and the schedule) is the same at
+    # every wave of the batch.
+    schedule = round_robin_schedule(
+        nodes,
+        schedule_cap=plan.schedule_cap,
+        balance=balance,
+        legacy_greedy=settings.LEGACY_GREEDY_ORIENTATION,
+        rng=batch_streams.random("orientation.schedule"),
+    )
     if coverage_candidates(order, history) > 0:
-        planned = plan_coverage(order, history, remaining=remaining, rng=pairing_rng)
+        planned = plan_coverage(
+            order, history, remaining=remaining, rng=pairing_rng, schedule=schedule
+        )
     elif passes_done < resampling_passes_allowed(len(essays), settings):
         planned = plan_resampling(order, history, remaining=remaining, rng=pairing_rng)
         if planned:
@@ -69,6 +80,7 @@ async def open_wave(
         order,
         history,
         balance=balance,
+        schedule=schedule,
         rng=batch_streams.random(f"orientation.{iteration}"),
     )
     if not oriented:

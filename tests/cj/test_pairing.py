@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from engine.cj.models import ComparisonPair, GenerationMode
 from engine.cj.orientation import essay_order, orient_wave
 from engine.cj.pairing import EssayNode, PairHistory, plan_coverage, plan_resampling
+from engine.cj.tournament import balanced_tournament
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 
@@ -105,7 +106,9 @@ def test_resampling_waves_reuse_compared_pairs_within_the_per_essay_cap():
 def test_a_resampled_pair_is_sent_in_its_missing_orientation():
     history = PairHistory.from_pairs(_rows([("e0001", "e0000")]))  # seen as (hi, lo) only
     planned = plan_resampling(_essays(2), history, remaining=1, rng=random.Random(0))
-    oriented = orient_wave(planned, _essays(2), history, balance=True, rng=random.Random(0))
+    oriented = orient_wave(
+        planned, _essays(2), history, balance=True, schedule=None, rng=random.Random(0)
+    )
     assert (oriented[0].essay_a, oriented[0].essay_b) == ("e0000", "e0001")
 
 
@@ -119,7 +122,7 @@ def test_fair_complement_keeps_every_essay_near_balanced(seed):
         wave = plan_coverage(order, history, remaining=10**6, rng=rng)
         if not wave:
             break
-        oriented = orient_wave(wave, order, history, balance=True, rng=rng)
+        oriented = orient_wave(wave, order, history, balance=True, schedule=None, rng=rng)
         rows += _rows([(p.essay_a, p.essay_b) for p in oriented], iteration)
         history = PairHistory.from_pairs(rows)
     for a_count, b_count in history.positions.values():
@@ -131,8 +134,63 @@ def test_without_balancing_anchors_come_first_and_keep_position_a():
     order = essay_order(list(reversed(essays)), balance=False, rng=random.Random(0))
     assert [e.is_anchor for e in order] == [True, True, False, False, False, False]
     planned = plan_coverage(order, PairHistory.empty(), remaining=10, rng=random.Random(0))
-    oriented = orient_wave(planned, order, PairHistory.empty(), balance=False, rng=random.Random(0))
+    oriented = orient_wave(
+        planned, order, PairHistory.empty(), balance=False, schedule=None, rng=random.Random(0)
+    )
     anchors = {"e0000", "e0001"}
     for pair in oriented:
         if pair.essay_b in anchors:
             assert pair.essay_a in anchors
+
+
+def _pushed_to(pair, skew):
+    """The largest |A-B| the oriented ``pair`` pushes one of its essays to (0 if neither)."""
+    a, b = pair
+    after = {a: skew.get(a, 0) + 1, b: skew.get(b, 0) - 1}
+    return max(abs(after[e]) if abs(after[e]) > abs(skew.get(e, 0)) else 0 for e in (a, b))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(3, 16), seed=st.integers(0, 10**6), played_share=st.floats(0.0, 1.0))
+def test_a_scheduled_coverage_wave_pushes_no_essay_past_two_while_it_can_help_it(
+    n, seed, played_share
+):
+    essays = _essays(n)
+    ids = [e.essay_id for e in essays]
+    schedule = balanced_tournament(ids, random.Random(seed))
+    every_pair = [schedule.orient(ids[i], ids[j]) for i in range(n) for j in range(i + 1, n)]
+    random.Random(seed + 1).shuffle(every_pair)
+    played = every_pair[: int(played_share * (len(every_pair) - 1))]
+    history = PairHistory.from_pairs(_rows(played))
+    skew = {e: a - b for e, (a, b) in history.positions.items()}
+    open_pairs = every_pair[len(played) :]
+
+    wave = plan_coverage(
+        essays, history, remaining=10**6, rng=random.Random(seed + 2), schedule=schedule
+    )
+
+    oriented = [schedule.orient(p.first, p.second) for p in wave]
+    used = [e for pair in oriented for e in pair]
+    assert wave
+    assert len(used) == len(set(used))
+    assert all(pair in open_pairs for pair in oriented)
+    if any(_pushed_to(pair, skew) <= 2 for pair in open_pairs):
+        assert all(_pushed_to(pair, skew) <= 2 for pair in oriented)
+    else:  # nothing but pushes is left: the wave still plays (coverage must end)
+        assert len(wave) >= 1
+
+
+def test_a_coverage_wave_without_a_schedule_is_planned_as_before_the_schedule():
+    """Adaptive waves and LEGACY_GREEDY_ORIENTATION: the pairs recorded from the planner as it
+    was before round-robin schedules (lean terms summed in the same order, same matching)."""
+    essays = [EssayNode(f"e{i:04d}", False, 0.25 * i) for i in range(9)]
+    history = PairHistory.from_pairs(
+        _rows([("e0000", "e0001"), ("e0002", "e0001"), ("e0003", "e0004"), ("e0003", "e0005")])
+    )
+    recorded = {
+        0: [("e0007", "e0008"), ("e0005", "e0006"), ("e0002", "e0004"), ("e0001", "e0003")],
+        2: [("e0006", "e0007"), ("e0005", "e0008"), ("e0002", "e0004"), ("e0001", "e0003")],
+    }
+    for seed, pairs in recorded.items():
+        wave = plan_coverage(essays, history, remaining=10, rng=random.Random(seed))
+        assert [(p.first, p.second) for p in wave] == pairs
