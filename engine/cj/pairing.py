@@ -19,7 +19,10 @@ Theory of operation. Waves come in two modes, as in the original:
   first those that push no essay past ``|A-B| = 1``, then none past 2; pairs that would push
   an essay further wait for a later wave unless nothing else is left (``_match_in_tiers``).
   The final counts are the schedule's in any order; the tiers keep them near even on the
-  way, for a batch that stops early on a stable scale.
+  way, for a batch that stops early on a stable scale. Adaptive waves (a cap below every pair)
+  use the same tiers, asking of each pair how far its better orientation must push an essay
+  (two essays leaning the same way push the lesser one on): without them a storm's adaptive
+  batch could leave an essay at 7 A / 4 B, above the skew limit.
 * **Resampling**, once every pair has been seen: already-compared pairs again, least-seen
   essays first (seeded tie-break), each essay at most ``ceil(2k/n)`` times in a wave of ``k``.
 
@@ -123,9 +126,12 @@ def plan_coverage(
     remaining: int,
     rng: Rng,
     schedule: BalancedTournament | None = None,
+    lean_tiers: bool = False,
 ) -> list[PlannedPair]:
     """A coverage wave: a greedy maximum-weight matching over never-compared pairs. With a
-    ``schedule`` (a complete round robin), the lean preference follows its orientations."""
+    ``schedule`` (a complete round robin), the lean preference follows its orientations and
+    pairs are matched in tiers of how far they push an essay's lean; ``lean_tiers`` asks for
+    the same tiers while orientation is free (adaptive waves)."""
     n = len(essays)
     if n < 2 or remaining <= 0:
         return []
@@ -160,6 +166,7 @@ def plan_coverage(
     penalty: NDArray[np.floating[Any]]
     if schedule is None:
         bonus, penalty = _lean_terms(skew[rows], skew[cols])
+        pushed_to = _free_lean(skew[rows], skew[cols])
     else:
         pushed_to, evens_both = _scheduled_lean(skew, rows, cols, ids, schedule)
         bonus, penalty = OPPOSITE_LEAN_WEIGHT * evens_both, np.zeros(rows.size)
@@ -174,7 +181,7 @@ def plan_coverage(
     order = np.argsort(-weights, kind="stable")
 
     limit = min(remaining, n // 2)
-    if schedule is None:
+    if schedule is None and not lean_tiers:
         chosen = _match(rows[order], cols[order], ~compared, [-1] * n, [], limit)
     else:
         chosen = _match_in_tiers(rows[order], cols[order], pushed_to[order], compared, limit)
@@ -247,6 +254,17 @@ def _lean_terms(
         OPPOSITE_LEAN_WEIGHT * (skew_first * skew_second < 0),
         SAME_LEAN_PENALTY * same_lean,
     )
+
+
+def _free_lean(skew_first: NDArray[np.int64], skew_second: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Per candidate pair while orientation is free: the largest ``|A-B|`` its better
+    orientation pushes an essay to (0 when both move towards even). Opposite leans can both be
+    oriented towards even; an even essay moves to 1; of two essays leaning the same way, the
+    one leaning less is pushed one step further."""
+    product = skew_first * skew_second
+    smaller = np.minimum(np.abs(skew_first), np.abs(skew_second))
+    # same lean: the smaller is pushed on; an even essay goes to 1; opposite leans both even out
+    return np.where(product > 0, smaller + 1, np.where(product == 0, 1, 0))
 
 
 def _scheduled_lean(

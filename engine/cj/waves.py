@@ -67,7 +67,12 @@ async def open_wave(
     )
     if coverage_candidates(order, history) > 0:
         planned = plan_coverage(
-            order, history, remaining=remaining, rng=pairing_rng, schedule=schedule
+            order,
+            history,
+            remaining=remaining,
+            rng=pairing_rng,
+            schedule=schedule,
+            lean_tiers=balance and not settings.LEGACY_GREEDY_ORIENTATION,
         )
     elif passes_done < resampling_passes_allowed(len(essays), settings):
         planned = plan_resampling(order, history, remaining=remaining, rng=pairing_rng)

@@ -194,3 +194,41 @@ def test_a_coverage_wave_without_a_schedule_is_planned_as_before_the_schedule():
     for seed, pairs in recorded.items():
         wave = plan_coverage(essays, history, remaining=10, rng=random.Random(seed))
         assert [(p.first, p.second) for p in wave] == pairs
+
+
+def _free_pushed_to(x, y, skew):
+    """How far the better orientation of {x, y} pushes an essay's lean (0: both move to even)."""
+    best = None
+    for a, b in ((x, y), (y, x)):
+        after = {a: skew.get(a, 0) + 1, b: skew.get(b, 0) - 1}
+        pushed = max(abs(after[e]) if abs(after[e]) > abs(skew.get(e, 0)) else 0 for e in (a, b))
+        best = pushed if best is None else min(best, pushed)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(4, 20), seed=st.integers(0, 10**6), played_share=st.floats(0.0, 0.7))
+def test_an_adaptive_wave_with_lean_tiers_pushes_no_essay_past_two_while_it_can_help_it(
+    n, seed, played_share
+):
+    """Orientation is free here (the cap is below a round robin), so the tiers ask of each pair
+    how far its better orientation must push an essay."""
+    essays = _essays(n)
+    ids = [e.essay_id for e in essays]
+    every_pair = [(ids[i], ids[j]) for i in range(n) for j in range(i + 1, n)]
+    chance = random.Random(seed)
+    chance.shuffle(every_pair)
+    played = [p if chance.random() < 0.5 else p[::-1] for p in every_pair]
+    played = played[: int(played_share * len(every_pair))]
+    history = PairHistory.from_pairs(_rows(played))
+    skew = {e: a - b for e, (a, b) in history.positions.items()}
+    seen = {tuple(sorted(p)) for p in played}
+    open_pairs = [p for p in every_pair if tuple(sorted(p)) not in seen]
+
+    wave = plan_coverage(
+        essays, history, remaining=10**6, rng=random.Random(seed + 2), lean_tiers=True
+    )
+
+    assert wave
+    if any(_free_pushed_to(x, y, skew) <= 2 for x, y in open_pairs):
+        assert all(_free_pushed_to(p.first, p.second, skew) <= 2 for p in wave)
