@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cj.models import ComparisonPair, GenerationMode
+from engine.cj.models import GenerationMode
 from engine.cj.orientation import essay_order, orient_wave, round_robin_schedule
 from engine.cj.pairing import EssayNode, PairHistory, PlannedPair, plan_coverage
 from engine.cj.tournament import balanced_tournament, covers_every_pair
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from tests.cj.pair_rows import submitted_rows
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 ANCHOR_66 = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_anchor_66.yaml"
@@ -37,21 +38,6 @@ def _counts(pairs):
     a_counts = Counter(a for a, _ in pairs)
     b_counts = Counter(b for _, b in pairs)
     return {e: (a_counts[e], b_counts[e]) for e in a_counts.keys() | b_counts.keys()}
-
-
-def _rows(pairs, iteration):
-    return [
-        ComparisonPair(
-            correlation_id=f"c{iteration}-{i}",
-            cj_batch_id=1,
-            essay_a_id=a,
-            essay_b_id=b,
-            iteration=iteration,
-            generation_mode=GenerationMode.COVERAGE,
-            submitted_at=T0,
-        )
-        for i, (a, b) in enumerate(pairs)
-    ]
 
 
 # ---- the schedule alone ------------------------------------------------------------------
@@ -162,7 +148,7 @@ def _round_robin_in_waves(n, seed):
             rng=random.Random(seed * 31 + iteration),
         )
         waves.append([(p.essay_a, p.essay_b) for p in oriented])
-        rows += _rows(waves[-1], iteration)
+        rows += submitted_rows(waves[-1], iteration)
         history = PairHistory.from_pairs(rows)
     return waves
 
@@ -188,7 +174,7 @@ def test_coverage_pairs_take_the_schedule_even_against_the_running_counts():
     schedule = balanced_tournament(ids, random.Random(3))
     a, b = schedule.orient(ids[0], ids[1])
     # b has sat in B twice: the greedy would now put it in A.
-    history = PairHistory.from_pairs(_rows([(ids[2], b), (ids[3], b)], 1))
+    history = PairHistory.from_pairs(submitted_rows([(ids[2], b), (ids[3], b)], 1))
     planned = [PlannedPair(b, a, GenerationMode.COVERAGE)]
     greedy = orient_wave(
         planned, essays, history, balance=True, schedule=None, rng=random.Random(0)
@@ -205,7 +191,7 @@ def test_a_resampled_pair_keeps_the_complement_rule_under_a_schedule():
     essays = [EssayNode(essay_id, False) for essay_id in ids]
     schedule = balanced_tournament(ids, random.Random(0))
     a, b = schedule.orient(*ids)
-    history = PairHistory.from_pairs(_rows([(a, b)], 1))
+    history = PairHistory.from_pairs(submitted_rows([(a, b)], 1))
     planned = [PlannedPair(a, b, GenerationMode.RESAMPLING)]
     oriented = orient_wave(
         planned, essays, history, balance=True, schedule=schedule, rng=random.Random(0)

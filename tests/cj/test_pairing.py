@@ -10,31 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.cj.models import ComparisonPair, GenerationMode
+from engine.cj.models import GenerationMode
 from engine.cj.orientation import essay_order, orient_wave
 from engine.cj.pairing import EssayNode, PairHistory, plan_coverage, plan_resampling
 from engine.cj.tournament import balanced_tournament
+from tests.cj.pair_rows import submitted_rows
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 
 
 def _essays(n, anchors=0):
     return [EssayNode(f"e{i:04d}", i < anchors, 0.0) for i in range(n)]
-
-
-def _rows(pairs, iteration=1):
-    return [
-        ComparisonPair(
-            correlation_id=f"c{iteration}-{i}",
-            cj_batch_id=1,
-            essay_a_id=a,
-            essay_b_id=b,
-            iteration=iteration,
-            generation_mode=GenerationMode.COVERAGE,
-            submitted_at=T0,
-        )
-        for i, (a, b) in enumerate(pairs)
-    ]
 
 
 def _run_coverage(n, budget, seed):
@@ -48,7 +34,7 @@ def _run_coverage(n, budget, seed):
         )
         if not wave:
             break
-        rows += _rows([(p.first, p.second) for p in wave], iteration)
+        rows += submitted_rows([(p.first, p.second) for p in wave], iteration)
         history = PairHistory.from_pairs(rows)
     return rows
 
@@ -65,7 +51,7 @@ def test_coverage_never_repeats_a_pair_never_exceeds_the_budget_and_covers_all(n
 def test_a_coverage_wave_uses_each_essay_at_most_once_and_prefers_the_least_compared():
     essays = _essays(6)
     history = PairHistory.from_pairs(
-        _rows([("e0000", "e0001"), ("e0000", "e0002"), ("e0001", "e0002")])
+        submitted_rows([("e0000", "e0001"), ("e0000", "e0002"), ("e0001", "e0002")])
     )
     wave = plan_coverage(essays, history, remaining=10, rng=random.Random(1))
     used = [e for p in wave for e in (p.first, p.second)]
@@ -91,7 +77,7 @@ def test_a_thousand_essay_wave_is_a_perfect_matching():
 def test_resampling_waves_reuse_compared_pairs_within_the_per_essay_cap():
     essays = _essays(6)
     all_pairs = [(f"e{i:04d}", f"e{j:04d}") for i in range(6) for j in range(i + 1, 6)]
-    history = PairHistory.from_pairs(_rows(all_pairs))
+    history = PairHistory.from_pairs(submitted_rows(all_pairs))
     wave = plan_resampling(essays, history, remaining=4, rng=random.Random(2))
     assert len(wave) == 4
     cap = math.ceil(2 * 4 / 6)
@@ -104,7 +90,7 @@ def test_resampling_waves_reuse_compared_pairs_within_the_per_essay_cap():
 
 
 def test_a_resampled_pair_is_sent_in_its_missing_orientation():
-    history = PairHistory.from_pairs(_rows([("e0001", "e0000")]))  # seen as (hi, lo) only
+    history = PairHistory.from_pairs(submitted_rows([("e0001", "e0000")]))  # seen as (hi, lo) only
     planned = plan_resampling(_essays(2), history, remaining=1, rng=random.Random(0))
     oriented = orient_wave(
         planned, _essays(2), history, balance=True, schedule=None, rng=random.Random(0)
@@ -123,7 +109,7 @@ def test_fair_complement_keeps_every_essay_near_balanced(seed):
         if not wave:
             break
         oriented = orient_wave(wave, order, history, balance=True, schedule=None, rng=rng)
-        rows += _rows([(p.essay_a, p.essay_b) for p in oriented], iteration)
+        rows += submitted_rows([(p.essay_a, p.essay_b) for p in oriented], iteration)
         history = PairHistory.from_pairs(rows)
     for a_count, b_count in history.positions.values():
         assert abs(a_count - b_count) / (a_count + b_count) <= 0.2
@@ -161,7 +147,7 @@ def test_a_scheduled_coverage_wave_pushes_no_essay_past_two_while_it_can_help_it
     every_pair = [schedule.orient(ids[i], ids[j]) for i in range(n) for j in range(i + 1, n)]
     random.Random(seed + 1).shuffle(every_pair)
     played = every_pair[: int(played_share * (len(every_pair) - 1))]
-    history = PairHistory.from_pairs(_rows(played))
+    history = PairHistory.from_pairs(submitted_rows(played))
     skew = {e: a - b for e, (a, b) in history.positions.items()}
     open_pairs = every_pair[len(played) :]
 
@@ -185,7 +171,9 @@ def test_a_coverage_wave_without_a_schedule_is_planned_as_before_the_schedule():
     was before round-robin schedules (lean terms summed in the same order, same matching)."""
     essays = [EssayNode(f"e{i:04d}", False, 0.25 * i) for i in range(9)]
     history = PairHistory.from_pairs(
-        _rows([("e0000", "e0001"), ("e0002", "e0001"), ("e0003", "e0004"), ("e0003", "e0005")])
+        submitted_rows(
+            [("e0000", "e0001"), ("e0002", "e0001"), ("e0003", "e0004"), ("e0003", "e0005")]
+        )
     )
     recorded = {
         0: [("e0007", "e0008"), ("e0005", "e0006"), ("e0002", "e0004"), ("e0001", "e0003")],
@@ -220,7 +208,7 @@ def test_an_adaptive_wave_with_lean_tiers_pushes_no_essay_past_two_while_it_can_
     chance.shuffle(every_pair)
     played = [p if chance.random() < 0.5 else p[::-1] for p in every_pair]
     played = played[: int(played_share * len(every_pair))]
-    history = PairHistory.from_pairs(_rows(played))
+    history = PairHistory.from_pairs(submitted_rows(played))
     skew = {e: a - b for e, (a, b) in history.positions.items()}
     seen = {tuple(sorted(p)) for p in played}
     open_pairs = [p for p in every_pair if tuple(sorted(p)) not in seen]
