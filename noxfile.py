@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -92,6 +93,15 @@ def soak(session: nox.Session) -> None:
         code = subprocess.run(command, check=False).returncode
         label = f"{path} ({seeds} seeds{', legacy' if extra else ''})"
         walls.append((label, time.perf_counter() - begun, code))
+    # The 12-anchor round robin over 1,000 seeds: every anchor ends with |A-B| <= 1.
+    session.install("-e", ".[test]")
+    begun = time.perf_counter()
+    code = subprocess.run(
+        [str(Path(session.bin) / "python"), "-m", "pytest", "-q", "tests/cj/test_orientation.py"],
+        env={**os.environ, "CJSIM_SLOW": "1"},
+        check=False,
+    ).returncode
+    walls.append(("round robin, 1,000 seeds (pytest)", time.perf_counter() - begun, code))
     width = max(len(name) for name, _, _ in walls)
     session.log("soak wall times:")
     for name, wall_s, code in walls:
