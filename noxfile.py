@@ -1,5 +1,5 @@
 """cjsim's tooling. `nox` runs tests, lint and typecheck; `nox -s bench` runs the benchmarks;
-`nox -s soak` runs the swarm over every scenario for an hour."""
+`nox -s soak` runs the swarm over every scenario for hours."""
 
 from __future__ import annotations
 
