@@ -6,7 +6,10 @@ batch that waits forever. These rules watch the event log for the waits themselv
 * ``batches_progress``: a batch that is not finished changes state (created, a wave, a callback
   applied, a comparison resubmitted or failed at its deadline, finalised) at least once every
   ``progress_bound_s``. The engine bounds every wait of a batch by its callback deadline, and the
-  monitor looks at every batch each ``BATCH_MONITOR_INTERVAL_S``, so the bound is their sum.
+  monitor looks at every batch each ``BATCH_MONITOR_INTERVAL_S``, so the bound is their sum,
+  plus ``PROGRESS_SLACK_S`` for the engine's own transactions: the watchdog's resubmission locks
+  each overdue pair, and a store slowed to 0.7 s a statement took 50 s over it (a swarm seed of
+  concurrent_callbacks whose monitor interval was drawn at 46 s).
 * ``no_starvation``: while items are queued and due, some provider call ends (answered, failed,
   past its deadline, expired) or starts at least once every ``starvation_bound_s``. The worker
   bounds each call by ``PROVIDER_CALL_DEADLINE_S`` and waits one bundle window for a bundle to
@@ -53,6 +56,7 @@ SERVICE = frozenset(
     }
 )
 STARVATION_SLACK_S = 1.0  # store round trips and bus hops between a call's end and the next
+PROGRESS_SLACK_S = 300.0  # a resubmission's transaction on a slow store (see batches_progress)
 
 
 def event_of(record: LogRecord) -> dict[str, Any]:
@@ -84,7 +88,9 @@ class LivenessBounds:
         return cls(
             progress_bound_s=progress_bound_s
             if progress_bound_s is not None
-            else settings.CJ_CALLBACK_DEADLINE_S + settings.BATCH_MONITOR_INTERVAL_S,
+            else settings.CJ_CALLBACK_DEADLINE_S
+            + settings.BATCH_MONITOR_INTERVAL_S
+            + PROGRESS_SLACK_S,
             starvation_bound_s=starvation_bound_s
             if starvation_bound_s is not None
             else settings.PROVIDER_CALL_DEADLINE_S
