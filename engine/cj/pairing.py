@@ -164,9 +164,10 @@ def plan_coverage(
     )
     bonus: NDArray[np.floating[Any]]
     penalty: NDArray[np.floating[Any]]
+    pushed_to: NDArray[np.int64] | None  # None: one greedy pass, no tiers (the legacy planner)
     if schedule is None:
         bonus, penalty = _lean_terms(skew[rows], skew[cols])
-        pushed_to = _free_lean(skew[rows], skew[cols])
+        pushed_to = _free_lean(skew[rows], skew[cols]) if lean_tiers else None
     else:
         pushed_to, evens_both = _scheduled_lean(skew, rows, cols, ids, schedule)
         bonus, penalty = OPPOSITE_LEAN_WEIGHT * evens_both, np.zeros(rows.size)
@@ -181,7 +182,7 @@ def plan_coverage(
     order = np.argsort(-weights, kind="stable")
 
     limit = min(remaining, n // 2)
-    if schedule is None and not lean_tiers:
+    if pushed_to is None:
         chosen = _match(rows[order], cols[order], ~compared, [-1] * n, [], limit)
     else:
         chosen = _match_in_tiers(rows[order], cols[order], pushed_to[order], compared, limit)
