@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from engine.cj.models import BatchState, ComparisonPair, Essay, PairOutcome
-from engine.cj.position_report import position_balance
+from engine.cj.position_report import balances_by_batch
 from engine.eventlog import LogRecord
 from engine.lps.queue import QueueItem
 from engine.store.rows import Row
@@ -225,18 +225,7 @@ def _batches_terminal(snapshot: Snapshot) -> tuple[bool, str]:
 
 def _position_skew(snapshot: Snapshot) -> tuple[bool, str]:
     worst = (0.0, "")
-    for state in snapshot.states:
-        essays = {
-            e.essay_id: e.is_anchor for e in snapshot.essays if e.cj_batch_id == state.cj_batch_id
-        }
-        balance = position_balance(
-            [
-                (p.essay_a_id, p.essay_b_id)
-                for p in snapshot.pairs
-                if p.cj_batch_id == state.cj_batch_id
-            ],
-            essays,
-        )
+    for balance in balances_by_batch(snapshot.pairs, snapshot.essays).values():
         for essay, (a, b) in balance.per_essay.items():
             if a + b >= snapshot.skew_min_comparisons and balance.skew(essay) > worst[0]:
                 worst = (balance.skew(essay), essay)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from engine.cj.position_report import position_balance
+from engine.cj.position_report import balances_by_batch, position_balance
 from engine.lps.queue import QueueStatus
 from sim.runner import RunOutcome
 
@@ -178,16 +178,8 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
                 "b": balance.students.b_count,
                 "a_share": balance.students.a_share,
             },
-            # per batch: the same essay id in two batches is two essays
             "max_abs_skew": max(
-                (
-                    position_balance(
-                        ((p.essay_a_id, p.essay_b_id) for p in pairs if p.cj_batch_id == batch),
-                        {e.essay_id: e.is_anchor for e in essays if e.cj_batch_id == batch},
-                    ).max_abs_skew
-                    for batch in sorted({e.cj_batch_id for e in essays})
-                ),
-                default=0.0,
+                (b.max_abs_skew for b in balances_by_batch(pairs, essays).values()), default=0.0
             ),
         },
         "faults_fired": dict(sorted(faults.items())),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["PositionBalance", "position_balance"]
+from engine.cj.models import ComparisonPair, Essay
+
+__all__ = ["PositionBalance", "balances_by_batch", "position_balance"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,3 +77,18 @@ def position_balance(
         anchors=group(True),
         students=group(False),
     )
+
+
+def balances_by_batch(
+    pairs: Iterable[ComparisonPair], essays: Iterable[Essay]
+) -> dict[int, PositionBalance]:
+    """Each batch's balance, in batch order: the same essay id in two batches is two essays."""
+    by_batch: dict[int, tuple[list[tuple[str, str]], dict[str, bool]]] = {}
+    for essay in essays:
+        by_batch.setdefault(essay.cj_batch_id, ([], {}))[1][essay.essay_id] = essay.is_anchor
+    for pair in pairs:
+        by_batch[pair.cj_batch_id][0].append((pair.essay_a_id, pair.essay_b_id))
+    return {
+        batch: position_balance(batch_pairs, batch_essays)
+        for batch, (batch_pairs, batch_essays) in sorted(by_batch.items())
+    }
