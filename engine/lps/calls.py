@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from engine.contracts import PromptBlock
 
-__all__ = ["ProviderCall", "ProviderVerdict", "TokenUsage"]
+__all__ = ["ProviderCall", "ProviderVerdict", "RateLimitHints", "TokenUsage"]
 
 Winner = Literal["Essay A", "Essay B"]
 
@@ -47,6 +47,25 @@ class TokenUsage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitHints:
+    """What a provider's response headers said about its rate limits, read by the adapter.
+
+    Anthropic sends ``anthropic-ratelimit-{requests,tokens}-{remaining,reset}`` (reset as an
+    RFC 3339 instant); OpenAI sends ``x-ratelimit-{remaining,reset}-{requests,tokens}`` (reset
+    as a duration such as ``6m0s``). Both send ``retry-after`` (seconds) and, sometimes,
+    ``retry-after-ms``. The adapter turns every reset into seconds from the response on the
+    runtime clock, so the engine never parses a header or reads a wall clock. ``None``: the
+    header was absent or unreadable.
+    """
+
+    requests_remaining: int | None = None
+    tokens_remaining: int | None = None
+    requests_reset_s: float | None = None
+    tokens_reset_s: float | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderVerdict:
     """A parsed judgement."""
 
@@ -58,3 +77,4 @@ class ProviderVerdict:
     response_time_ms: int
     provider_request_id: str | None = None
     stop_reason: str | None = None
+    rate_limit: RateLimitHints | None = None

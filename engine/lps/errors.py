@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.contracts import ErrorDetail
+from engine.lps.calls import RateLimitHints, TokenUsage
 
 __all__ = [
     "ErrorType",
@@ -94,11 +95,27 @@ ERROR_CODES = {
 
 
 class ProviderError(Exception):
-    """A failed provider call, already classified."""
+    """A failed provider call, already classified.
 
-    def __init__(self, detail: ErrorDetail) -> None:
+    ``usage`` and ``model`` are set when the provider answered and billed the call although it
+    failed (a ``max_tokens`` truncation, an unparseable answer): the cost is real and is
+    recorded. ``rate_limit`` carries what the answer's headers said about the limits (a 429
+    above all), for the concurrency controller.
+    """
+
+    def __init__(
+        self,
+        detail: ErrorDetail,
+        *,
+        usage: TokenUsage | None = None,
+        model: str | None = None,
+        rate_limit: RateLimitHints | None = None,
+    ) -> None:
         super().__init__(f"{detail.error_type}: {detail.message}")
         self.detail = detail
+        self.usage = usage
+        self.model = model
+        self.rate_limit = rate_limit
 
     @property
     def error_type(self) -> str:
