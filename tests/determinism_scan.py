@@ -8,12 +8,11 @@ from pathlib import Path
 
 #: Paths (relative to the repository root) allowed to touch the wall clock and asyncio:
 #: the live adapters, and the command front, which times runs for the user outside the log.
+#: Nothing else: the provider adapters (engine/lps/providers/) take their time from the
+#: Runtime they are given, like the rest of the engine.
 EXEMPT = (
     "engine/live/",
     "sim/cli.py",
-    # The real providers' shared adapter base: it times each HTTP call (response_time_ms) and
-    # stamps their errors on the wall clock. Never used in simulation.
-    "engine/lps/providers/sdk_provider.py",
 )
 
 FORBIDDEN_MODULES = {

@@ -4,18 +4,22 @@
 rendering functions write one answer as the Anthropic Messages or OpenAI Responses API would,
 bodies and error envelopes alike. ``Usage`` holds the normalised counts (``input_tokens`` is the
 *uncached* input); Anthropic reports cache reads and writes beside ``input_tokens``, OpenAI
-inside it.
+inside it. ``Limits`` is what the rate-limit headers of every model-call answer say, rendered in
+each provider's header names: Anthropic's resets as RFC 3339 instants, OpenAI's as Go-style
+durations (``6m0s``). The model lookup (``GET /v1/models/{id}``) answers in each dialect too.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
     "Answer",
     "BatchItem",
+    "Limits",
     "Usage",
     "anthropic_error",
     "anthropic_message",
@@ -23,13 +27,17 @@ __all__ = [
     "dropped",
     "errored",
     "expired",
+    "go_duration",
     "malformed_json",
     "missing_winner",
+    "model_body",
+    "model_not_found",
     "openai_error",
     "openai_response",
     "overloaded",
     "presented_key",
     "quota_exhausted",
+    "rate_limit_headers",
     "rate_limited",
     "refusal",
     "server_error",
@@ -50,9 +58,22 @@ class Usage:
     cache_write_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the rate-limit headers say: counts left, and seconds until each limit resets."""
+
+    requests_limit: int = 50
+    requests_remaining: int = 49
+    requests_reset_s: float = 1.2
+    tokens_limit: int = 40_000
+    tokens_remaining: int = 39_000
+    tokens_reset_s: float = 360.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
-    """One scripted answer to a model call."""
+    """One scripted answer to a model call. ``winner="auto"``: decided by the server from a hash
+    of the request's user content, so a repeated comparison gets the same verdict."""
 
     kind: Literal[
         "verdict", "http_error", "truncated", "missing_winner", "malformed", "refusal", "drop"
@@ -105,9 +126,15 @@ def unauthorized() -> Answer:
 
 
 def truncated(
-    *, stop_reason: str = "max_tokens", incomplete_reason: str | None = "max_output_tokens"
+    *,
+    stop_reason: str = "max_tokens",
+    incomplete_reason: str | None = "max_output_tokens",
+    usage: Usage = Usage(),
 ) -> Answer:
-    return Answer(kind="truncated", stop_reason=stop_reason, incomplete_reason=incomplete_reason)
+    """A billed failure: the answer hit the token limit, with ``usage`` as the provider bills."""
+    return Answer(
+        kind="truncated", stop_reason=stop_reason, incomplete_reason=incomplete_reason, usage=usage
+    )
 
 
 def missing_winner() -> Answer:
@@ -277,3 +304,60 @@ def openai_error(answer: Answer, key: str) -> tuple[int, dict[str, Any]]:
 def presented_key(headers: dict[str, str]) -> str:
     bearer = headers.get("authorization", "")
     return headers.get("x-api-key") or bearer.removeprefix("Bearer ").strip() or "none-sent"
+
+
+def model_not_found(dialect: str, model: str, request_id: str) -> tuple[int, dict[str, Any]]:
+    """The 404 of a model lookup for a model the provider does not serve."""
+    if dialect == "anthropic":
+        error = {"type": "not_found_error", "message": f"model: {model}"}
+        return 404, {"type": "error", "error": error, "request_id": request_id}
+    message = f"The model '{model}' does not exist or you do not have access to it."
+    error = {"message": message, "type": "invalid_request_error", "param": None,
+             "code": "model_not_found"}  # fmt: skip
+    return 404, {"error": error}
+
+
+def model_body(dialect: str, model: str) -> dict[str, Any]:
+    """A model lookup's answer (``GET /v1/models/{id}``)."""
+    if dialect == "anthropic":
+        return {"type": "model", "id": model, "display_name": model,
+                "created_at": "2026-01-01T00:00:00Z", "lifecycle": "active"}  # fmt: skip
+    return {"id": model, "object": "model", "created": 1_790_000_000, "owned_by": "system"}
+
+
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go prints a duration: ``120ms``, ``1.2s``, ``6m0s``, ``1h0m0s``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{round(secs, 6):g}s"
+    if hours or minutes:
+        text = f"{int(minutes)}m{text}"
+    return f"{int(hours)}h{text}" if hours else text
+
+
+def rate_limit_headers(dialect: str, limits: Limits, now: datetime) -> list[tuple[str, str]]:
+    """The rate-limit headers of one answer, in the provider's own names and formats."""
+    if dialect == "anthropic":
+
+        def instant(seconds: float) -> str:
+            return (now + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+        prefix = "anthropic-ratelimit-"
+        return [
+            (f"{prefix}requests-limit", str(limits.requests_limit)),
+            (f"{prefix}requests-remaining", str(limits.requests_remaining)),
+            (f"{prefix}requests-reset", instant(limits.requests_reset_s)),
+            (f"{prefix}tokens-limit", str(limits.tokens_limit)),
+            (f"{prefix}tokens-remaining", str(limits.tokens_remaining)),
+            (f"{prefix}tokens-reset", instant(limits.tokens_reset_s)),
+        ]
+    return [
+        ("x-ratelimit-limit-requests", str(limits.requests_limit)),
+        ("x-ratelimit-limit-tokens", str(limits.tokens_limit)),
+        ("x-ratelimit-remaining-requests", str(limits.requests_remaining)),
+        ("x-ratelimit-remaining-tokens", str(limits.tokens_remaining)),
+        ("x-ratelimit-reset-requests", go_duration(limits.requests_reset_s)),
+        ("x-ratelimit-reset-tokens", go_duration(limits.tokens_reset_s)),
+    ]

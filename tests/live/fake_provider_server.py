@@ -10,11 +10,22 @@ It speaks both wire formats (``POST /v1/messages`` and the Message Batches endpo
 and headers (``request-id`` / ``x-request-id``, usage, error envelopes). Model calls answer from
 one FIFO script of ``Answer`` values (``server.script(...)``), rendered in the dialect of the
 path that was called; an unscripted call gets a 500 that says so. Batches are driven by the
-test: ``server.batch(job_id).publish(custom_id, item)`` and ``.end()``.
+test: ``server.batch(job_id).publish(custom_id, item)`` and ``.end()`` (``fake_batches``).
 
 Every request is recorded (method, path, lower-cased headers, parsed JSON body, the request id
 it was answered with) so a test can assert that one compare made exactly one HTTP request and
-what it carried.
+what it carried; with ``log=`` each is also appended to a JSONL file as it arrives, one flushed
+line (``log_line``), so another process can count what the server was asked to judge.
+
+Beyond the script: ``GET /v1/models/{id}`` answers both SDKs' model lookup (404 in the
+provider's own shape for a model outside ``models``; ``None`` knows every model); ``api_key``,
+when set, is the only key accepted (any other gets the provider's 401 on every path); every
+model-call answer carries rate-limit headers from ``server.limits`` (a 429's say no request
+is left); ``default`` answers every call the script does not cover.
+
+As a process (``python -m tests.live.fake_provider_server --port N --log FILE``) it answers
+every call with a verdict, or with ``--answer max_tokens`` a billed truncation, and prints
+``fake provider listening on http://127.0.0.1:N`` once it is ready; SIGTERM stops it.
 
 The script's vocabulary (``Answer``, ``BatchItem``, ``Usage`` and their constructors) and the
 rendering of each dialect live in ``tests.live.fake_answers``; they are re-exported here.
@@ -22,19 +33,28 @@ rendering of each dialect live in ``tests.live.fake_answers``; they are re-expor
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import hashlib
 import json
+import re
+import signal
 import socket
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from tests.live.fake_answers import (
     Answer,
     BatchItem,
+    Limits,
     Usage,
     anthropic_error,
     anthropic_message,
@@ -44,11 +64,14 @@ from tests.live.fake_answers import (
     expired,
     malformed_json,
     missing_winner,
+    model_body,
+    model_not_found,
     openai_error,
     openai_response,
     overloaded,
     presented_key,
     quota_exhausted,
+    rate_limit_headers,
     rate_limited,
     refusal,
     server_error,
@@ -58,17 +81,20 @@ from tests.live.fake_answers import (
     unauthorized,
     verdict,
 )
+from tests.live.fake_batches import BatchDesk, FakeBatch
 
 __all__ = [
     "Answer",
     "BatchItem",
     "FakeProviderServer",
+    "Limits",
     "RecordedRequest",
     "Usage",
     "canceled",
     "dropped",
     "errored",
     "expired",
+    "log_line",
     "malformed_json",
     "missing_winner",
     "overloaded",
@@ -84,6 +110,7 @@ __all__ = [
 ]
 
 MODEL_PATHS = ("/v1/messages", "/v1/responses")
+ESSAY_ID = re.compile(r"Essay [AB] \(ID: ([^)]*)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,32 +121,55 @@ class RecordedRequest:
     body: Any  # parsed JSON; for a multipart upload, {field: text}
     request_id: str | None  # the request id it was answered with
 
-
-@dataclass
-class FakeBatch:
-    """A batch the test drives: ``publish`` results (in any order), then ``end``."""
-
-    dialect: Literal["anthropic", "openai"]
-    job_id: str
-    requests: dict[str, dict[str, Any]]  # custom_id -> params / body, in submission order
-    published: list[tuple[str, BatchItem]] = field(default_factory=list)
-    ended: bool = False
-    final_status: str = "completed"
-    results_before_end: bool = False  # not what the real APIs do; for partial-result tests
+    @property
+    def model(self) -> str | None:
+        model = self.body.get("model") if isinstance(self.body, dict) else None
+        return model if isinstance(model, str) else None
 
     @property
-    def custom_ids(self) -> list[str]:
-        return list(self.requests)
+    def user_text(self) -> str:
+        return user_text(self.body)
 
-    def publish(self, custom_id: str, item: BatchItem) -> FakeBatch:
-        assert custom_id in self.requests, f"{custom_id!r} is not in batch {self.job_id}"
-        self.published.append((custom_id, item))
-        return self
+    @property
+    def essay_ids(self) -> list[str]:
+        """The compared essays' ids, Essay A first, as the prompt names them."""
+        return ESSAY_ID.findall(self.user_text)
 
-    def end(self, status: str = "completed") -> FakeBatch:
-        """End the job; ``status`` is OpenAI's final status (Anthropic's is always ``ended``)."""
-        self.ended, self.final_status = True, status
-        return self
+
+def user_text(body: Any) -> str:
+    """A model call's user turn, its text blocks joined by blank lines, in either dialect."""
+    body = body if isinstance(body, dict) else {}
+    texts: list[str] = []
+    for message in body.get("messages") or body.get("input") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        for block in content if isinstance(content, list) else []:
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+    return "\n\n".join(texts)
+
+
+def log_line(number: int, request: RecordedRequest) -> dict[str, Any]:
+    """One request as the log file holds it: which call, for which model, judging what."""
+    text = request.user_text
+    return {
+        "seq": number,
+        "method": request.method,
+        "path": request.path,
+        "model": request.model,
+        "essay_ids": request.essay_ids,
+        "content_sha256": hashlib.sha256(text.encode()).hexdigest() if text else None,
+        "request_id": request.request_id,
+    }
+
+
+def _overridden(
+    defaults: Sequence[tuple[str, str]], overrides: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``defaults`` without the headers a scripted answer sets itself."""
+    names = {name.lower() for name, _ in overrides}
+    return [(name, value) for name, value in defaults if name.lower() not in names]
 
 
 # ---- the server --------------------------------------------------------------------------
@@ -171,13 +221,29 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeProviderServer:
     """See the module docstring. ``url`` is Anthropic's base URL; ``openai_url`` OpenAI's."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        models: Iterable[str] | None = None,
+        api_key: str | None = None,
+        default: Answer | None = None,
+        log: Path | None = None,
+        utcnow: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._port = port
+        self._models = None if models is None else frozenset(models)
+        self._api_key = api_key
+        self._default = default
+        self._log_path = log
+        self._log: IO[str] | None = None
+        self._utcnow = utcnow
+        self.limits = Limits()  # what the next answers' rate-limit headers say
         self._lock = threading.Lock()
         self._answers: deque[Answer] = deque()
         self._interruptions: deque[Answer] = deque()
         self._requests: list[RecordedRequest] = []
-        self._files: dict[str, bytes] = {}
-        self._batches: dict[str, FakeBatch] = {}
+        self._desk = BatchDesk(self._next, lambda: self.url)
         self._counter = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -186,7 +252,9 @@ class FakeProviderServer:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeProviderServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        if self._log_path is not None:
+            self._log = self._log_path.open("a", encoding="utf-8")
+        server = _Server(("127.0.0.1", self._port), _Handler)
         server.fake = self
         self._server = server
         self._thread = threading.Thread(
@@ -202,6 +270,8 @@ class FakeProviderServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self) -> FakeProviderServer:
         return self.start()
@@ -241,8 +311,7 @@ class FakeProviderServer:
         return [r for r in self.requests if r.path in MODEL_PATHS]
 
     def batch(self, job_id: str) -> FakeBatch:
-        with self._lock:
-            return self._batches[job_id]
+        return self._desk.batch(job_id)
 
     # ---- handling --------------------------------------------------------------------------
 
@@ -258,6 +327,8 @@ class FakeProviderServer:
         dialect = "openai" if path in ("/v1/responses", "/v1/files", "/v1/batches") or (
             path.startswith(("/v1/files/", "/v1/batches/"))
         ) else "anthropic"  # fmt: skip
+        if path.startswith("/v1/models/"):  # both SDKs call it: Anthropic's sends its version
+            dialect = "anthropic" if "anthropic-version" in headers else "openai"
         number, request_id = self._next("req_fake_" if dialect == "anthropic" else "req_")
         if headers.get("content-type", "").startswith("multipart/form-data"):
             body: Any = self._multipart(headers["content-type"], raw)
@@ -266,10 +337,20 @@ class FakeProviderServer:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
+        recorded = RecordedRequest(method, path, headers, body, request_id)
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, headers, body, request_id))
+            self._requests.append(recorded)
+            if self._log is not None:
+                self._log.write(json.dumps(log_line(number, recorded)) + "\n")
+                self._log.flush()
         id_header = "request-id" if dialect == "anthropic" else "x-request-id"
         base = [(id_header, request_id)]
+        if self._api_key is not None and presented_key(headers) != self._api_key:
+            self._send_error(handler, dialect, unauthorized(), headers, request_id, base)
+            return
+        if method == "GET" and path.startswith("/v1/models/"):
+            self._answer_model_lookup(handler, dialect, path, request_id, base)
+            return
         if path in MODEL_PATHS and method == "POST":
             self._answer_model_call(handler, dialect, body, headers, number, request_id, base)
             return
@@ -278,7 +359,7 @@ class FakeProviderServer:
         if interruption is not None:
             self._send_error(handler, dialect, interruption, headers, request_id, base)
             return
-        status, payload, content_type = self._route(method, path, body, number)
+        status, payload, content_type = self._desk.route(method, path, body, number)
         handler.send(status, payload, [*base, ("content-type", content_type)])
 
     def _answer_model_call(
@@ -292,7 +373,7 @@ class FakeProviderServer:
         base: list[tuple[str, str]],
     ) -> None:
         with self._lock:
-            answer = self._answers.popleft() if self._answers else None
+            answer = self._answers.popleft() if self._answers else self._default
         if answer is None:
             message = {"error": {"type": "api_error", "message": "fake server: nothing scripted"}}
             handler.send(
@@ -310,20 +391,37 @@ class FakeProviderServer:
             handler.send(200, b'{"id": "msg_0001", "content": [{"type": ', json_type)
             return
         model = str((body or {}).get("model", "fake-model"))
+        limits = self.limits
+        if answer.status == 429:
+            limits = dataclasses.replace(limits, requests_remaining=0)
+        limit_headers = rate_limit_headers(dialect, limits, self._utcnow())
         if answer.kind == "http_error":
-            self._send_error(handler, dialect, answer, headers, request_id, base)
+            self._send_error(handler, dialect, answer, headers, request_id, base, limit_headers)
             return
+        if answer.winner == "auto":
+            digest = hashlib.sha256(user_text(body).encode()).digest()
+            winner = "Essay A" if digest[0] % 2 == 0 else "Essay B"
+            answer = dataclasses.replace(answer, winner=winner)
         payload = (
             anthropic_message(answer, model, number)
             if dialect == "anthropic"
             else openai_response(answer, model, number)
         )
-        extra = (
-            [("anthropic-ratelimit-requests-remaining", "49")]
-            if dialect == "anthropic"
-            else [("openai-processing-ms", "12"), ("x-ratelimit-remaining-requests", "499")]
-        )
+        extra = [("openai-processing-ms", "12")] if dialect == "openai" else []
+        extra += _overridden(limit_headers, answer.headers) + list(answer.headers)
         handler.send(200, json.dumps(payload).encode(), [*json_type, *extra])
+
+    def _answer_model_lookup(
+        self, handler: _Handler, dialect: str, path: str, request_id: str, base: list[Any]
+    ) -> None:
+        model = path.removeprefix("/v1/models/")
+        if self._models is None or model in self._models:
+            status, payload = 200, model_body(dialect, model)
+        else:
+            status, payload = model_not_found(dialect, model, request_id)
+        handler.send(
+            status, json.dumps(payload).encode(), [*base, ("content-type", "application/json")]
+        )
 
     @staticmethod
     def _send_error(
@@ -333,6 +431,7 @@ class FakeProviderServer:
         headers: dict[str, str],
         request_id: str,
         base: list[tuple[str, str]],
+        limit_headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         key = presented_key(headers)
         status, error = (
@@ -343,7 +442,12 @@ class FakeProviderServer:
         handler.send(
             status,
             json.dumps(error).encode(),
-            [*base, ("content-type", "application/json"), *answer.headers],
+            [
+                *base,
+                ("content-type", "application/json"),
+                *_overridden(limit_headers, answer.headers),
+                *answer.headers,
+            ],
         )
 
     @staticmethod
@@ -358,165 +462,37 @@ class FakeProviderServer:
             fields[str(name)] = payload.decode("utf-8") if isinstance(payload, bytes) else ""
         return fields
 
-    def _route(self, method: str, path: str, body: Any, number: int) -> tuple[int, bytes, str]:
-        json_type = "application/json"
-        parts = path.strip("/").split("/")
-        if method == "POST" and path == "/v1/messages/batches":
-            job_id = f"msgbatch_{number:04d}"
-            requests = {r["custom_id"]: r["params"] for r in body["requests"]}
-            self._add_batch(FakeBatch("anthropic", job_id, requests))
-            return 200, self._anthropic_batch_json(job_id), json_type
-        if method == "GET" and parts[:3] == ["v1", "messages", "batches"] and len(parts) == 4:
-            return 200, self._anthropic_batch_json(parts[3]), json_type
-        if (
-            method == "GET"
-            and parts[:3] == ["v1", "messages", "batches"]
-            and parts[-1] == "results"
-        ):
-            return 200, self._anthropic_results(parts[3]), "application/binary"
-        if method == "POST" and path == "/v1/files":
-            file_id = f"file-{number:04d}"
-            content = body.get("file", "")
-            with self._lock:
-                self._files[file_id] = content.encode("utf-8")
-            return 200, json.dumps(self._file_json(file_id, len(content))).encode(), json_type
-        if method == "POST" and path == "/v1/batches":
-            job_id = f"batch_{number:04d}"
-            with self._lock:
-                lines = self._files[body["input_file_id"]].decode("utf-8").splitlines()
-            requests = {
-                line["custom_id"]: line["body"] for line in map(json.loads, filter(None, lines))
-            }
-            self._add_batch(FakeBatch("openai", job_id, requests))
-            return 200, self._openai_batch_json(job_id, body["input_file_id"]), json_type
-        if method == "GET" and parts[:2] == ["v1", "batches"] and len(parts) == 3:
-            return 200, self._openai_batch_json(parts[2], None), json_type
-        if method == "GET" and parts[:2] == ["v1", "files"] and parts[-1] == "content":
-            with self._lock:
-                return 200, self._files[parts[2]], "application/octet-stream"
-        not_found = {"type": "error", "error": {"type": "not_found_error", "message": path}}
-        return 404, json.dumps(not_found).encode(), json_type
 
-    def _add_batch(self, batch: FakeBatch) -> None:
-        with self._lock:
-            self._batches[batch.job_id] = batch
+# ---- as a process --------------------------------------------------------------------------
 
-    def _visible(self, batch: FakeBatch) -> list[tuple[str, BatchItem]]:
-        return list(batch.published) if batch.ended or batch.results_before_end else []
 
-    # ---- Anthropic batches -----------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; see the module docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.live.fake_provider_server",
+        description="A loopback fake of the Anthropic and OpenAI APIs.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    parser.add_argument("--log", type=Path, help="append one JSON line per request received")
+    parser.add_argument("--answer", choices=("verdict", "max_tokens"), default="verdict")
+    parser.add_argument("--delay-s", type=float, default=0.0, help="before every answer")
+    parser.add_argument("--model", action="append", help="a known model (repeat); default any")
+    parser.add_argument("--api-key", help="the only key accepted; default any")
+    args = parser.parse_args(argv)
+    kind: Literal["verdict", "truncated"] = "verdict" if args.answer == "verdict" else "truncated"
+    default = Answer(kind=kind, winner="auto", delay_s=args.delay_s)
+    server = FakeProviderServer(
+        port=args.port, models=args.model, api_key=args.api_key, default=default, log=args.log
+    )
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    with server:
+        print(f"fake provider listening on {server.url}", flush=True)
+        while not stopping.wait(0.5):
+            pass
+    return 0
 
-    def _anthropic_batch_json(self, job_id: str) -> bytes:
-        batch = self.batch(job_id)
-        counts = dict.fromkeys(("processing", "succeeded", "errored", "canceled", "expired"), 0)
-        for _, item in batch.published:
-            counts[item.kind] += 1
-        counts["processing"] = 0 if batch.ended else len(batch.requests) - len(batch.published)
-        visible = batch.ended or (batch.results_before_end and batch.published)
-        return json.dumps(
-            {
-                "id": job_id,
-                "type": "message_batch",
-                "processing_status": "ended" if batch.ended else "in_progress",
-                "request_counts": counts,
-                "created_at": "2026-11-02T09:00:00Z",
-                "expires_at": "2026-11-03T09:00:00Z",
-                "ended_at": "2026-11-02T09:30:00Z" if batch.ended else None,
-                "archived_at": None,
-                "cancel_initiated_at": None,
-                "results_url": f"{self.url}/v1/messages/batches/{job_id}/results"
-                if visible
-                else None,
-            }
-        ).encode()
 
-    def _anthropic_results(self, job_id: str) -> bytes:
-        batch = self.batch(job_id)
-        lines = []
-        for custom_id, item in self._visible(batch):
-            number, request_id = self._next("req_fake_")
-            result: dict[str, Any] = {"type": item.kind}
-            if item.kind == "succeeded":
-                assert item.answer is not None
-                model = str(batch.requests[custom_id].get("model", "fake-model"))
-                result["message"] = anthropic_message(item.answer, model, number)
-            elif item.kind == "errored":
-                error = {"type": item.error_type, "message": f"{item.error_type} in the batch"}
-                result["error"] = {"type": "error", "error": error, "request_id": request_id}
-            lines.append(json.dumps({"custom_id": custom_id, "result": result}))
-        return ("\n".join(lines) + "\n").encode() if lines else b""
-
-    # ---- OpenAI batches --------------------------------------------------------------------
-
-    @staticmethod
-    def _file_json(file_id: str, size: int) -> dict[str, Any]:
-        return {
-            "id": file_id,
-            "object": "file",
-            "bytes": size,
-            "created_at": 1_790_000_000,
-            "filename": "cjsim-batch.jsonl",
-            "purpose": "batch",
-            "status": "processed",
-        }
-
-    def _openai_batch_json(self, job_id: str, input_file_id: str | None) -> bytes:
-        batch = self.batch(job_id)
-        visible = self._visible(batch)
-        output_file_id = error_file_id = None
-        if visible:
-            output, errors = self._openai_result_lines(batch, visible)
-            with self._lock:
-                if output:
-                    output_file_id = f"file-{job_id}-output"
-                    self._files[output_file_id] = ("\n".join(output) + "\n").encode()
-                if errors:
-                    error_file_id = f"file-{job_id}-errors"
-                    self._files[error_file_id] = ("\n".join(errors) + "\n").encode()
-        failed = sum(item.kind != "succeeded" for _, item in visible)
-        return json.dumps(
-            {
-                "id": job_id,
-                "object": "batch",
-                "endpoint": "/v1/responses",
-                "input_file_id": input_file_id or "file-input",
-                "completion_window": "24h",
-                "status": batch.final_status if batch.ended else "in_progress",
-                "created_at": 1_790_000_000,
-                "output_file_id": output_file_id,
-                "error_file_id": error_file_id,
-                "errors": None,
-                "request_counts": {
-                    "total": len(batch.requests),
-                    "completed": len(visible) - failed,
-                    "failed": failed,
-                },
-            }
-        ).encode()
-
-    def _openai_result_lines(
-        self, batch: FakeBatch, visible: list[tuple[str, BatchItem]]
-    ) -> tuple[list[str], list[str]]:
-        output, errors = [], []
-        for custom_id, item in visible:
-            number, request_id = self._next("req_")
-            line: dict[str, Any] = {"id": f"batch_req_{number:04d}", "custom_id": custom_id}
-            if item.kind == "succeeded":
-                assert item.answer is not None
-                model = str(batch.requests[custom_id].get("model", "fake-model"))
-                body = openai_response(item.answer, model, number)
-                line |= {"response": {"status_code": 200, "request_id": request_id, "body": body},
-                         "error": None}  # fmt: skip
-                output.append(json.dumps(line))
-                continue
-            if item.kind == "errored":
-                error = {"message": f"{item.error_type} in the batch", "type": item.error_type,
-                         "param": None, "code": None}  # fmt: skip
-                response = {"status_code": item.status, "request_id": request_id,
-                            "body": {"error": error}}  # fmt: skip
-                line |= {"response": response, "error": None}
-            else:
-                code = "batch_expired" if item.kind == "expired" else "batch_cancelled"
-                line |= {"response": None, "error": {"code": code, "message": f"{item.kind}"}}
-            errors.append(json.dumps(line))
-        return output, errors
+if __name__ == "__main__":
+    raise SystemExit(main())

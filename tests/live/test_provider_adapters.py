@@ -7,18 +7,17 @@ headers, a body, a slow or dropped connection) must come out of ``compare`` as t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from engine.cj.prompts import SYSTEM_PROMPT, AssessmentContext, comparison_blocks, render
+from engine.cj.prompts import SYSTEM_PROMPT
 from engine.lps.batch_api import BatchProvider
-from engine.lps.calls import ProviderCall, ProviderVerdict
+from engine.lps.calls import ProviderVerdict
 from engine.lps.errors import ProviderError
 from engine.lps.providers.anthropic_provider import AnthropicProvider
 from engine.lps.providers.openai_provider import OpenAIProvider
@@ -27,99 +26,19 @@ from engine.lps.retry import retry_delay_s
 from engine.randomness import Rng
 from engine.settings import Settings
 from tests.live import fake_provider_server as fake
+from tests.live.adapters_under_test import (
+    FAST_TIMEOUT_S,
+    KEYS,
+    MODELS,
+    PROVIDERS,
+    PinnedRuntime,
+    a_call,
+    assert_no_key,
+    compare_once,
+    make,
+    run,
+)
 from tests.live.fake_provider_server import FakeProviderServer, Usage
-
-T = TypeVar("T")
-Adapter = AnthropicProvider | OpenAIProvider
-
-PROVIDERS = ("anthropic", "openai")
-KEYS = {
-    "anthropic": "sk-ant-api03-TESTKEY0123456789abcdefXYZ",
-    "openai": "sk-proj-TESTKEY0123456789abcdefXYZ",
-}
-MODELS = {"anthropic": "claude-fake-5", "openai": "gpt-fake-5.1"}
-FAST_TIMEOUT_S = 0.2
-
-
-@pytest.fixture
-def server() -> Iterator[FakeProviderServer]:
-    """A started fake provider server, stopped after the test."""
-    with FakeProviderServer() as running:
-        yield running
-
-
-def make(provider: str, server: FakeProviderServer, **kwargs: Any) -> Adapter:
-    options: dict[str, Any] = {
-        "model": MODELS[provider],
-        "api_key": KEYS[provider],
-        "timeout_s": 5.0,
-    }
-    options.update(kwargs)
-    if provider == "anthropic":
-        return AnthropicProvider(base_url=server.url, **options)
-    return OpenAIProvider(base_url=server.openai_url, **options)
-
-
-def a_call(number: int = 1, **overrides: Any) -> ProviderCall:
-    context = AssessmentContext(
-        student_prompt="Write about a journey.",
-        assessment_criteria="Structure, evidence, style.",
-        judge_instructions="Be decisive.",
-    )
-    blocks = comparison_blocks(
-        context,
-        (f"essay-a-{number}", "We went north by train."),
-        (f"essay-b-{number}", "The road was long and dusty."),
-        cache_ttl="1h",
-    )
-    fields: dict[str, Any] = {
-        "correlation_id": f"corr-{number}",
-        "provider": "p",
-        "model": "",
-        "system_prompt": SYSTEM_PROMPT,
-        "user_prompt": render(blocks),
-        "prompt_sha256": "0" * 64,
-        "temperature": 0.1,
-        "max_tokens": 300,
-        "prompt_blocks": blocks,
-        "custom_id": f"00000000-0000-4000-8000-{number:012d}",
-    }
-    fields.update(overrides)
-    return ProviderCall(**fields)
-
-
-def run(make_coro: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await make_coro()
-
-    return asyncio.run(main())
-
-
-def compare_once(
-    provider: str, server: FakeProviderServer, *answers: fake.Answer, **kwargs: Any
-) -> ProviderVerdict | ProviderError:
-    """Script ``answers``, make one ``compare`` call, and return what came out of it."""
-    server.script(*answers)
-
-    async def go() -> ProviderVerdict | ProviderError:
-        async with make(provider, server, **kwargs) as adapter:
-            try:
-                return await adapter.compare(a_call())
-            except ProviderError as exc:
-                return exc
-
-    return run(go)
-
-
-def assert_no_key(error: ProviderError, provider: str) -> None:
-    key = KEYS[provider]
-    texts = (str(error), error.detail.model_dump_json(), repr(error.detail.details))
-    for text in texts:
-        assert key not in text
-        assert key[-10:] not in text  # not even its tail
-    assert error.__cause__ is None  # the SDK exception (and its request) is not chained
-    assert error.__suppress_context__
-
 
 # ---- verdicts --------------------------------------------------------------------------------
 
@@ -373,7 +292,7 @@ def test_the_key_and_base_url_come_from_the_environment(
     kind = AnthropicProvider if provider == "anthropic" else OpenAIProvider
 
     async def go() -> ProviderVerdict:
-        async with kind(model=MODELS[provider]) as adapter:
+        async with kind(runtime=PinnedRuntime(), model=MODELS[provider]) as adapter:
             return await adapter.compare(a_call())
 
     assert run(go).winner == "Essay A"
@@ -382,7 +301,7 @@ def test_the_key_and_base_url_come_from_the_environment(
 
     monkeypatch.delenv(key_variable)
     with pytest.raises(ValueError, match=key_variable):
-        kind(model=MODELS[provider])
+        kind(runtime=PinnedRuntime(), model=MODELS[provider])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

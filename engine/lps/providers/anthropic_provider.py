@@ -21,8 +21,9 @@ What is sent, and why:
 What comes back: ``stop_reason`` ``max_tokens`` or ``model_context_window_exceeded`` is a
 ``max_tokens`` error; no ``record_judgement`` call is ``invalid_response``. Usage is normalised
 to ``prompt_tokens = input_tokens + cache_creation_input_tokens + cache_read_input_tokens``
-(Anthropic counts cached tokens apart from ``input_tokens``). The request id is the
-``request-id`` header.
+(Anthropic counts cached tokens apart from ``input_tokens``), also on a billed failure. The
+request id is the ``request-id`` header; the limits are the ``anthropic-ratelimit-*`` headers,
+their resets RFC 3339 instants measured from the runtime's ``utcnow``.
 
 Batches (``batch_api`` mode): ``submit_batch`` creates one Message Batch whose requests carry
 the same params and the queue id as ``custom_id``; ``poll_batch`` reads the batch, and once it
@@ -40,8 +41,9 @@ import anthropic
 import httpx2
 
 from engine.contracts import PromptBlock
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
 from engine.lps.errors import ProviderError
+from engine.lps.providers.rate_limits import anthropic_hints
 from engine.lps.providers.sdk_errors import SdkExceptions
 from engine.lps.providers.sdk_provider import (
     BatchSnapshot,
@@ -203,6 +205,13 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
 
     def _usage(self, usage: object) -> TokenUsage:
         return normalised_usage(usage)
+
+    def _rate_limit(self, headers: Mapping[str, str]) -> RateLimitHints | None:
+        return anthropic_hints(headers, self._runtime.utcnow())
+
+    async def _lookup_model(self, model: str, timeout: httpx2.Timeout) -> None:
+        # Raw: the answer is not parsed, so a field the SDK does not know cannot fail the check.
+        await self._client.models.with_raw_response.retrieve(model, timeout=timeout)
 
     # ---- Message Batches -----------------------------------------------------------------
 

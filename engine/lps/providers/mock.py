@@ -99,6 +99,9 @@ class MockProvider:
     def name(self) -> str:
         return self._name
 
+    async def preflight(self) -> None:
+        """Nothing to check: the mock has no key, no model list and no endpoint."""
+
     async def compare(self, call: ProviderCall) -> ProviderVerdict:
         settings = self._settings
         mode = settings.MOCK_MODE

@@ -21,8 +21,9 @@ What comes back: ``status == "incomplete"`` with ``incomplete_details.reason`` `
 (or no reason at all, which has been seen on truncated answers) is a ``max_tokens`` error; any
 other incomplete or failed status, a refusal, or text that does not parse is
 ``invalid_response``. Usage: ``prompt_tokens = input_tokens`` (OpenAI's ``cached_tokens`` is a
-subset of it), ``cache_read_tokens = input_tokens_details.cached_tokens``. The request id is
-the ``x-request-id`` header.
+subset of it), ``cache_read_tokens = input_tokens_details.cached_tokens``, also on a billed
+failure. The request id is the ``x-request-id`` header; the limits are the ``x-ratelimit-*``
+headers, their resets Go-style durations (``6m0s``).
 
 Batches (``batch_api`` mode): ``submit_batch`` uploads a JSONL file (``purpose="batch"``) of
 ``POST /v1/responses`` lines with the same bodies and the queue id as ``custom_id``, then
@@ -42,8 +43,9 @@ from typing import Any, Final
 import httpx2
 import openai
 
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
 from engine.lps.errors import ProviderError
+from engine.lps.providers.rate_limits import openai_hints
 from engine.lps.providers.sdk_errors import SdkExceptions
 from engine.lps.providers.sdk_provider import (
     BatchSnapshot,
@@ -213,6 +215,13 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
 
     def _usage(self, usage: object) -> TokenUsage:
         return normalised_usage(usage)
+
+    def _rate_limit(self, headers: Mapping[str, str]) -> RateLimitHints | None:
+        return openai_hints(headers, self._runtime.utcnow())
+
+    async def _lookup_model(self, model: str, timeout: httpx2.Timeout) -> None:
+        # Raw: the answer is not parsed, so a field the SDK does not know cannot fail the check.
+        await self._client.models.with_raw_response.retrieve(model, timeout=timeout)
 
     # ---- Batch API -----------------------------------------------------------------------
 

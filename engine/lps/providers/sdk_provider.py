@@ -19,26 +19,35 @@ fails alone, as in ``compare``) and hands them to hook ``_create_batch``. ``poll
 ``custom_id`` and lets the adapter settle each one (hook ``_batch_result``). A failure to poll
 that the engine would retry is an empty poll; every other SDK failure is raised, translated.
 
-Time: each call is timed on ``time.monotonic`` and every error is stamped with the wall clock.
-These adapters only run live, never in simulation, so they do not take the ``Runtime`` clock.
+What an answer costs and what it says about the limits: every HTTP answer's headers become
+``RateLimitHints`` (hook ``_rate_limit``, pure parsing in ``rate_limits``) on the verdict or on
+the ``ProviderError``, a 429's above all. An answer that is not a verdict (truncated, refused,
+unparseable) was still billed: its ``ProviderError`` carries the answer's usage and model.
+
+Preflight: ``preflight`` looks the configured model up (hook ``_lookup_model``, free and
+authenticated) once, bounded, before a live run's first comparison; any failure is one
+``PreflightFailed`` sentence (see ``preflight``).
+
+Time comes from the ``Runtime`` the adapter is given, as everywhere in the engine: each call is
+timed on ``runtime.now()``, every error is stamped, and every rate-limit reset measured, on
+``runtime.utcnow()``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx2
 
 from engine.lps.batch_api import BatchPoll
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
 from engine.lps.errors import ProviderError
+from engine.lps.providers.preflight import PREFLIGHT_TIMEOUT_S, PreflightFailed, preflight_failure
 from engine.lps.providers.sdk_errors import (
     SdkExceptions,
     batch_item_expired,
@@ -49,6 +58,7 @@ from engine.lps.providers.sdk_errors import (
     translate,
 )
 from engine.lps.verdict import parse_verdict
+from engine.ports import Runtime
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -64,7 +74,10 @@ DEFAULT_MAX_TOKENS = 1024
 
 
 class SdkClient(Protocol):
-    """What the base needs of an SDK's async client: that it can be closed."""
+    """What the base needs of an SDK's async client: where it sends, and that it can close."""
+
+    @property
+    def base_url(self) -> httpx2.URL: ...
 
     async def close(self) -> None: ...
 
@@ -85,10 +98,6 @@ class BatchSnapshot:
     refusal: str | None = None
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def token_count(usage: object, key: str) -> int:
     """``usage[key]`` as a token count: a positive int, else 0 (missing, null, bool, negative)."""
     value = usage.get(key) if isinstance(usage, Mapping) else None
@@ -102,10 +111,12 @@ class SdkProvider(ABC, Generic[ClientT]):
     ``REQUEST_ID_HEADER``, ``NAME``), builds its client (``_new_client``) and implements the
     other hooks marked abstract.
 
-    ``api_key`` defaults to ``KEY_VARIABLE`` (required: a missing key raises ``ValueError``
-    here, not at the first call); ``base_url`` to ``BASE_URL_VARIABLE``, else the SDK's
-    default. ``timeout_s`` bounds each HTTP read (the SDK's ``timeout``). ``model`` is used when
-    a call names none; ``max_tokens`` when a call sets none; ``name`` defaults to ``NAME``.
+    ``runtime`` is the clock (``now`` times calls, ``utcnow`` stamps errors and measures
+    rate-limit resets). ``api_key`` defaults to ``KEY_VARIABLE`` (required: a missing key
+    raises ``ValueError`` here, not at the first call); ``base_url`` to ``BASE_URL_VARIABLE``,
+    else the SDK's default. ``timeout_s`` bounds each HTTP read (the SDK's ``timeout``).
+    ``model`` is used when a call names none; ``max_tokens`` when a call sets none; ``name``
+    defaults to ``NAME``.
     """
 
     SDK: ClassVar[SdkExceptions]
@@ -117,6 +128,7 @@ class SdkProvider(ABC, Generic[ClientT]):
     def __init__(
         self,
         *,
+        runtime: Runtime,
         model: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
@@ -139,6 +151,7 @@ class SdkProvider(ABC, Generic[ClientT]):
             max_retries=0,
             timeout=timeout_s,
         )
+        self._runtime = runtime
         self._secrets = (key,)
         self._model = model
         self._max_tokens = max_tokens
@@ -148,6 +161,11 @@ class SdkProvider(ABC, Generic[ClientT]):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def base_url(self) -> str:
+        """Where the client sends (for messages to the user; it never holds the key)."""
+        return str(self._client.base_url).rstrip("/")
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -184,55 +202,90 @@ class SdkProvider(ABC, Generic[ClientT]):
     def _usage(self, usage: object) -> TokenUsage:
         """The body's ``usage`` as ``TokenUsage`` (``prompt_tokens`` counts cached tokens)."""
 
+    @abstractmethod
+    def _rate_limit(self, headers: Mapping[str, str]) -> RateLimitHints | None:
+        """What an answer's headers say about the limits (``rate_limits``); None if nothing."""
+
     def _model_for(self, call: ProviderCall) -> str:
         model = call.model or self._model
         if not model:
             raise ProviderError(
-                missing_model(self._name, correlation_id=call.correlation_id, timestamp=_utcnow())
+                missing_model(
+                    self._name,
+                    correlation_id=call.correlation_id,
+                    timestamp=self._runtime.utcnow(),
+                )
             )
         return model
 
     async def compare(self, call: ProviderCall) -> ProviderVerdict:
         params = self.request_params(call)
-        started = time.monotonic()
+        started_s = self._runtime.now()
         try:
             response = await self._send(params)
         except Exception as exc:
             raise self._failure(exc, call.correlation_id) from None
-        elapsed_ms = round((time.monotonic() - started) * 1000)
+        elapsed_ms = round((self._runtime.now() - started_s) * 1000)
         request_id = response.headers.get(self.REQUEST_ID_HEADER)
+        rate_limit = self._rate_limit(response.headers)
         try:
             body = response.json()
         except ValueError:
+            # Billed or not, nothing in it can be read: no usage, no model.
             raise self._invalid(
-                call, f"the answer is not JSON: {response.text[:80]!r}", request_id
+                call,
+                f"the answer is not JSON: {response.text[:80]!r}",
+                request_id,
+                rate_limit=rate_limit,
             ) from None
-        return self._verdict(body, call, request_id=request_id, elapsed_ms=elapsed_ms)
+        return self._verdict(
+            body, call, request_id=request_id, elapsed_ms=elapsed_ms, rate_limit=rate_limit
+        )
 
     def _verdict(
-        self, body: object, call: ProviderCall, *, request_id: str | None, elapsed_ms: int
+        self,
+        body: object,
+        call: ProviderCall,
+        *,
+        request_id: str | None,
+        elapsed_ms: int,
+        rate_limit: RateLimitHints | None = None,
     ) -> ProviderVerdict:
         if not isinstance(body, dict):
-            raise self._invalid(call, "the answer is not a JSON object", request_id)
-        answer, stop_reason = self._read_answer(body, call, request_id)
-        winner, justification, confidence = parse_verdict(
-            answer,
-            provider=self._name,
-            correlation_id=call.correlation_id,
-            timestamp=_utcnow(),
-            stop_reason=stop_reason,
-            provider_request_id=request_id,
-        )
-        model = body.get("model")
+            raise self._invalid(
+                call, "the answer is not a JSON object", request_id, rate_limit=rate_limit
+            )
+        answered = body.get("model")
+        model = answered if isinstance(answered, str) and answered else call.model or self._model
+        usage = body.get("usage")
+        try:
+            answer, stop_reason = self._read_answer(body, call, request_id)
+            winner, justification, confidence = parse_verdict(
+                answer,
+                provider=self._name,
+                correlation_id=call.correlation_id,
+                timestamp=self._runtime.utcnow(),
+                stop_reason=stop_reason,
+                provider_request_id=request_id,
+            )
+        except ProviderError as refused:
+            # The provider answered, and billed the answer: its cost is real and recorded.
+            raise ProviderError(
+                refused.detail,
+                usage=self._usage(usage) if isinstance(usage, Mapping) else None,
+                model=model or None,
+                rate_limit=rate_limit,
+            ) from None
         return ProviderVerdict(
             winner=winner,  # type: ignore[arg-type]  # parse_verdict checked it
             justification=justification,
             confidence=confidence,
-            model=model if isinstance(model, str) and model else str(call.model or self._model),
-            usage=self._usage(body.get("usage")),
+            model=str(model),
+            usage=self._usage(usage),
             response_time_ms=elapsed_ms,
             provider_request_id=request_id,
             stop_reason=stop_reason,
+            rate_limit=rate_limit,
         )
 
     def _failure(self, exc: Exception, correlation_id: str) -> ProviderError:
@@ -241,12 +294,18 @@ class SdkProvider(ABC, Generic[ClientT]):
             self.SDK,
             provider=self._name,
             correlation_id=correlation_id,
-            timestamp=_utcnow(),
+            timestamp=self._runtime.utcnow(),
             secrets=self._secrets,
         )
         if detail is None:
             raise exc  # not an SDK failure: a bug, never reclassified
-        return ProviderError(detail)
+        response = getattr(exc, "response", None)
+        rate_limit = (
+            self._rate_limit(response.headers)
+            if isinstance(exc, self.SDK.status) and isinstance(response, httpx2.Response)
+            else None
+        )
+        return ProviderError(detail, rate_limit=rate_limit)
 
     def _invalid(
         self,
@@ -255,18 +314,55 @@ class SdkProvider(ABC, Generic[ClientT]):
         request_id: str | None,
         *,
         stop_reason: str | None = None,
+        rate_limit: RateLimitHints | None = None,
     ) -> ProviderError:
         return ProviderError(
             invalid_answer(
                 message,
                 provider=self._name,
                 correlation_id=call.correlation_id,
-                timestamp=_utcnow(),
+                timestamp=self._runtime.utcnow(),
                 secrets=self._secrets,
                 request_id=request_id,
                 stop_reason=stop_reason,
-            )
+            ),
+            rate_limit=rate_limit,
         )
+
+    # ---- preflight -----------------------------------------------------------------------
+
+    @abstractmethod
+    async def _lookup_model(self, model: str, timeout: httpx2.Timeout) -> None:
+        """``GET /v1/models/{model}`` once, within ``timeout``; SDK errors raised."""
+
+    async def preflight(self, *, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+        """Check the key, the model and the endpoint with one free model lookup, before the
+        first comparison; ``PreflightFailed`` (one keyless sentence) if they will not serve.
+
+        Bounded: no SDK retries, ``timeout_s`` to connect and again to answer.
+        """
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+        if not self._model:
+            raise PreflightFailed(
+                f"no model to check at {self.base_url}: the configuration names none",
+                problem="refused",
+            )
+        try:
+            await self._lookup_model(self._model, httpx2.Timeout(timeout_s))
+        except Exception as exc:
+            failure = preflight_failure(
+                exc,
+                self.SDK,
+                endpoint=self.base_url,
+                model=self._model,
+                key_variable=self.KEY_VARIABLE,
+                secrets=self._secrets,
+                timeout_s=timeout_s,
+            )
+            if failure is None:
+                raise  # not an SDK failure: a bug, never reclassified
+            raise failure from None
 
     # ---- batches -------------------------------------------------------------------------
 
@@ -364,7 +460,7 @@ class SdkProvider(ABC, Generic[ClientT]):
                 request_id=request_id,
                 provider=self._name,
                 correlation_id=call.correlation_id,
-                timestamp=_utcnow(),
+                timestamp=self._runtime.utcnow(),
                 secrets=self._secrets,
             )
         )
@@ -376,7 +472,7 @@ class SdkProvider(ABC, Generic[ClientT]):
                 provider=self._name,
                 job_id=job_id,
                 correlation_id=call.correlation_id,
-                timestamp=_utcnow(),
+                timestamp=self._runtime.utcnow(),
             )
         )
 
@@ -387,7 +483,7 @@ class SdkProvider(ABC, Generic[ClientT]):
                 provider=self._name,
                 job_id=job_id,
                 correlation_id=call.correlation_id,
-                timestamp=_utcnow(),
+                timestamp=self._runtime.utcnow(),
                 secrets=self._secrets,
             )
         )
