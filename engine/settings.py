@@ -113,6 +113,35 @@ class Settings(BaseSettings):
     RETRY_BACKOFF_BASE_S: float = Field(4.0, gt=0)
     RETRY_BACKOFF_MAX_S: float = Field(60.0, gt=0)
 
+    # ---- LPS: adaptive concurrency (engine/lps/concurrency.py) ----------------------------
+    # Per (provider, model), an AIMD controller bounds the provider calls in flight: it starts
+    # at START, halves (DECREASE_FACTOR) on a rate-limit episode (429s within DEBOUNCE_S of a
+    # decrease are the same episode), grows by INCREASE_STEP after each CLEAN_WINDOW_S with no
+    # 429, 5xx, overload or timeout in which the limit was reached; 5xx, overload and timeouts
+    # only restart the window. It pauses new calls for Retry-After, and until the reset when
+    # the provider says no requests or tokens remain. LPS_WORKERS stays the pool's size: set
+    # it at least to MAX to let the controller, not the pool, bound the calls. False: today's
+    # fixed pool (the original had no controller).
+    LPS_ADAPTIVE_CONCURRENCY: bool = True
+    LPS_CONCURRENCY_START: int = Field(4, ge=1, le=1024)
+    LPS_CONCURRENCY_MIN: int = Field(1, ge=1, le=1024)
+    LPS_CONCURRENCY_MAX: int = Field(64, ge=1, le=1024)
+    LPS_CONCURRENCY_DECREASE_FACTOR: float = Field(0.5, gt=0, lt=1)
+    LPS_CONCURRENCY_DEBOUNCE_S: float = Field(5.0, ge=0, allow_inf_nan=False)
+    LPS_CONCURRENCY_CLEAN_WINDOW_S: float = Field(10.0, gt=0, allow_inf_nan=False)
+    LPS_CONCURRENCY_INCREASE_STEP: int = Field(1, ge=1, le=1024)
+    # Client-side token buckets on the runtime clock (one minute's worth of burst), applied
+    # with or without the controller; None: no client-side limit.
+    LPS_CLIENT_REQUESTS_PER_MINUTE: float | None = Field(None, gt=0, allow_inf_nan=False)
+    LPS_CLIENT_TOKENS_PER_MINUTE: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    # ---- LPS: prices (engine/lps/pricing.py), USD per million tokens ---------------------
+    # Every provider call's event records its cost; cache prices default to the input price.
+    PRICE_INPUT_PER_MTOK: float = Field(0.0, ge=0, allow_inf_nan=False)
+    PRICE_OUTPUT_PER_MTOK: float = Field(0.0, ge=0, allow_inf_nan=False)
+    PRICE_CACHE_WRITE_PER_MTOK: float | None = Field(None, ge=0, allow_inf_nan=False)
+    PRICE_CACHE_READ_PER_MTOK: float | None = Field(None, ge=0, allow_inf_nan=False)
+
     # ---- LPS: batch API ------------------------------------------------------------------
     BATCH_API_POLL_INTERVAL_S: float = Field(60.0, gt=0)
     BATCH_API_EXPIRY_S: float = Field(24 * 3600.0, gt=0)
@@ -156,6 +185,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"RETRY_BACKOFF_BASE_S ({self.RETRY_BACKOFF_BASE_S}) exceeds "
                 f"RETRY_BACKOFF_MAX_S ({self.RETRY_BACKOFF_MAX_S})"
+            )
+        low, start, high = (
+            self.LPS_CONCURRENCY_MIN,
+            self.LPS_CONCURRENCY_START,
+            self.LPS_CONCURRENCY_MAX,
+        )
+        if not low <= start <= high:
+            raise ValueError(
+                "LPS concurrency needs LPS_CONCURRENCY_MIN <= LPS_CONCURRENCY_START <= "
+                f"LPS_CONCURRENCY_MAX, got {low} <= {start} <= {high}"
             )
         return self
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.contracts import ErrorDetail, LLMComparisonRequest
-from engine.lps.calls import ProviderCall, ProviderVerdict
+from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.context import LPSContext
 from engine.lps.errors import ErrorType, ProviderError, WorkerCrash, detail_for
 from engine.lps.prompt import rendered_prompt
@@ -146,6 +146,12 @@ class QueueLedger:
                 await self.expire(item, reason="ttl", error_type=ErrorType.QUEUE_EXPIRED)
                 continue
             return item
+
+    def peek_ready(self) -> QueueItem | None:
+        """The item ``pop_ready`` would consider next, left in line (it may still be found past
+        its TTL when popped)."""
+        queue_id = self.index.peek()
+        return None if queue_id is None else self.items[queue_id]
 
     def put_back(self, item: QueueItem) -> None:
         self.index.push_front(item.queue_id, item.priority)
@@ -283,10 +289,25 @@ class QueueLedger:
         )
         await self._settle(item, QueueStatus.COMPLETED, result, None)
 
-    async def fail(self, item: QueueItem, detail: ErrorDetail) -> None:
+    async def fail(
+        self,
+        item: QueueItem,
+        detail: ErrorDetail,
+        *,
+        model: str | None = None,
+        usage: TokenUsage | None = None,
+    ) -> None:
+        """Fail ``item``; ``model`` and ``usage`` are its last call's, when the provider billed
+        that failed call."""
         request = self.requests[item.queue_id]
         result = error_result(
-            item, request, detail, runtime=self.ctx.runtime, extra=self._extra(item, request)
+            item,
+            request,
+            detail,
+            runtime=self.ctx.runtime,
+            extra=self._extra(item, request),
+            model=model,
+            usage=usage,
         )
         await self._settle(item, QueueStatus.FAILED, result, detail.error_type)
 

@@ -121,6 +121,23 @@ class LPSMetrics:
                 registry=registry,
             )
         )
+        self.cost = CachedLabels(
+            Counter(
+                "llm_provider_cost_usd_total",
+                "What provider calls cost at the configured prices (PRICE_*), billed failures "
+                "included",
+                ["provider", "model"],
+                registry=registry,
+            )
+        )
+        self.concurrency_limit = CachedLabels(
+            Gauge(
+                "llm_provider_concurrency_limit",
+                "The adaptive controller's limit on provider calls in flight",
+                ["provider", "model"],
+                registry=registry,
+            )
+        )
         self.worker_crashes = Counter(
             "llm_provider_worker_crashes_total",
             "Workers that died holding an item",

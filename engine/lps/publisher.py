@@ -17,7 +17,7 @@ from engine.contracts import (
     LLMComparisonResultV1,
     TokenUsageV1,
 )
-from engine.lps.calls import ProviderVerdict
+from engine.lps.calls import ProviderVerdict, TokenUsage
 from engine.lps.queue import QueueItem
 from engine.ports import Runtime
 
@@ -78,12 +78,7 @@ def success_result(
             request,
             {
                 **extra,
-                "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "cache_read_input_tokens": usage.cache_read_tokens,
-                    "cache_creation_input_tokens": usage.cache_write_tokens,
-                },
+                "usage": _usage_metadata(usage),
                 "provider_request_id": verdict.provider_request_id,
             },
         ),
@@ -97,17 +92,44 @@ def error_result(
     *,
     runtime: Runtime,
     extra: dict[str, Any],
+    model: str | None = None,
+    usage: TokenUsage | None = None,
 ) -> LLMComparisonResultV1:
+    """An error callback. ``model`` and ``usage`` are the failed call's when the provider
+    answered and billed it (a truncated or unparseable answer); otherwise the model is
+    ``unknown`` and no tokens are reported."""
+    metadata = dict(extra)
+    token_usage = TokenUsageV1()
+    cost = 0.0
+    if usage is not None:
+        cost = round(usage.total_tokens / 1000.0 * COST_PER_1K_TOKENS.get(item.provider, 0.0), 8)
+        token_usage = TokenUsageV1(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
+        metadata["usage"] = _usage_metadata(usage)
     return LLMComparisonResultV1(
         request_id=item.queue_id,
         correlation_id=item.correlation_id,
         error_detail=detail,
         provider=item.provider,
-        model="unknown",
+        model=model or "unknown",
+        token_usage=token_usage,
+        cost_estimate=cost,
         requested_at=item.queued_at,
         completed_at=runtime.utcnow(),
-        request_metadata=_metadata(request, extra),
+        request_metadata=_metadata(request, metadata),
     )
+
+
+def _usage_metadata(usage: TokenUsage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    }
 
 
 def wrap(result: LLMComparisonResultV1, *, event_id: str, runtime: Runtime) -> EventEnvelope:

@@ -106,6 +106,16 @@ class DispatchIndex:
                 return queue_id
         return None
 
+    def peek(self) -> str | None:
+        """The id ``pop`` would return next, left in place."""
+        heap = self._heap
+        while heap:
+            queue_id = heap[0][2]
+            if queue_id in self._members:
+                return queue_id
+            heapq.heappop(heap)  # a discarded entry: drop it now
+        return None
+
     def push_front(self, queue_id: str, priority: int) -> None:
         """Return an item taken but not used (an incompatible bundle candidate)."""
         self.push(queue_id, priority)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from engine.contracts import LLMComparisonRequest
 from engine.lps.batch_api import BatchProvider
+from engine.lps.concurrency_gate import Gates
 from engine.lps.context import LPSContext
 from engine.lps.ledger import QueueLedger
 from engine.lps.worker import cleanup_loop, deadline_loop, worker_loop
@@ -19,6 +20,13 @@ class LPSService:
         self.ledger = QueueLedger(ctx)
         self._tasks: list[Task[None]] = []
         self._batch_jobs: dict[str, BatchProvider] = {}
+        # Provider calls pass a concurrency gate per (provider, model) when the controller or a
+        # client-side rate limit is on; without either, the worker pool alone bounds them.
+        self.gates = (
+            Gates(ctx.settings, runtime=ctx.runtime, log=ctx.log, metrics=ctx.metrics)
+            if Gates.wanted(ctx.settings)
+            else None
+        )
 
     def start(self) -> None:
         """Start the workers, the hygiene sweep and the call-deadline loop. Call inside a
@@ -27,7 +35,8 @@ class LPSService:
         for index in range(self.ctx.settings.LPS_WORKERS):
             self._tasks.append(
                 runtime.spawn(
-                    worker_loop(self.ledger, self._batch_jobs), name=f"lps-worker-{index}"
+                    worker_loop(self.ledger, self._batch_jobs, self.gates),
+                    name=f"lps-worker-{index}",
                 )
             )
         self._tasks.append(runtime.spawn(cleanup_loop(self.ledger), name="lps-cleanup"))

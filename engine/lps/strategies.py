@@ -12,16 +12,18 @@
 
 from __future__ import annotations
 
-from engine.contracts import ErrorDetail
-from engine.lps.calls import ProviderVerdict
+from engine.lps.calls import ProviderVerdict, TokenUsage
+from engine.lps.concurrency_gate import ConcurrencyGate, GateKey, Ticket
 from engine.lps.errors import ProviderError, WorkerCrash, unclassified
 from engine.lps.ledger import Outcome, QueueLedger
+from engine.lps.metrics import LPSMetrics
+from engine.lps.pricing import Pricing
 from engine.lps.publisher import bundle_hint
 from engine.lps.queue import QueueItem, QueueStatus
 from engine.lps.retry import retry_delay_s
 from engine.settings import BundleFailurePolicy, QueueProcessingMode
 
-__all__ = ["execute", "next_bundle", "settle"]
+__all__ = ["execute", "gate_key", "next_bundle", "settle"]
 
 
 def _compatibility(ledger: QueueLedger, item: QueueItem) -> tuple[object, ...]:
@@ -70,73 +72,98 @@ async def next_bundle(ledger: QueueLedger) -> list[QueueItem]:
     return bundle
 
 
-async def execute(ledger: QueueLedger, bundle: list[QueueItem]) -> None:
-    """Call the provider for each item of a per-request or serial bundle and settle it."""
+def gate_key(ledger: QueueLedger, item: QueueItem) -> GateKey:
+    """The (provider, model) whose concurrency gate an item's calls pass: the adapter that
+    really answers, and the model asked for."""
+    return ledger.ctx.provider_for(item.provider).name, ledger.model_of(item)
+
+
+async def execute(
+    ledger: QueueLedger,
+    bundle: list[QueueItem],
+    *,
+    gate: ConcurrencyGate | None = None,
+    ticket: Ticket | None = None,
+) -> None:
+    """Call the provider for each item of a per-request or serial bundle and settle it. With a
+    ``gate``, each call first waits to be admitted; ``ticket`` is an admission already held for
+    the first call (the worker took it before taking the bundle). An admission left unused is
+    handed back, however the bundle ends."""
     ctx = ledger.ctx
     settings = ctx.settings
-    serial = settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE
-    bundle_id = f"{ctx.mode}:{ctx.streams.ids('lps.bundles').next()[:12]}"
-    items = await ledger.start_processing(bundle, bundle_id)
-    model = ledger.model_of(items[0])
-    resolved = ctx.provider_for(items[0].provider).name
-    if serial:
-        ctx.metrics.bundle_calls.labels(resolved, model).inc()
-        ctx.metrics.bundle_items.labels(resolved, model).observe(len(items))
-    ctx.log.append(
-        "lps.bundle.started",
-        ids={"bundle_id": bundle_id},
-        size=len(items),
-        provider=items[0].provider,
-        resolved_provider=resolved,
-        model=model,
-        mode=ctx.mode,
-    )
-    whole_bundle = serial and settings.BUNDLE_FAILURE_POLICY is BundleFailurePolicy.WHOLE_BUNDLE
-    held: list[tuple[QueueItem, ProviderVerdict]] = []
-    send_expired = settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
-    for position, item in enumerate(items):
-        current = ledger.items[item.queue_id]
-        if current.status is not QueueStatus.PROCESSING and not send_expired:
-            # Expired by the sweep while it waited its turn: its callback is already out.
-            ctx.log.append(
-                "lps.item.skipped",
-                ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
-                status=current.status.value,
-                bundle_id=bundle_id,
-            )
-            continue
-        started = ctx.runtime.now()
-        outcome = await ledger.call(item)
-        elapsed = ctx.runtime.now() - started
-        if outcome is None:
-            continue  # expired while the call ran; its callback is already out
-        if isinstance(outcome, WorkerCrash):
-            ctx.metrics.worker_crashes.inc()
-            ctx.log.append(
-                "lps.worker.crashed",
-                ids={"bundle_id": bundle_id},
-                problem=str(outcome),
-                abandoned=len(items) - position,
-            )
-            for abandoned in items[position:]:
-                await ledger.abandon(abandoned, "worker_crash")
-            for kept, verdict in held:
-                await ledger.complete(kept, verdict)
-            return
-        if whole_bundle and isinstance(outcome, ProviderError):
-            # The original: one provider error fails every item of the bundle, the ones that
-            # already succeeded included, and the rest are never sent.
-            _record_call(ledger, item, outcome, elapsed)
-            for victim in [kept for kept, _ in held] + items[position:]:
-                await _settle_error(ledger, victim, outcome.detail)
-            return
-        if whole_bundle and isinstance(outcome, ProviderVerdict):
-            _record_call(ledger, item, outcome, elapsed)
-            held.append((item, outcome))
-            continue
-        await settle(ledger, item, outcome, elapsed_s=elapsed)
-    for kept, verdict in held:
-        await ledger.complete(kept, verdict)
+    try:
+        serial = settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE
+        bundle_id = f"{ctx.mode}:{ctx.streams.ids('lps.bundles').next()[:12]}"
+        items = await ledger.start_processing(bundle, bundle_id)
+        model = ledger.model_of(items[0])
+        resolved = ctx.provider_for(items[0].provider).name
+        if serial:
+            ctx.metrics.bundle_calls.labels(resolved, model).inc()
+            ctx.metrics.bundle_items.labels(resolved, model).observe(len(items))
+        ctx.log.append(
+            "lps.bundle.started",
+            ids={"bundle_id": bundle_id},
+            size=len(items),
+            provider=items[0].provider,
+            resolved_provider=resolved,
+            model=model,
+            mode=ctx.mode,
+        )
+        whole_bundle = serial and settings.BUNDLE_FAILURE_POLICY is BundleFailurePolicy.WHOLE_BUNDLE
+        held: list[tuple[QueueItem, ProviderVerdict]] = []
+        send_expired = settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
+        for position, item in enumerate(items):
+            if gate is not None and ticket is None:
+                ticket = await gate.admit()
+            current = ledger.items[item.queue_id]
+            if current.status is not QueueStatus.PROCESSING and not send_expired:
+                # Expired by the sweep while it waited its turn: its callback is already out.
+                ctx.log.append(
+                    "lps.item.skipped",
+                    ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
+                    status=current.status.value,
+                    bundle_id=bundle_id,
+                )
+                continue
+            started = ctx.runtime.now()
+            outcome = await ledger.call(item)
+            elapsed = ctx.runtime.now() - started
+            if gate is not None and ticket is not None:
+                gate.done(ticket, outcome)
+                ticket = None
+            if outcome is None:
+                continue  # expired while the call ran; its callback is already out
+            if isinstance(outcome, WorkerCrash):
+                ctx.metrics.worker_crashes.inc()
+                ctx.log.append(
+                    "lps.worker.crashed",
+                    ids={"bundle_id": bundle_id},
+                    problem=str(outcome),
+                    abandoned=len(items) - position,
+                )
+                for abandoned in items[position:]:
+                    await ledger.abandon(abandoned, "worker_crash")
+                for kept, verdict in held:
+                    await ledger.complete(kept, verdict)
+                return
+            if whole_bundle and isinstance(outcome, ProviderError):
+                # The original: one provider error fails every item of the bundle, the ones
+                # that already succeeded included, and the rest are never sent.
+                _record_call(ledger, item, outcome, elapsed)
+                bystander = ProviderError(outcome.detail)  # the usage is the failed item's
+                for victim in [kept for kept, _ in held] + items[position:]:
+                    await _settle_error(ledger, victim, outcome if victim is item else bystander)
+                return
+            if whole_bundle and isinstance(outcome, ProviderVerdict):
+                _record_call(ledger, item, outcome, elapsed)
+                held.append((item, outcome))
+                continue
+            await settle(ledger, item, outcome, elapsed_s=elapsed)
+        for kept, verdict in held:
+            await ledger.complete(kept, verdict)
+    finally:
+        if gate is not None and ticket is not None:
+            gate.cancel(ticket)
 
 
 async def settle(
@@ -149,11 +176,14 @@ async def settle(
     if isinstance(outcome, ProviderVerdict):
         await ledger.complete(item, outcome)
     else:
-        await _settle_error(ledger, item, outcome.detail)
+        await _settle_error(ledger, item, outcome)
 
 
-async def _settle_error(ledger: QueueLedger, item: QueueItem, detail: ErrorDetail) -> None:
+async def _settle_error(ledger: QueueLedger, item: QueueItem, error: ProviderError) -> None:
+    """Retry or fail ``item`` after ``error``; a failure's callback carries the model and usage
+    of a billed call."""
     ctx = ledger.ctx
+    detail = error.detail
     if ctx.settings.LEGACY_UNCLASSIFIED_PROVIDER_ERRORS:
         detail = unclassified(detail)
     current = ledger.items[item.queue_id]
@@ -161,7 +191,7 @@ async def _settle_error(ledger: QueueLedger, item: QueueItem, detail: ErrorDetai
         detail, current.retry_count, ctx.settings, ctx.streams.random("lps.retry.jitter")
     )
     if delay is None:
-        await ledger.fail(current, detail)
+        await ledger.fail(current, detail, model=error.model, usage=error.usage)
     else:
         await ledger.retry(current, delay, detail)
 
@@ -169,51 +199,85 @@ async def _settle_error(ledger: QueueLedger, item: QueueItem, detail: ErrorDetai
 def _record_call(
     ledger: QueueLedger, item: QueueItem, outcome: ProviderVerdict | ProviderError, elapsed_s: float
 ) -> None:
+    """Metrics and one ``lps.provider.call`` event per call: its outcome, the model that
+    answered, its usage and what it cost (a billed failure's too; zero when nothing was billed).
+    """
     ctx = ledger.ctx
     metrics = ctx.metrics
     provider = ctx.provider_for(item.provider).name  # the adapter that really answered
-    requested_model = ledger.model_of(item)
     request_type = "batch" if ctx.mode == "batch_api" else "comparison"
+    attempt = ledger.items[item.queue_id].retry_count + 1
+    ids = {"queue_id": item.queue_id, "correlation_id": item.correlation_id}
     if isinstance(outcome, ProviderVerdict):
-        usage = outcome.usage
-        metrics.requests.labels(provider, outcome.model, request_type, "success").inc()
+        model, usage = outcome.model, outcome.usage
+        metrics.requests.labels(provider, model, request_type, "success").inc()
         metrics.processing_time.labels(provider, "success").observe(elapsed_s)
-        for token_type, count in (
-            ("prompt", usage.prompt_tokens),
-            ("completion", usage.completion_tokens),
-            ("cache_read", usage.cache_read_tokens),
-            ("cache_write", usage.cache_write_tokens),
-        ):
-            if count:
-                metrics.tokens.labels(provider, outcome.model, token_type).inc(count)
+        cost = _account(ctx.metrics, ctx.pricing, provider, model, usage)
         ctx.log.append(
             "lps.provider.call",
-            ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
+            ids=ids,
             outcome="success",
             provider=provider,
-            model=outcome.model,
-            attempt=ledger.items[item.queue_id].retry_count + 1,
+            model=model,
+            attempt=attempt,
             latency_ms=outcome.response_time_ms,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+            **_usage_fields(usage),
+            cost_usd=cost,
         )
         return
     detail = outcome.detail
     error_type = detail.error_type
     status = detail.details.get("http_status")
+    requested_model = ledger.model_of(item)
+    model = outcome.model or requested_model
     metrics.requests.labels(provider, requested_model, request_type, "failure").inc()
     metrics.processing_time.labels(provider, "failure").observe(elapsed_s)
     metrics.api_errors.labels(provider, error_type, str(status) if status else "none").inc()
     metrics.errors.labels(provider, requested_model, error_type).inc()
+    usage = outcome.usage or _UNBILLED
+    cost = _account(ctx.metrics, ctx.pricing, provider, model, usage) if outcome.usage else 0.0
     ctx.log.append(
         "lps.provider.call",
-        ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
+        ids=ids,
         outcome="error",
         provider=provider,
-        model=requested_model,
+        model=model,
         error_type=error_type,
         http_status=status,
         retry_after_s=detail.details.get("retry_after_s"),
         retryable=detail.details.get("retryable"),
-        attempt=ledger.items[item.queue_id].retry_count + 1,
+        attempt=attempt,
+        **_usage_fields(usage),
+        cost_usd=cost,
+        billed=outcome.usage is not None,
     )
+
+
+_UNBILLED = TokenUsage()
+
+
+def _usage_fields(usage: TokenUsage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    }
+
+
+def _account(
+    metrics: LPSMetrics, pricing: Pricing, provider: str, model: str, usage: TokenUsage
+) -> float:
+    """Count a billed call's tokens and cost in the metrics; return its cost in USD."""
+    for token_type, count in (
+        ("prompt", usage.prompt_tokens),
+        ("completion", usage.completion_tokens),
+        ("cache_read", usage.cache_read_tokens),
+        ("cache_write", usage.cache_write_tokens),
+    ):
+        if count:
+            metrics.tokens.labels(provider, model, token_type).inc(count)
+    cost = pricing.cost_usd(usage)
+    if cost:
+        metrics.cost.labels(provider, model).inc(cost)
+    return cost
