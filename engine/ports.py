@@ -213,8 +213,10 @@ class Tx(Protocol):
     Reads see committed rows plus this transaction's own writes; writes become visible to others
     at ``commit``. A write, or a read with ``for_update=True``, takes the row's lock, which is held
     until commit or rollback; a second transaction asking for it waits. A wait that would close a
-    cycle raises ``engine.store.errors.DeadlockDetected``. Rows are frozen dataclasses declared
-    with ``engine.store.rows.table``; results of ``select`` come back ordered by primary key.
+    cycle raises ``engine.store.errors.DeadlockDetected``; every store error that means "roll back
+    and run the transaction again" is an ``engine.store.errors.TransactionAborted``. Rows are
+    frozen dataclasses declared with ``engine.store.rows.table``; results of ``select`` come back
+    ordered by primary key.
     """
 
     async def get(self, kind: type[R], key: object, *, for_update: bool = False) -> R | None: ...
@@ -227,6 +229,22 @@ class Tx(Protocol):
 
     async def delete(self, kind: type[Row], key: object) -> None:
         """Remove a row by key; ``RowNotFound`` if there is none."""
+
+    async def allocate_key(self, kind: type[Row]) -> int:
+        """A new integer primary key for ``kind``'s table, allocated atomically: no two calls get
+        the same key, however many transactions, stores or processes share the database. On
+        PostgreSQL and in the simulated store it takes no lock and waits for no one; on SQLite it
+        takes the database write lock, which the transaction needs anyway to insert the row.
+        Keys increase in the order they are allocated, starting above the largest key the table
+        held at its first allocation (so a database written before keys were allocated goes on
+        from where it was).
+
+        A key allocated by a transaction that rolls back is skipped (PostgreSQL's sequences and
+        the simulated store never hand one back) or handed out again (SQLite's counter rolls
+        back with the transaction): callers must not expect keys without gaps, nor give the
+        table keys of their own. ``StoreMisuse`` if the table's key is not an ``int``.
+        """
+        ...
 
     async def select(self, kind: type[R], **equals: object) -> list[R]:
         """Rows whose named columns equal the given values, ordered by key."""

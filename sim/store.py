@@ -12,6 +12,10 @@ read-increment-write without ``for_update`` really loses updates here, and with 
 lost. A lock request that would close a wait-for cycle raises ``DeadlockDetected`` in the
 requester, naming the cycle.
 
+``allocate_key`` draws from one counter per table, as a PostgreSQL sequence does: atomically,
+outside any transaction (a rolled-back allocation leaves a gap), starting above the largest key
+committed when the table's first allocation runs.
+
 Every statement first sleeps its latency on the runtime clock, which is also where concurrent
 transactions interleave, as they do at a real database's round trips. A statement with zero
 latency completes without yielding: that models an in-process store (the LPS queue's Redis
@@ -32,7 +36,7 @@ from engine.store.errors import (
     RowNotFound,
     StoreMisuse,
 )
-from engine.store.rows import Row, TableSpec, key_of
+from engine.store.rows import Row, TableSpec, key_of, require_int_key
 
 __all__ = ["SimStore", "SimTx", "StoreStats"]
 
@@ -118,6 +122,7 @@ class SimStore:
         self._holders: dict[RowId, SimTx] = {}
         self._waiters: dict[RowId, deque[tuple[SimTx, Event]]] = {}
         self._waiting_for: dict[SimTx, RowId] = {}
+        self._last_keys: dict[str, int] = {}  # per table: the last key allocate_key handed out
         self._next_tx_id = 1
         self.stats = StoreStats()
 
@@ -141,6 +146,13 @@ class SimStore:
         if table is None:
             table = self._tables[spec.name] = _Table(spec)
         return table
+
+    def _allocate_key(self, spec: TableSpec) -> int:
+        last = self._last_keys.get(spec.name)
+        if last is None:
+            last = max(self._table(spec).rows, default=0)
+        self._last_keys[spec.name] = last + 1
+        return last + 1
 
     def _try_acquire(self, tx: SimTx, row_id: RowId) -> bool:
         """Take a free lock (or see that ``tx`` holds it) without waiting; False if held."""
@@ -261,6 +273,14 @@ class SimTx:
         if self._visible(spec, key) is None:
             raise RowNotFound(f"{spec.name}: no row with {spec.key}={key!r} to delete")
         self._writes[(spec.name, key)] = _DELETED
+
+    async def allocate_key(self, kind: type[Row]) -> int:
+        spec = self._begin(kind)
+        require_int_key(kind)
+        wait = self._round_trip(None)
+        if wait is not None:
+            await wait
+        return self._store._allocate_key(spec)
 
     async def select(self, kind: type[R], **equals: object) -> list[R]:
         spec = self._begin(kind)

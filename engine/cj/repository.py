@@ -34,8 +34,10 @@ class BatchNotFound(LookupError):
 
 
 async def next_batch_id(tx: Tx) -> int:
-    uploads = await tx.select(BatchUpload)
-    return 1 + max((u.cj_batch_id for u in uploads), default=0)
+    """A new batch's id, allocated atomically by the store (issue 13): concurrent submissions on
+    one database each get their own. (Reading the largest id and adding one gave every
+    concurrent submission the same id, and all but one failed.)"""
+    return await tx.allocate_key(BatchUpload)
 
 
 async def get_upload(tx: Tx, cj_batch_id: int, *, for_update: bool = False) -> BatchUpload:

@@ -7,6 +7,10 @@ INITIALIZING forever: no wave, no callbacks, and a monitor that looked only at b
 comparing. Here both happen in one transaction, so a batch either exists with its first wave
 submitted or does not exist at all; a collision is reported as ``BatchCollision`` before anything
 is written. ``LEGACY_NON_ATOMIC_BATCH_CREATION`` restores the two transactions.
+
+Concurrent submissions on one database all succeed (issue 13): the store allocates each batch
+its own id (``Tx.allocate_key``), and the transaction locks from its first statement, so that
+on SQLite the submissions take turns at the write lock instead of failing each other's snapshots.
 """
 
 from __future__ import annotations
@@ -33,8 +37,15 @@ async def submit_batch(ctx: CJContext, request: BatchRequest) -> int:
         return cj_batch_id
     try:
         async with ctx.store.transaction() as tx:
-            upcoming = ctx.streams.ids("cj.correlation").peek()
-            if await tx.get(ComparisonPair, upcoming) is not None:
+            correlation_ids = ctx.streams.ids("cj.correlation")
+            upcoming = correlation_ids.peek()
+            # A locking read, so that the transaction is a writer from its first statement: on
+            # SQLite it waits here for its turn at the write lock, where a plain read would take
+            # a snapshot that a concurrent submission makes stale before this one can write.
+            found = await tx.get(ComparisonPair, upcoming, for_update=True)
+            # A concurrent submission of this service may have drawn that id while we read: the
+            # row is then its own, not an earlier run's.
+            if found is not None and correlation_ids.peek() == upcoming:
                 raise BatchCollision(_collision(request, upcoming))
             inserted = await insert_batch(ctx, tx, request)
             log_created(ctx, inserted, request)

@@ -15,11 +15,14 @@ between them. Rows are immutable: change one with ``dataclasses.replace`` and ``
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Row", "TableSpec", "evolve", "key_of", "table"]
+from engine.store.errors import StoreMisuse
+
+__all__ = ["Row", "TableSpec", "evolve", "key_of", "require_int_key", "table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,26 @@ def table(name: str, *, key: str, indexes: Sequence[str] = ()) -> Callable[[RowT
 
 def key_of(row: Row) -> Any:
     return getattr(row, row.__table__.key)
+
+
+_INT_KEYED: dict[type[Row], bool] = {}
+
+
+def require_int_key(kind: type[Row]) -> TableSpec:
+    """``kind``'s table, whose key must be declared ``int`` for a store to allocate keys for it;
+    ``StoreMisuse`` otherwise. (Hints are resolved on first use, not at declaration, when names
+    they mention may not be defined yet.)"""
+    spec = getattr(kind, "__table__", None)
+    if not isinstance(spec, TableSpec):
+        raise StoreMisuse(f"{kind!r} is not a table (declare it with engine.store.rows.table)")
+    int_keyed = _INT_KEYED.get(kind)
+    if int_keyed is None:
+        int_keyed = _INT_KEYED[kind] = typing.get_type_hints(kind)[spec.key] is int
+    if not int_keyed:
+        raise StoreMisuse(
+            f"cannot allocate keys for table {spec.name!r}: its key {spec.key!r} is not an int"
+        )
+    return spec
 
 
 RowValue = TypeVar("RowValue", bound=Row)

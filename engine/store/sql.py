@@ -24,13 +24,22 @@ only one write lock for the whole database, so its semantics are stronger:
   snapshot, taken then (repeatable read: stronger than read committed), never waiting. If it
   later writes or locks, SQLite upgrades it to the write lock only if no other transaction holds
   that lock or has committed since the snapshot; otherwise the statement fails at once with
-  ``DeadlockDetected``, and the transaction must roll back. So an unlocked read-increment-write
-  serialises or fails; it never silently loses an update.
-* Two transactions can never each hold a lock the other wants. Given the ``runtime``, the
-  store's own transactions queue for the write lock first come first served, as long as it
-  takes (as PostgreSQL's row-lock waits do); SQLite itself only polls for it. A wait in SQLite
-  (for another store or process) longer than ``busy_timeout_s`` raises ``DeadlockDetected``:
-  SQLite cannot see wait cycles, and a wait that long is the only sign of one it can give.
+  ``WriteConflict``, and the transaction must roll back. So an unlocked read-increment-write
+  serialises or fails; it never silently loses an update. A transaction that will write should
+  therefore make its first statement a write or a locking read: it then waits its turn instead.
+* Two transactions can never each hold a lock the other wants, so there are no deadlocks.
+  Given the ``runtime``, the store's own transactions queue for the write lock first come first
+  served, as long as it takes (as PostgreSQL's row-lock waits do); SQLite itself only polls for
+  it. A wait in SQLite (for another store or process) longer than ``busy_timeout_s`` raises
+  ``LockTimeout``.
+
+Allocated keys (``allocate_key``): on PostgreSQL a sequence per table, ``cjsim_keys_<table>``,
+created on first use (starting above the table's largest key) and drawn with ``nextval``, which
+takes no lock and is never rolled back. (Not the ``<table>_<key>_seq`` that PostgreSQL makes for
+an integer key column: rows are inserted with their keys, so that one never moves, and in a
+database written before keys were allocated it stands far below the largest key.) On SQLite a
+row per table in ``cjsim_key_sequences``, incremented (or created, seeded the same way) by one
+upsert under the write lock, and rolled back with its transaction.
 
 Values: ``str`` is TEXT (collation "C" on PostgreSQL, so ``ORDER BY`` is code-point order on both,
 as Python sorts), ``int`` BIGINT, ``float`` DOUBLE, ``bool`` BOOLEAN, ``datetime`` a timestamp
@@ -44,6 +53,7 @@ loop ends.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -53,17 +63,20 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateSequence
 
 from engine.ports import Lock, Runtime
 from engine.store.errors import (
     DeadlockDetected,
     DuplicateKey,
+    LockTimeout,
     RowNotFound,
     StoreError,
     StoreMisuse,
     StoreUnavailable,
+    WriteConflict,
 )
-from engine.store.rows import Row
+from engine.store.rows import Row, require_int_key, table
 from engine.store.sql_tables import TableMap, table_map
 
 __all__ = ["SqlStore", "SqlTx", "sqlite_url"]
@@ -80,7 +93,18 @@ _SCHEMA_LOCK = 0x636A73696D
 _SQLITE_BUSY = 5  # primary result code; BUSY_SNAPSHOT (517) is an extended form of it
 _WAL_ATTEMPTS = 1000
 _PG_DEADLOCK = "40P01"
+_PG_SERIALIZATION_FAILURE = "40001"
+_PG_LOCK_NOT_AVAILABLE = "55P03"
 _PG_UNIQUE_VIOLATION = "23505"
+
+
+@table("cjsim_key_sequences", key="table_name")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _KeySequence(Row):
+    """SQLite: the last key ``allocate_key`` handed out for a table."""
+
+    table_name: str
+    last_key: int
 
 
 def sqlite_url(path: str | PathLike[str]) -> str:
@@ -145,7 +169,8 @@ class SqlStore:
         # SQLite: transactions of this store queue for the write lock here, first come first
         # served, rather than poll for it in SQLite's busy handler (sleeps of up to 100 ms).
         self._write_lock = runtime.lock() if self.sqlite and runtime is not None else None
-        self._ready: set[str] = set()  # tables known to exist (their creation is committed)
+        # Tables and sequences known to exist (their creation is committed).
+        self._ready: set[str] = set()
         self._next_tx_id = 1
 
     @classmethod
@@ -205,8 +230,7 @@ class SqlStore:
     async def _table_exists(self, conn: AsyncConnection, table: TableMap) -> bool:
         """PostgreSQL: whether ``table`` exists, asking the catalog without taking a lock (so a
         new store need not wait for writers). Its indexes were created with it, atomically."""
-        query = sa.text("SELECT 1 WHERE to_regclass(quote_ident(:name)) IS NOT NULL")
-        found = (await self._run(conn, query, {"name": table.name})).first() is not None
+        found = await self._exists(conn, table.name)
         if found:
             self._ready.add(table.name)
         return found
@@ -227,6 +251,35 @@ class SqlStore:
             await self._create_table(conn, table)
         finally:
             await conn.close()
+
+    async def _key_sequence(self, table: TableMap) -> sa.Sequence:
+        """PostgreSQL: the sequence ``allocate_key`` draws ``table``'s keys from, created on the
+        side (this transaction may hold locks) if it does not exist yet, to start above the
+        largest key the table holds. Creators take turns under the schema lock, so only the
+        first one seeds it."""
+        sequence = sa.Sequence(f"cjsim_keys_{table.name}")
+        if sequence.name in self._ready:
+            return sequence
+        conn = await self._checkout()
+        try:
+            await self._run(conn, sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+            if not await self._exists(conn, sequence.name):
+                start = 1
+                if await self._exists(conn, table.name):
+                    largest = sa.select(sa.func.coalesce(sa.func.max(table.key), 0))
+                    start += int((await self._run(conn, largest)).scalar_one())
+                seeded = sa.Sequence(sequence.name, start=start, data_type=sa.BigInteger())
+                await self._run(conn, CreateSequence(seeded, if_not_exists=True))
+            await self._run_commit(conn)
+        finally:
+            await conn.close()
+        self._ready.add(sequence.name)
+        return sequence
+
+    async def _exists(self, conn: AsyncConnection, name: str) -> bool:
+        """PostgreSQL: whether a table or sequence of that name is on the search path."""
+        query = sa.text("SELECT 1 WHERE to_regclass(quote_ident(:name)) IS NOT NULL")
+        return (await self._run(conn, query, {"name": name})).first() is not None
 
     async def _run(
         self,
@@ -268,6 +321,10 @@ class SqlStore:
         if sqlstate == _PG_DEADLOCK:
             detail = " ".join((getattr(orig, "detail", None) or "").split())
             return DeadlockDetected(f"deadlock detected: {detail}".rstrip(": "))
+        if sqlstate == _PG_SERIALIZATION_FAILURE:
+            return WriteConflict(f"serialization failure: {self._reason(error)}")
+        if sqlstate == _PG_LOCK_NOT_AVAILABLE:
+            return LockTimeout(f"lock not available: {self._reason(error)}")
         if sqlstate == _PG_UNIQUE_VIOLATION:
             return DuplicateKey(self._reason(error))
         if isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P")):
@@ -278,9 +335,10 @@ class SqlStore:
         return None
 
     def _busy_waiting(self) -> StoreError:
-        return DeadlockDetected(
-            f"deadlock presumed: waited {self.busy_timeout_s:g} s for the SQLite write lock"
-            " (SQLite cannot detect lock cycles; the transaction must roll back)"
+        return LockTimeout(
+            f"waited {self.busy_timeout_s:g} s for the SQLite write lock, which another"
+            " connection (another store or process) held all that time; the transaction must"
+            " roll back (raise busy_timeout_s to wait longer)"
         )
 
     def _reason(self, error: BaseException) -> str:
@@ -413,6 +471,29 @@ class SqlTx:
         if (await self._execute(conn, statement)).rowcount == 0:
             raise RowNotFound(f"{table.name}: no row with {table.spec.key}={key!r} to delete")
 
+    async def allocate_key(self, kind: type[Row]) -> int:
+        require_int_key(kind)
+        table = table_map(kind)
+        self._require_open()
+        store = self._store
+        if not store.sqlite:
+            sequence = await store._key_sequence(table)
+            conn = await self._connection()
+            return int((await self._execute(conn, sa.select(sequence.next_value()))).scalar_one())
+        # Under the write lock, with the table there to seed the counter from.
+        await self._prepare(table, lock=True)
+        counters = table_map(_KeySequence)
+        conn = await self._writable(counters)
+        last_key = counters.table.c.last_key
+        first_key = sa.select(sa.func.coalesce(sa.func.max(table.key), 0) + 1).scalar_subquery()
+        upsert = (
+            sqlite.insert(counters.table)
+            .values(table_name=table.name, last_key=first_key)
+            .on_conflict_do_update(index_elements=[counters.key], set_={"last_key": last_key + 1})
+            .returning(last_key)
+        )
+        return int((await self._execute(conn, upsert)).scalar_one())
+
     async def select(self, kind: type[R], **equals: object) -> list[R]:
         table = table_map(kind)
         self._require_open()
@@ -538,7 +619,7 @@ class SqlTx:
         store = self._store
 
         def conflict() -> StoreError:
-            return DeadlockDetected(
+            return WriteConflict(
                 f"transaction {self.id} read a SQLite snapshot and then needed the write lock,"
                 " which another transaction holds or used after the snapshot; it must roll back"
                 " (lock with for_update before reading to wait instead)"

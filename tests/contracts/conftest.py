@@ -52,6 +52,10 @@ class StoreUnderTest:
     loses_unlocked_updates: bool = True
     # Why two transactions can never each hold a lock the other wants, where they cannot.
     no_lock_cycles: str | None = None
+    # Why two transactions that write can never be open at once, where they cannot.
+    one_writer_at_a_time: str | None = None
+    # Whether a key allocated by a transaction that rolled back is handed out again.
+    reuses_rolled_back_keys: bool = False
 
     def run(self, main: Callable[[Any, Any], Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
         runtime = self.runtime_under_test.make()
@@ -85,9 +89,11 @@ def _sqlite(request: pytest.FixtureRequest) -> StoreUnderTest:
         RUNTIMES["asyncio"],
         lambda runtime: SqlStore(url, runtime=runtime),
         # The first write or locking read takes the database write lock; a transaction that
-        # read before it fails (DeadlockDetected) rather than write over a newer commit.
+        # read before it fails (WriteConflict) rather than write over a newer commit.
         loses_unlocked_updates=False,
         no_lock_cycles="SQLite has one write lock for the whole database, not row locks",
+        one_writer_at_a_time="SQLite has one write lock for the whole database",
+        reuses_rolled_back_keys=True,  # its key counter is a row, rolled back like any other
     )
 
 

@@ -20,3 +20,12 @@ class Pair(Row):
     correlation_id: str
     batch_id: int
     winner: str | None = None
+
+
+@table("contract_numbered", key="number")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Numbered(Row):
+    """A row whose integer key the store allocates."""
+
+    number: int
+    label: str = ""

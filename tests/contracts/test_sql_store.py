@@ -12,10 +12,16 @@ import sqlalchemy as sa
 
 from engine.live.runtime import AsyncioRuntime
 from engine.ports import TaskCrashed
-from engine.store.errors import DeadlockDetected, StoreMisuse, StoreUnavailable
+from engine.store.errors import (
+    DeadlockDetected,
+    LockTimeout,
+    StoreMisuse,
+    StoreUnavailable,
+    WriteConflict,
+)
 from engine.store.rows import Row, table
 from engine.store.sql import SqlStore, sqlite_url
-from tests.contracts.rows import Counter, Pair
+from tests.contracts.rows import Counter, Numbered, Pair
 
 
 @table("contract_tagged", key="name")
@@ -89,6 +95,36 @@ def test_stores_creating_the_same_table_at_once_all_succeed(sql_store_impl):
                 await store.close()
 
     assert [counter.value for counter in sql_store_impl.run(main)] == list(range(12))
+
+
+def test_stores_sharing_a_database_allocate_distinct_keys_from_the_first_use_on(sql_store_impl):
+    """Three stores stand for three processes starting at once on a new database: they race to
+    create the key counter (PostgreSQL's sequence, SQLite's counter table) and to draw from it."""
+
+    async def main(runtime, first):
+        stores = [first, sql_store_impl.make_store(runtime), sql_store_impl.make_store(runtime)]
+
+        async def allocate(store, label):
+            async with store.transaction() as tx:
+                number = await tx.allocate_key(Numbered)
+                await tx.insert(Numbered(number=number, label=label))
+
+        try:
+            tasks = [
+                runtime.spawn(allocate(store, f"{n}-{i}"), name=f"allocate-{n}-{i}")
+                for i in range(4)
+                for n, store in enumerate(stores)
+            ]
+            for task in tasks:
+                await task.join()
+            return await first.snapshot(Numbered)
+        finally:
+            for store in stores[1:]:
+                await store.close()
+
+    rows = sql_store_impl.run(main)
+    assert [row.number for row in rows] == list(range(1, 13))
+    assert len({row.label for row in rows}) == 12
 
 
 def test_a_second_store_on_the_same_database_sees_committed_rows(sql_store_impl):
@@ -220,7 +256,9 @@ def test_an_unreachable_database_is_store_unavailable_naming_it_without_the_pass
         assert "s3cret" not in message
 
 
-def test_sqlite_write_lock_wait_beyond_the_busy_timeout_is_a_presumed_deadlock(tmp_path):
+def test_sqlite_write_lock_wait_beyond_the_busy_timeout_is_a_lock_timeout_not_a_deadlock(
+    tmp_path,
+):
     """Two stores on one file stand for two processes: they share only SQLite's lock."""
     url = sqlite_url(tmp_path / "store.db")
 
@@ -233,9 +271,11 @@ def test_sqlite_write_lock_wait_beyond_the_busy_timeout_is_a_presumed_deadlock(t
             async with first.transaction() as holder:
                 await holder.get(Counter, "c", for_update=True)
                 start = runtime.now()
-                with pytest.raises(DeadlockDetected, match=r"waited 0\.2 s"):
+                with pytest.raises(LockTimeout, match=r"waited 0\.2 s") as caught:
                     async with second.transaction() as waiter:
                         await waiter.get(Counter, "c", for_update=True)
+                assert not isinstance(caught.value, DeadlockDetected)
+                assert "deadlock" not in str(caught.value).lower()
                 waited = runtime.now() - start
                 async with second.transaction() as reader:  # a plain read never waits
                     value = (await reader.get(Counter, "c")).value
@@ -250,7 +290,7 @@ def test_sqlite_write_lock_wait_beyond_the_busy_timeout_is_a_presumed_deadlock(t
     assert value == 0
 
 
-def test_sqlite_reader_that_locks_after_a_newer_commit_must_roll_back(tmp_path):
+def test_sqlite_reader_that_locks_after_a_newer_commit_is_a_write_conflict(tmp_path):
     url = sqlite_url(tmp_path / "store.db")
 
     async def main(runtime):
@@ -263,8 +303,9 @@ def test_sqlite_reader_that_locks_after_a_newer_commit_must_roll_back(tmp_path):
                 async with store.transaction() as writer:
                     await writer.update(Counter(name="c", value=5))
                 repeat = (await reader.get(Counter, "c")).value  # the same snapshot
-                with pytest.raises(DeadlockDetected, match="must roll back"):
+                with pytest.raises(WriteConflict, match="must roll back") as caught:
                     await reader.get(Counter, "c", for_update=True)
+                assert not isinstance(caught.value, DeadlockDetected)
             async with store.transaction() as tx:
                 latest = (await tx.get(Counter, "c", for_update=True)).value
             return seen, repeat, latest

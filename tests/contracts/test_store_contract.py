@@ -23,12 +23,19 @@ from engine.cj.states import BatchStateEnum, UploadStatus
 from engine.contracts import LLMComparisonRequest, LLMConfigOverrides, PromptBlock
 from engine.lps.queue import QueueItem, QueueStatus
 from engine.ports import TaskCrashed
-from engine.store.errors import DeadlockDetected, DuplicateKey, RowNotFound, StoreMisuse
+from engine.store.errors import (
+    DeadlockDetected,
+    DuplicateKey,
+    RowNotFound,
+    StoreMisuse,
+    WriteConflict,
+)
 from engine.store.rows import evolve, key_of
-from tests.contracts.rows import Counter, Pair
+from tests.contracts.rows import Counter, Numbered, Pair
 
 CONCURRENT_INCREMENTS = 32
 CONCURRENT_CALLBACKS = 64
+CONCURRENT_ALLOCATIONS = 32
 AT = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -291,7 +298,7 @@ def test_without_for_update_a_store_that_keeps_every_update_fails_the_late_write
                     await all_read.wait()  # every transaction has read 0 before any writes
                     await tx.update(replace(row, value=row.value + 1))
                 outcomes.append("committed")
-            except DeadlockDetected:
+            except WriteConflict:
                 outcomes.append("failed")
 
         tasks = [runtime.spawn(increment(), name=f"inc-{i}") for i in range(CONCURRENT_INCREMENTS)]
@@ -553,3 +560,113 @@ def test_every_engine_row_type_round_trips_with_every_kind_of_field(store_impl):
     assert updated.status is UploadStatus.COMPLETE_MAX_COMPARISONS
     assert updated.completed_at == AT + timedelta(days=1)
     assert updated.processing_metadata["final"] == {"ok": True}
+
+
+# --------------------------------------------------------------------------------------------
+# Allocated keys
+# --------------------------------------------------------------------------------------------
+
+
+async def allocate_and_insert(store, label=""):
+    async with store.transaction() as tx:
+        number = await tx.allocate_key(Numbered)
+        await tx.insert(Numbered(number=number, label=label))
+    return number
+
+
+def test_allocated_keys_start_at_one_and_follow_in_order_per_table(store_impl):
+    async def main(runtime, store):
+        numbers = [await allocate_and_insert(store) for _ in range(3)]
+        async with store.transaction() as tx:
+            other_table = await tx.allocate_key(BatchUpload)  # a counter of its own
+        return numbers, other_table, [row.number for row in await _snapshot(store, Numbered)]
+
+    assert store_impl.run(main) == ([1, 2, 3], 1, [1, 2, 3])
+
+
+def test_allocation_starts_above_the_largest_key_the_table_already_holds(store_impl):
+    """A database written before its keys were allocated (by the largest key plus one) goes on
+    from where it was."""
+
+    async def main(runtime, store):
+        await seed(store, Numbered(number=5), Numbered(number=2))
+        return [await allocate_and_insert(store) for _ in range(2)]
+
+    assert store_impl.run(main) == [6, 7]
+
+
+def test_concurrent_allocations_are_distinct_and_every_transaction_commits(store_impl):
+    """The issue-13 pattern: many transactions each allocate a key and insert under it."""
+
+    async def main(runtime, store):
+        async def one(i):
+            async with store.transaction() as tx:
+                await runtime.sleep(0.001 * (i % 3))  # interleave the transactions' statements
+                number = await tx.allocate_key(Numbered)
+                await runtime.sleep(0.001 * (i % 2))
+                await tx.insert(Numbered(number=number, label=f"t{i}"))
+            return number
+
+        tasks = [runtime.spawn(one(i), name=f"tx-{i}") for i in range(CONCURRENT_ALLOCATIONS)]
+        numbers = [await task.join() for task in tasks]
+        return numbers, await _snapshot(store, Numbered)
+
+    numbers, rows = store_impl.run(main)
+    assert sorted(numbers) == list(range(1, CONCURRENT_ALLOCATIONS + 1))
+    assert sorted(row.label for row in rows) == sorted(
+        f"t{i}" for i in range(CONCURRENT_ALLOCATIONS)
+    )
+
+
+def test_allocation_takes_no_lock_so_open_transactions_all_get_keys(store_impl):
+    if store_impl.one_writer_at_a_time:
+        reason = store_impl.one_writer_at_a_time
+        pytest.skip(f"{store_impl.kind} allocates under its write lock: {reason}")
+
+    async def main(runtime, store):
+        allocated = []
+        all_allocated = runtime.event()
+
+        async def one(i):
+            async with store.transaction() as tx:
+                allocated.append(await tx.allocate_key(Numbered))
+                if len(allocated) == CONCURRENT_ALLOCATIONS:
+                    all_allocated.set()
+                await all_allocated.wait()  # no transaction commits before all have allocated
+
+        tasks = [runtime.spawn(one(i), name=f"tx-{i}") for i in range(CONCURRENT_ALLOCATIONS)]
+        for task in tasks:
+            await task.join()
+        return allocated
+
+    allocated = store_impl.run(main, until_s=60)
+    assert sorted(allocated) == list(range(1, CONCURRENT_ALLOCATIONS + 1))
+
+
+def test_a_rolled_back_allocation_never_gives_a_committed_key_twice(store_impl):
+    async def main(runtime, store):
+        async with store.transaction() as tx:
+            discarded = await tx.allocate_key(Numbered)
+            await tx.rollback()
+        return discarded, [await allocate_and_insert(store) for _ in range(2)]
+
+    discarded, committed = store_impl.run(main)
+    assert discarded == 1
+    assert committed == ([1, 2] if store_impl.reuses_rolled_back_keys else [2, 3])
+
+
+def test_allocating_a_key_for_a_table_whose_key_is_not_an_int_is_misuse(store_impl):
+    async def main(runtime, store):
+        async with store.transaction() as tx:
+            await tx.allocate_key(Counter)
+
+    with pytest.raises(TaskCrashed) as caught:
+        store_impl.run(main)
+    assert isinstance(caught.value.__cause__, StoreMisuse)
+    assert "'contract_counters'" in str(caught.value)
+    assert "not an int" in str(caught.value)
+
+
+async def _snapshot(store, kind):
+    async with store.transaction() as tx:
+        return await tx.select(kind)
