@@ -9,7 +9,9 @@ single thread so that sums do not depend on how work was split. ``write_outcomes
 tables as ``outcomes.duckdb`` and the report as ``analysis.json`` next to ``report.json``.
 
 Tables: ``events``, ``comparisons``, ``callbacks``, ``queue_items``, ``queue_history``,
-``provider_calls``, ``batch_state``, ``scores``, ``metrics``.
+``provider_calls`` (with each call's model, input/output/cache-write/cache-read tokens and
+``cost_usd``), ``concurrency`` (the controller's limit changes and pauses), ``batch_state``,
+``scores``, ``metrics``.
 """
 
 from __future__ import annotations
@@ -129,6 +131,14 @@ _RECORD_SHAPE = json.dumps(
             "latency_ms": "BIGINT",
             "prompt_tokens": "BIGINT",
             "completion_tokens": "BIGINT",
+            "cache_write_tokens": "BIGINT",
+            "cache_read_tokens": "BIGINT",
+            "cost_usd": "DOUBLE",
+            "billed": "BOOLEAN",
+            "old": "BIGINT",
+            "new": "BIGINT",
+            "reason": "VARCHAR",
+            "pause_s": "DOUBLE",
             "completed": "BIGINT",
             "failed": "BIGINT",
             "submitted": "BIGINT",
@@ -169,8 +179,13 @@ VIEWS = {
         record.fields.provider, record.fields.model, record.fields.attempt,
         record.fields.outcome, record.fields.error_type, record.fields.http_status,
         record.fields.retry_after_s, record.fields.latency_ms, record.fields.prompt_tokens,
-        record.fields.completion_tokens
+        record.fields.completion_tokens, record.fields.cache_write_tokens,
+        record.fields.cache_read_tokens, record.fields.cost_usd,
+        coalesce(record.fields.billed, record.fields.outcome = 'success') AS billed
         FROM events WHERE kind = 'lps.provider.call'""",
+    "concurrency": """SELECT seq, t, kind, record.fields.provider, record.fields.model,
+        record.fields.old, record.fields.new, record.fields.reason, record.fields.pause_s
+        FROM events WHERE kind IN ('lps.concurrency.changed', 'lps.concurrency.paused')""",
     "batch_state": """SELECT seq, t, kind, record.ids.cj_batch_id, record.fields.completed,
         record.fields.failed, record.fields.submitted, record.fields.completion_pct,
         record.fields.denominator, record.fields.status
@@ -243,6 +258,17 @@ ANALYSIS: dict[str, str] = {
                round(quantile_cont(latency_ms, 0.95), 3) AS p95_ms,
                round(avg(latency_ms), 3) AS mean_ms
         FROM provider_calls WHERE outcome = 'success' GROUP BY ALL ORDER BY ALL""",
+    # Costs are summed as whole 1e-10 USD (the precision they are recorded at), exactly.
+    "usage_by_model": """
+        SELECT provider, model, count(*) FILTER (billed) AS billed_calls,
+               sum(prompt_tokens) AS input_tokens, sum(completion_tokens) AS output_tokens,
+               sum(cache_write_tokens) AS cache_write_tokens,
+               sum(cache_read_tokens) AS cache_read_tokens,
+               round(sum(CAST(round(cost_usd * 1e10) AS HUGEINT)) / 1e10, 6) AS cost_usd
+        FROM provider_calls GROUP BY ALL ORDER BY ALL""",
+    "concurrency_history": """
+        SELECT seq, round(t, 6) AS t, provider, model, old, new, reason
+        FROM concurrency WHERE kind = 'lps.concurrency.changed' ORDER BY seq""",
     "scores_and_grades": """
         SELECT cj_batch_id, rank, essay_id, is_anchor, known_grade, grade, confidence_label,
                round(bt_score, 6) AS bt_score, round(bt_se, 6) AS bt_se

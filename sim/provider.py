@@ -12,20 +12,30 @@ runs), asks the fault plan whether anything goes wrong, and answers:
 Failures are produced the way real providers produce them, as HTTP statuses with headers and
 error bodies in the provider's own shape (Anthropic or OpenAI), or as raw answers that do not
 parse, and then go through the same classifier and verdict parser as the live adapters
-(``engine.lps.errors``, ``engine.lps.verdict``).
+(``engine.lps.errors``, ``engine.lps.verdict``). A truncated or unparseable answer is billed: its
+error carries the usage and the model.
+
+With ``provider.rate_limit``, the provider also enforces an account's limits before anything
+else: a token bucket per limit (``engine.lps.concurrency_bucket``), requests taken on arrival,
+model tokens charged when the answer is written. A request the buckets cannot take is answered
+429 with a whole-second ``retry-after`` (never reaching the model or the fault plan), and every
+HTTP answer, verdicts included, carries ``RateLimitHints`` (remaining, seconds to reset) as the
+providers' rate-limit headers do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.contracts import LLMComparisonResultV1
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
+from engine.lps.concurrency_bucket import TokenBucket
 from engine.lps.errors import ProviderError, WorkerCrash, classify_http, classify_transport
 from engine.lps.verdict import parse_verdict
 from engine.ports import Runtime
@@ -34,9 +44,9 @@ from engine.traces import Trace
 from sim.cohorts import canonical_essay_key
 from sim.distributions import draw
 from sim.faults import FaultPlan, Opportunity
-from sim.scenario import PROVIDER_FAULTS, FaultKind, FaultSpec, ProviderSpec
+from sim.scenario import PROVIDER_FAULTS, FaultKind, FaultSpec, ProviderRateLimit, ProviderSpec
 
-__all__ = ["ReplayIndex", "SimulatedProvider"]
+__all__ = ["AccountLimits", "ReplayIndex", "SimulatedProvider"]
 
 ERROR_ANSWER_S = 0.2  # an HTTP error comes back quickly
 
@@ -72,6 +82,45 @@ class ReplayIndex:
 
 
 @dataclass
+class AccountLimits:
+    """A provider account's rate limits: one token bucket per limit, in virtual time."""
+
+    requests: TokenBucket | None
+    tokens: TokenBucket | None
+
+    @classmethod
+    def from_spec(cls, spec: ProviderRateLimit, *, now_s: float) -> AccountLimits:
+        rpm, tpm = spec.requests_per_minute, spec.tokens_per_minute
+        return cls(
+            requests=TokenBucket.per_minute(rpm, now_s=now_s) if rpm is not None else None,
+            tokens=TokenBucket.per_minute(tpm, now_s=now_s) if tpm is not None else None,
+        )
+
+    def arrive(self, now_s: float) -> float | None:
+        """Take a request: None when it is let in, else the seconds until it would be."""
+        waits = [bucket.wait_s(now_s=now_s) for bucket in (self.requests, self.tokens) if bucket]
+        if any(wait_s > 0 for wait_s in waits):
+            return max(waits)
+        if self.requests is not None:
+            self.requests = self.requests.take(1, now_s=now_s)
+        return None
+
+    def charge(self, usage: TokenUsage | None, now_s: float) -> None:
+        if usage is not None and self.tokens is not None:
+            self.tokens = self.tokens.take(usage.total_tokens, now_s=now_s)
+
+    def hints(self, now_s: float, *, retry_after_s: float | None = None) -> RateLimitHints:
+        requests, tokens = self.requests, self.tokens
+        return RateLimitHints(
+            requests_remaining=requests.remaining(now_s=now_s) if requests else None,
+            requests_reset_s=round(requests.reset_s(now_s=now_s), 3) if requests else None,
+            tokens_remaining=tokens.remaining(now_s=now_s) if tokens else None,
+            tokens_reset_s=round(tokens.reset_s(now_s=now_s), 3) if tokens else None,
+            retry_after_s=retry_after_s,
+        )
+
+
+@dataclass
 class SimulatedProvider:
     runtime: Runtime
     spec: ProviderSpec
@@ -79,12 +128,59 @@ class SimulatedProvider:
     plan: FaultPlan
     streams: Streams
     replay: ReplayIndex | None = None
+    limits: AccountLimits | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.spec.rate_limit is not None:
+            self.limits = AccountLimits.from_spec(self.spec.rate_limit, now_s=self.runtime.now())
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     async def compare(self, call: ProviderCall) -> ProviderVerdict:
+        limits = self.limits
+        if limits is None:
+            return await self._answer(call)
+        wait_s = limits.arrive(self.runtime.now())
+        if wait_s is not None:
+            await self._refuse(call, limits, wait_s)
+        try:
+            verdict = await self._answer(call)
+        except ProviderError as exc:
+            if exc.detail.details.get("http_status") is None:
+                raise  # a timeout or a reset connection: no answer, no headers
+            now = self.runtime.now()
+            limits.charge(exc.usage, now)
+            raise ProviderError(
+                exc.detail, usage=exc.usage, model=exc.model, rate_limit=limits.hints(now)
+            ) from None
+        now = self.runtime.now()
+        limits.charge(verdict.usage, now)
+        return dataclasses.replace(verdict, rate_limit=limits.hints(now))
+
+    async def _refuse(self, call: ProviderCall, limits: AccountLimits, wait_s: float) -> None:
+        """Answer 429 for a request over the account's limits."""
+        await self.runtime.sleep(ERROR_ANSWER_S)
+        retry_after_s = max(1, math.ceil(wait_s - ERROR_ANSWER_S))
+        request_id = f"req_{self.streams.random('provider.rate_limit').getrandbits(64):016x}"
+        status, headers, body = self._http_error(
+            FaultKind.HTTP_429, FaultSpec(kind=FaultKind.HTTP_429), request_id
+        )
+        headers["retry-after"] = str(retry_after_s)
+        raise ProviderError(
+            classify_http(
+                status,
+                headers=headers,
+                body=body,
+                provider=self.name,
+                correlation_id=call.correlation_id,
+                timestamp=self.runtime.utcnow(),
+            ),
+            rate_limit=limits.hints(self.runtime.now(), retry_after_s=float(retry_after_s)),
+        )
+
+    async def _answer(self, call: ProviderCall) -> ProviderVerdict:
         rng = self.streams.random("provider")
         metadata = call.metadata
         a = canonical_essay_key(str(metadata.get("essay_a_id", "")))
@@ -110,7 +206,7 @@ class SimulatedProvider:
             latency_s = max(0.001, draw(self.spec.latency_ms, rng) / 1000.0)
         request_id = f"req_{rng.getrandbits(64):016x}"
         if fault is not None:
-            latency_s = await self._fault(fault, call, latency_s, request_id)
+            latency_s = await self._fault(fault, call, latency_s, request_id, rng)
         await self.runtime.sleep(latency_s)
         if recorded is not None and recorded.error_detail is not None:
             raise ProviderError(
@@ -170,7 +266,7 @@ class SimulatedProvider:
         )
 
     async def _fault(
-        self, fault: FaultSpec, call: ProviderCall, latency_s: float, request_id: str
+        self, fault: FaultSpec, call: ProviderCall, latency_s: float, request_id: str, rng: Rng
     ) -> float:
         """Act out a fault: raise, hang, or return the (possibly longer) latency to sleep."""
         kind = fault.kind
@@ -218,31 +314,40 @@ class SimulatedProvider:
         if kind is FaultKind.LATENCY_SPIKE:
             return latency_s + fault.extra_latency_s
         await self.runtime.sleep(latency_s)
-        if kind is FaultKind.MAX_TOKENS:
-            truncated = '{"winner": "Essay A", "justification": "Essay A is stronger becau'
-            stop = "max_tokens" if self.name == "anthropic" else "length"
+        # The provider answered: the call is billed even though no verdict comes of it.
+        usage = self._usage(rng)
+        model = call.model or self.spec.model
+        try:
+            if kind is FaultKind.MAX_TOKENS:
+                truncated = '{"winner": "Essay A", "justification": "Essay A is stronger becau'
+                stop = "max_tokens" if self.name == "anthropic" else "length"
+                usage = dataclasses.replace(
+                    usage, completion_tokens=call.max_tokens or usage.completion_tokens
+                )
+                parse_verdict(
+                    truncated,
+                    provider=self.name,
+                    correlation_id=call.correlation_id,
+                    timestamp=now(),
+                    stop_reason=stop,
+                    provider_request_id=request_id,
+                )
+            raw = {
+                "not_json": "I think Essay A is better.",
+                "missing_winner": json.dumps({"justification": "?", "confidence": 3}),
+                "invalid_winner": json.dumps(
+                    {"winner": "Essay C", "justification": "?", "confidence": 3}
+                ),
+            }[fault.malformed]
             parse_verdict(
-                truncated,
+                raw,
                 provider=self.name,
                 correlation_id=call.correlation_id,
                 timestamp=now(),
-                stop_reason=stop,
                 provider_request_id=request_id,
             )
-        raw = {
-            "not_json": "I think Essay A is better.",
-            "missing_winner": json.dumps({"justification": "?", "confidence": 3}),
-            "invalid_winner": json.dumps(
-                {"winner": "Essay C", "justification": "?", "confidence": 3}
-            ),
-        }[fault.malformed]
-        parse_verdict(
-            raw,
-            provider=self.name,
-            correlation_id=call.correlation_id,
-            timestamp=now(),
-            provider_request_id=request_id,
-        )
+        except ProviderError as exc:
+            raise ProviderError(exc.detail, usage=usage, model=model) from None
         raise AssertionError("a malformed answer must not parse")  # pragma: no cover
 
     def _http_error(

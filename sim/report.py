@@ -7,17 +7,32 @@ machine, and snapshot tests leave it out.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from engine.cj.position_report import balances_by_batch, position_balance
+from engine.eventlog import LogRecord
 from engine.lps.queue import QueueStatus
 from sim.runner import RunOutcome
 
-__all__ = ["MACHINE_FIELDS", "baseline", "build_report", "flatten", "rounded"]
+__all__ = [
+    "MACHINE_FIELDS",
+    "STEADY_AFTER_S",
+    "baseline",
+    "build_report",
+    "concurrency_section",
+    "flatten",
+    "rounded",
+    "usage_section",
+]
 
 DIGITS = 6
 BASELINE_DIGITS = 4
+# The controller's steady state is judged after its first minute: a provider's bucket starts
+# full, so the first minute can run above any per-minute limit.
+STEADY_AFTER_S = 60.0
 
 # Figures that measure the machine, not the run: never part of a baseline.
 MACHINE_FIELDS = ("wall_seconds", "virtual_per_wall")
@@ -182,6 +197,10 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
                 (b.max_abs_skew for b in balances_by_batch(pairs, essays).values()), default=0.0
             ),
         },
+        "usage": usage_section(records),
+        "concurrency": concurrency_section(
+            records, adaptive=outcome.settings.LPS_ADAPTIVE_CONCURRENCY
+        ),
         "faults_fired": dict(sorted(faults.items())),
         "virtual_seconds": virtual,
         "wall_seconds": wall_seconds,
@@ -189,3 +208,81 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
     }
     result: dict[str, Any] = rounded(report)
     return result
+
+
+def usage_section(records: Sequence[LogRecord]) -> dict[str, Any]:
+    """Tokens and cost over every provider call, billed failures included. The cost is summed
+    exactly (``math.fsum``), so it does not depend on the order of the calls."""
+    calls = [r.fields for r in records if r.kind == "lps.provider.call"]
+    return {
+        "billed_calls": sum(f["outcome"] == "success" or bool(f.get("billed")) for f in calls),
+        "input_tokens": sum(f.get("prompt_tokens") or 0 for f in calls),
+        "output_tokens": sum(f.get("completion_tokens") or 0 for f in calls),
+        "cache_write_tokens": sum(f.get("cache_write_tokens") or 0 for f in calls),
+        "cache_read_tokens": sum(f.get("cache_read_tokens") or 0 for f in calls),
+        "cost_usd": math.fsum(f.get("cost_usd") or 0.0 for f in calls),
+    }
+
+
+def concurrency_section(records: Sequence[LogRecord], *, adaptive: bool) -> dict[str, Any]:
+    """The controller's limit per (provider, model), with its history of changes, and how the
+    provider calls went after the first minute: answers per minute and the share of calls
+    refused with a rate limit (429 ``rate_limit``)."""
+    gates: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        if record.kind not in ("lps.concurrency.changed", "lps.concurrency.paused"):
+            continue
+        fields = record.fields
+        key = (str(fields["provider"]), str(fields["model"]))
+        gate = gates.setdefault(
+            key,
+            {"provider": key[0], "model": key[1], "history": [], "pauses": 0},
+        )
+        if record.kind == "lps.concurrency.paused":
+            gate["pauses"] += 1
+            continue
+        gate["history"].append(
+            {"t": record.t, "old": fields["old"], "new": fields["new"], "reason": fields["reason"]}
+        )
+    summaries = []
+    for key in sorted(gates):
+        gate = gates[key]
+        history = gate["history"]
+        limits = [change["new"] for change in history]
+        summaries.append(
+            {
+                "provider": gate["provider"],
+                "model": gate["model"],
+                "start": limits[0] if limits else None,
+                "final": limits[-1] if limits else None,
+                "lowest": min(limits, default=None),
+                "highest": max(limits, default=None),
+                "decreases": sum(c["old"] is not None and c["new"] < c["old"] for c in history),
+                "increases": sum(c["old"] is not None and c["new"] > c["old"] for c in history),
+                "pauses": gate["pauses"],
+                "history": history,
+            }
+        )
+    calls = [r for r in records if r.kind == "lps.provider.call"]
+    rate_limited = [r for r in calls if r.fields.get("error_type") == "rate_limit"]
+    end_s = max((r.t for r in calls), default=0.0)
+    steady = [r for r in calls if r.t >= STEADY_AFTER_S]
+    span_s = end_s - STEADY_AFTER_S
+    return {
+        "adaptive": adaptive,
+        "gates": summaries,
+        "rate_limited_calls": len(rate_limited),
+        "after_first_minute": {
+            "calls": len(steady),
+            "answers_per_minute": (
+                60.0 * sum(r.fields["outcome"] == "success" for r in steady) / span_s
+                if span_s > 0
+                else None
+            ),
+            "rate_limited_share": (
+                sum(r.fields.get("error_type") == "rate_limit" for r in steady) / len(steady)
+                if steady
+                else None
+            ),
+        },
+    }

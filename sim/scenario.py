@@ -30,6 +30,7 @@ __all__ = [
     "Expectation",
     "FaultKind",
     "FaultSpec",
+    "ProviderRateLimit",
     "Scenario",
     "ScenarioError",
     "apply_overrides",
@@ -55,6 +56,7 @@ ORIGINAL_SYSTEM: dict[str, Any] = {
     "LEGACY_GREEDY_ORIENTATION": True,
     "LEGACY_NON_ATOMIC_BATCH_CREATION": True,
     "LPS_WORKERS": 1,
+    "LPS_ADAPTIVE_CONCURRENCY": False,  # a fixed worker pool, no concurrency controller
 }
 
 INVARIANT_NAMES = (
@@ -166,12 +168,29 @@ class CohortSpec(_Model):
         return self
 
 
+class ProviderRateLimit(_Model):
+    """The provider's own rate limits, as a real API enforces them on an account: a token bucket
+    per limit (one minute's worth, refilled continuously), in virtual time. A request beyond
+    them is answered 429 with ``retry-after``; every answer reports what remains and when it
+    resets, as the providers' rate-limit headers do."""
+
+    requests_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
+    tokens_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> ProviderRateLimit:
+        if self.requests_per_minute is None and self.tokens_per_minute is None:
+            raise ValueError("give requests_per_minute, tokens_per_minute or both")
+        return self
+
+
 class ProviderSpec(_Model):
     """Who answers. By default the simulated provider's model: Bradley–Terry outcomes from the
     essays' latent quality plus ``position_bias`` for the essay shown first, latency and tokens
     from the given distributions (or, with ``replay``, from the trace). ``replay`` answers
     literally where the trace has the pair in that orientation. ``mock_mode`` uses the engine's
-    mock provider instead (the original's mock profiles)."""
+    mock provider instead (the original's mock profiles). ``rate_limit`` gives the simulated
+    provider an account's limits (requests and/or tokens per minute)."""
 
     name: str = "openai"
     model: str = "gpt-5.1"
@@ -185,6 +204,13 @@ class ProviderSpec(_Model):
         Literal["default", "cj_generic_batch", "eng5_anchor_gpt51_low", "eng5_lower5_gpt51_low"]
         | None
     ) = None
+    rate_limit: ProviderRateLimit | None = None
+
+    @model_validator(mode="after")
+    def _limits_need_the_simulated_provider(self) -> ProviderSpec:
+        if self.rate_limit is not None and self.mock_mode is not None:
+            raise ValueError("rate_limit is modelled by the simulated provider, not by mock_mode")
+        return self
 
 
 class FaultKind(StrEnum):

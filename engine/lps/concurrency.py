@@ -13,6 +13,7 @@ and a *pause*, an instant before which no new call starts. Each call's end is on
 * ``OK`` (an answer, or a failure that says nothing about load): when a whole clean window has
   passed since it began, and within it the limit was *reached* (a call had to wait for a free
   place), additive increase by ``increase_step``, up to the maximum; then a new window begins.
+  A window never begins before a pause ends: time spent paused proves nothing.
   Growth needs the limit to have bound: a limit that nobody waits for says nothing about what
   the provider would take, and one that crept up while idle would burst on the next load.
 
@@ -199,8 +200,15 @@ def on_outcome(
         return Step(state=state)
     pause = _pause(config, state, now_s=now_s, retry_after_s=retry_after_s, hints=hints)
     if pause is not None:
-        state = replace(state, paused_until_s=pause.until_s)
+        # Time spent paused proves nothing: the clean window starts when calls start again.
+        state = replace(
+            state,
+            paused_until_s=pause.until_s,
+            window_start_s=max(state.window_start_s, pause.until_s),
+            window_saturated=False,
+        )
     change = None
+    pause_end = state.paused_until_s
     if signal is Signal.RATE_LIMITED:
         fresh = state.last_decrease_s is None or now_s - state.last_decrease_s >= config.debounce_s
         if fresh:
@@ -210,10 +218,10 @@ def on_outcome(
             if new != state.limit:
                 change = LimitChange(old=state.limit, new=new, reason=Signal.RATE_LIMITED.value)
             state = replace(state, limit=new, last_decrease_s=now_s)
-        state = replace(state, window_start_s=now_s, window_saturated=False)
+        state = replace(state, window_start_s=max(now_s, pause_end), window_saturated=False)
     elif signal is Signal.STRAINED:
-        state = replace(state, window_start_s=now_s, window_saturated=False)
-    elif now_s - state.window_start_s >= config.clean_window_s:
+        state = replace(state, window_start_s=max(now_s, pause_end), window_saturated=False)
+    elif now_s >= state.window_start_s + config.clean_window_s:
         new = min(config.maximum, state.limit + config.increase_step)
         if state.window_saturated and new != state.limit:
             change = LimitChange(old=state.limit, new=new, reason="clean_window")

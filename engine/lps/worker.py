@@ -41,6 +41,11 @@ async def _gated_step(ledger: QueueLedger, gates: Gates) -> None:
         return
     gate = gates.gate(gate_key(ledger, head))
     ticket = await gate.admit()
+    if len(ledger.index) == 0:
+        # Other workers took the work while this one waited: an admission is a call about to
+        # start, never held while waiting for work (the gate counts it as in flight).
+        gate.cancel(ticket)
+        return
     try:
         bundle = await next_bundle(ledger)
     except BaseException:
