@@ -296,8 +296,8 @@ class FakeProviderServer:
         return self
 
     def interrupt(self, *answers: Answer) -> FakeProviderServer:
-        """The next requests that are not model calls (batch and file endpoints) get these
-        HTTP error answers instead, one each."""
+        """The next requests that are not model calls (batch, file and model-lookup endpoints)
+        get these HTTP error answers instead, one each."""
         with self._lock:
             self._interruptions.extend(answers)
         return self
@@ -348,9 +348,6 @@ class FakeProviderServer:
         if self._api_key is not None and presented_key(headers) != self._api_key:
             self._send_error(handler, dialect, unauthorized(), headers, request_id, base)
             return
-        if method == "GET" and path.startswith("/v1/models/"):
-            self._answer_model_lookup(handler, dialect, path, request_id, base)
-            return
         if path in MODEL_PATHS and method == "POST":
             self._answer_model_call(handler, dialect, body, headers, number, request_id, base)
             return
@@ -358,6 +355,9 @@ class FakeProviderServer:
             interruption = self._interruptions.popleft() if self._interruptions else None
         if interruption is not None:
             self._send_error(handler, dialect, interruption, headers, request_id, base)
+            return
+        if method == "GET" and path.startswith("/v1/models/"):
+            self._answer_model_lookup(handler, dialect, path, request_id, base)
             return
         status, payload, content_type = self._desk.route(method, path, body, number)
         handler.send(status, payload, [*base, ("content-type", content_type)])
