@@ -22,7 +22,8 @@ that the engine would retry is an empty poll; every other SDK failure is raised,
 What an answer costs and what it says about the limits: every HTTP answer's headers become
 ``RateLimitHints`` (hook ``_rate_limit``, pure parsing in ``rate_limits``) on the verdict or on
 the ``ProviderError``, a 429's above all. An answer that is not a verdict (truncated, refused,
-unparseable) was still billed: its ``ProviderError`` carries the answer's usage and model.
+without a valid judgement) was still billed: its ``ProviderError`` carries the answer's usage
+and model. A body that cannot be read at all claims neither.
 
 Preflight: ``preflight`` looks the configured model up (hook ``_lookup_model``, free and
 authenticated) once, bounded, before a live run's first comparison; any failure is one
