@@ -70,13 +70,21 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def baseline(report: dict[str, Any]) -> dict[str, Any]:
     """What a snapshot pins of a report: every figure by its dotted path, floats to four
     places, without the machine's figures or the fingerprint (any event change moves the
-    fingerprint; the baseline says which figures moved)."""
+    fingerprint; the baseline says which figures moved), nor the concurrency limit's step by
+    step history (its start, final, lowest and highest limits and its counts of changes are
+    pinned; the steps would crowd the figures out of a failing diff)."""
     dropped = {*MACHINE_FIELDS, "fingerprint"}
     kept = {key: value for key, value in report.items() if key not in dropped}
     return {
         path: round(v, BASELINE_DIGITS) if isinstance(v, float) else v
         for path, v in sorted(flatten(kept).items())
+        if not _is_history(path)
     }
+
+
+def _is_history(path: str) -> bool:
+    parts = path.split(".")
+    return parts[0] == "concurrency" and "history" in parts
 
 
 def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> dict[str, Any]:
