@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from engine.bus import LocalBus
 from engine.contracts import EventEnvelope, LLMComparisonRequest, LLMConfigOverrides
 from engine.eventlog import MemoryEventLog
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
 from engine.lps.context import LPSContext
 from engine.lps.errors import ProviderError, WorkerCrash, classify_answer, classify_http
 from engine.lps.metrics import LPSMetrics
@@ -43,6 +43,13 @@ def anthropic_error(
 MAX_TOKENS = ("max_tokens",)
 INVALID = ("invalid",)
 CRASH = ("crash",)
+# A truncated answer the provider billed: the error carries its usage and model.
+BILLED_MAX_TOKENS = ("max_tokens", TokenUsage(prompt_tokens=1200, completion_tokens=1024))
+
+
+def ok_with(hints: RateLimitHints) -> tuple:
+    """An answer whose headers say ``hints``."""
+    return ("ok", hints)
 
 
 def hang(seconds: float) -> tuple:
@@ -56,6 +63,8 @@ class ScriptedProvider:
     latency_s: float = 1.0
     calls: list[tuple[float, str]] = field(default_factory=list)  # (time, correlation id)
     name: str = "scripted"
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     async def compare(self, call: ProviderCall) -> ProviderVerdict:
         attempt = sum(1 for _, cid in self.calls if cid == call.correlation_id)
@@ -63,10 +72,15 @@ class ScriptedProvider:
         script = self.scripts.get(call.correlation_id, [])
         action = script[attempt] if attempt < len(script) else OK
         now = self.runtime.utcnow
-        if action[0] == "hang":
-            await self.runtime.sleep(action[1])
-        else:
-            await self.runtime.sleep(self.latency_s)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if action[0] == "hang":
+                await self.runtime.sleep(action[1])
+            else:
+                await self.runtime.sleep(self.latency_s)
+        finally:
+            self.in_flight -= 1
         if action[0] == "http":
             raise ProviderError(
                 classify_http(
@@ -79,6 +93,7 @@ class ScriptedProvider:
                 )
             )
         if action[0] in ("max_tokens", "invalid"):
+            billed = action[1] if len(action) > 1 else None
             raise ProviderError(
                 classify_answer(
                     "max_tokens" if action[0] == "max_tokens" else "invalid_response",
@@ -87,7 +102,9 @@ class ScriptedProvider:
                     correlation_id=call.correlation_id,
                     timestamp=now(),
                     stop_reason="max_tokens" if action[0] == "max_tokens" else None,
-                )
+                ),
+                usage=billed,
+                model="scripted-model" if billed is not None else None,
             )
         if action[0] == "crash":
             raise WorkerCrash("scripted crash")
@@ -98,6 +115,7 @@ class ScriptedProvider:
             model="scripted-model",
             usage=TokenUsage(prompt_tokens=100, completion_tokens=20),
             response_time_ms=round(self.latency_s * 1000),
+            rate_limit=action[1] if action[0] == "ok" and len(action) > 1 else None,
         )
 
     def call_times(self, correlation_id: str) -> list[float]:

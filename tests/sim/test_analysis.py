@@ -20,6 +20,7 @@ TABLES = {
     "queue_items",
     "queue_history",
     "provider_calls",
+    "concurrency",
     "batch_state",
     "scores",
     "metrics",
@@ -126,3 +127,52 @@ def test_write_outcomes_leaves_a_database_with_the_outcome_tables(regular, tmp_p
         assert applied == (report["callbacks"]["applied"],)
     # Writing again replaces the file rather than appending to it.
     assert write_outcomes(outcome, tmp_path) == analysis
+
+
+def test_provider_calls_carry_model_tokens_and_cost_and_agree_with_the_report_usage(tmp_path):
+    # batch33's provider truncates and garbles answers now and then: billed failures.
+    outcome = _run(
+        "batch33_serial_bundle_errors", "PRICE_INPUT_PER_MTOK=1.25", "PRICE_OUTPUT_PER_MTOK=10"
+    )
+    report, analysis = build_report(outcome), analyse(outcome)
+    (row,) = analysis["usage_by_model"]
+    usage = report["usage"]
+    assert (row["provider"], row["model"]) == ("anthropic", "claude-haiku-4-5-20251001")
+    assert row["billed_calls"] == usage["billed_calls"]
+    assert row["input_tokens"] == usage["input_tokens"] > 0
+    assert row["output_tokens"] == usage["output_tokens"] > 0
+    assert row["cache_write_tokens"] == usage["cache_write_tokens"] == 0
+    assert row["cost_usd"] == usage["cost_usd"]
+    expected = (usage["input_tokens"] * 1.25 + usage["output_tokens"] * 10) / 1e6
+    assert usage["cost_usd"] == pytest.approx(expected, abs=1e-6)
+    write_outcomes(outcome, tmp_path)
+    with duckdb.connect(str(tmp_path / OUTCOMES_FILE), read_only=True) as con:
+        columns = {row[0] for row in con.execute("DESCRIBE provider_calls").fetchall()}
+        assert columns >= {
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "cache_write_tokens",
+            "cache_read_tokens",
+            "cost_usd",
+            "billed",
+        }
+        billed_errors, billed_cost = con.execute(
+            "SELECT count(*), min(cost_usd) FROM provider_calls WHERE outcome = 'error' AND billed"
+        ).fetchone()
+    errors = report["errors_by_type"]
+    garbled = errors.get("max_tokens", 0) + errors.get("invalid_response", 0)
+    assert billed_errors == garbled > 0
+    assert billed_cost > 0
+    assert usage["billed_calls"] == report["batches"][0]["completed"] + garbled
+
+
+def test_the_concurrency_history_agrees_with_the_report(regular):
+    _, report, analysis = regular
+    (gate,) = report["concurrency"]["gates"]
+    rows = analysis["concurrency_history"]
+    assert [(r["t"], r["old"], r["new"], r["reason"]) for r in rows] == [
+        (c["t"], c["old"], c["new"], c["reason"]) for c in gate["history"]
+    ]
+    assert rows[0]["reason"] == "start"
+    assert any(r["reason"] == "rate_limited" for r in rows)  # its 429 window cut the limit
