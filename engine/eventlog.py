@@ -154,6 +154,19 @@ class MemoryEventLog:
             listener(record)
         return record
 
+    def extend_history(self, records: Sequence[LogRecord], lines: Sequence[str]) -> None:
+        """Take on records an earlier process wrote (a resumed live run's earlier sessions),
+        as they were written: same sequence numbers, times and lines. Listeners hear them."""
+        assert len(records) == len(lines)
+        for record, line in zip(records, lines, strict=True):
+            assert record.seq == len(self._records), "history must continue the sequence"
+            self._hasher.update(line.encode("utf-8"))
+            self._hasher.update(b"\n")
+            self._records.append(record)
+            self._lines.append(line)
+            for listener in self._listeners:
+                listener(record)
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 

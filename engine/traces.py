@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from engine.contracts import EventEnvelope, LLMComparisonResultV1
+from engine.run_files import seal, whole_lines, write_whole
 
 __all__ = [
     "CALLBACKS_FILE",
@@ -65,21 +66,25 @@ def load_trace(folder: Path) -> Trace:
     if not path.is_file():
         raise TraceError(f"{path}:1: no such file (a trace folder holds {CALLBACKS_FILE})")
     envelopes, results = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                envelope = EventEnvelope.model_validate_json(line)
-                result = envelope.result()
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or "envelope"
-                raise TraceError(f"{path}:{number}: {where}: {first['msg']}") from None
-            except ValueError as exc:
-                raise TraceError(f"{path}:{number}: {exc}") from None
-            envelopes.append(envelope)
-            results.append(result)
+    # Whole lines only: a run killed while writing its last line leaves it cut short.
+    try:
+        lines = whole_lines(path)
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"{path}:1: not UTF-8 text (byte {exc.start})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            envelope = EventEnvelope.model_validate_json(line)
+            result = envelope.result()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "envelope"
+            raise TraceError(f"{path}:{number}: {where}: {first['msg']}") from None
+        except ValueError as exc:
+            raise TraceError(f"{path}:{number}: {exc}") from None
+        envelopes.append(envelope)
+        results.append(result)
     summary = None
     summary_path = folder / SUMMARY_FILE
     if summary_path.is_file():
@@ -156,7 +161,9 @@ def summarize(scenario_id: str, results: Iterable[LLMComparisonResultV1]) -> dic
 
 class TraceRecorder:
     """Appends callbacks to ``<folder>/llm_callbacks.jsonl`` as they arrive; ``close`` writes
-    ``summary.json``. Lines are flushed one by one, so an interrupted run keeps what it saw."""
+    ``summary.json`` (of every callback in the file: a resumed run's too). Lines are flushed
+    one by one, so an interrupted run keeps what it saw; ``earlier`` holds what the file held
+    when the recorder opened it."""
 
     def __init__(
         self, folder: Path, scenario_id: str, *, scrub: Callable[[str], str] | None = None
@@ -165,8 +172,14 @@ class TraceRecorder:
         self._scrub = scrub
         self.folder.mkdir(parents=True, exist_ok=True)
         self.scenario_id = scenario_id
-        self._results: list[LLMComparisonResultV1] = []
-        self._handle: TextIO | None = (self.folder / CALLBACKS_FILE).open("a", encoding="utf-8")
+        path = self.folder / CALLBACKS_FILE
+        # A resumed run appends to its trace: the summary covers every callback of the run.
+        seal(path)
+        self.earlier: tuple[EventEnvelope, ...] = (
+            load_trace(self.folder).envelopes if path.is_file() else ()
+        )
+        self._results = [envelope.result() for envelope in self.earlier]
+        self._handle: TextIO | None = path.open("a", encoding="utf-8")
 
     def record(self, envelope: EventEnvelope) -> None:
         if self._handle is None:
@@ -181,9 +194,7 @@ class TraceRecorder:
             self._handle.close()
             self._handle = None
         summary = summarize(self.scenario_id, self._results)
-        (self.folder / SUMMARY_FILE).write_text(
-            json.dumps(summary, indent=2) + "\n", encoding="utf-8"
-        )
+        write_whole(self.folder / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
         return summary
 
 

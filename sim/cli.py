@@ -152,14 +152,20 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the engine for real: a real provider, a real database, recorded",
         description="Judge a folder of essays (and CSV-listed graded anchors) with Anthropic or "
         "OpenAI through the real engine, on a real clock, storing state in SQLite (default) or "
-        "PostgreSQL. Hard caps on requests, estimated cost and wall time are checked before "
+        "PostgreSQL. Before the first comparison, one free call checks the key, the model and "
+        "the endpoint. Hard caps on requests, estimated cost and wall time are checked before "
         "every call. Every callback is recorded into DIR/trace as it arrives; at the end DIR "
-        "holds report.json and the DuckDB analysis, as a simulated run does. API keys come from "
-        "ANTHROPIC_API_KEY / OPENAI_API_KEY and never reach a file. Ctrl-C stops sending and "
-        "lets calls in flight finish; a second Ctrl-C stops waiting. Exit 0 when the batch "
-        "finished, 1 when a cap or Ctrl-C stopped it, 2 on bad input.",
+        "holds report.json and the DuckDB analysis, as a simulated run does. A folder that "
+        "holds a run is never overwritten: continue that run with --resume DIR. API keys come "
+        "from ANTHROPIC_API_KEY / OPENAI_API_KEY and never reach a file. Ctrl-C (or a cap) "
+        "stops sending and lets calls in flight finish; the run can then be resumed. A second "
+        "Ctrl-C stops waiting. Exit codes: 0 the batch completed and every invariant held; 1 "
+        "an invariant failed; 2 bad input, configuration or preflight; 100 the batch ended "
+        "FAILED, or a cap or Ctrl-C stopped it before it finished.",
     )
-    live.add_argument("config", type=Path, help="live run configuration YAML")
+    live.add_argument(
+        "config", type=Path, nargs="?", help="live run configuration YAML (not with --resume)"
+    )
     live.add_argument(
         "--dry-run",
         action="store_true",
@@ -169,7 +175,36 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         metavar="DIR",
-        help="output folder (default: the config's out, else runs/live-<name>)",
+        help="output folder, which must not hold another run (default: the config's out, "
+        "else runs/live-<name>, or runs/live-<name>-dry-run for a dry run)",
+    )
+    live.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the interrupted run in RUN_DIR: what was judged is kept and not paid "
+        "again, what was in flight is sent again once; caps count the whole run",
+    )
+    live.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="do not check the key, model and endpoint before the first comparison",
+    )
+    live.add_argument(
+        "--progress",
+        choices=("auto", "rich", "plain", "none"),
+        default="auto",
+        help="progress display: a bar on a terminal (rich), one line per wave or 30 s "
+        "(plain: the default when stderr is not a terminal or CI is set), or none",
+    )
+    live.add_argument(
+        "--max-requests", type=int, metavar="N", help="override caps.max_requests (whole run)"
+    )
+    live.add_argument(
+        "--max-cost-usd", type=float, metavar="USD", help="override caps.max_cost_usd (whole run)"
+    )
+    live.add_argument(
+        "--max-wall-s", type=float, metavar="S", help="override caps.max_wall_s (this session)"
     )
 
     promote = commands.add_parser(
@@ -255,52 +290,29 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _live(args: argparse.Namespace) -> int:
-    from engine.live.config import load_cohort, load_live_config
-    from engine.live.session import LiveProgress, run_live
+    from engine.live.progress import ProgressDisplay
+    from engine.live.session import run_live
     from sim.live_command import write_live_results
+    from sim.live_start import live_session
 
-    config, base_dir = load_live_config(args.config)
-    cohort = load_cohort(config, base_dir)
-    out_dir = args.out or (
-        base_dir / config.out if config.out else Path("runs") / f"live-{config.name}"
+    config, plan = live_session(args)
+    cohort = plan.cohort
+    mode = (
+        "mock (dry run)"
+        if plan.manifest.dry_run
+        else f"{config.provider.name} {config.provider.model}"
     )
-    essays = len(cohort.students) + len(cohort.anchors)
-    provider = (
-        "mock (dry run)" if args.dry_run else f"{config.provider.name} {config.provider.model}"
-    )
-    print(f"cjsim live {args.config}: {essays} essays, {provider}, output {out_dir}")
-    bar = tqdm(
-        total=None,
-        unit="cmp",
-        desc="comparisons",
-        file=sys.stderr,
-        disable=None,
-        dynamic_ncols=True,
-    )
-
-    def progress(counts: LiveProgress) -> None:
-        if counts.budget and bar.total != counts.budget:
-            bar.total = counts.budget
-        bar.n = counts.completed + counts.failed
-        bar.set_postfix(
-            failed=counts.failed,
-            retries=counts.retries,
-            requests=counts.requests,
-            cost=f"${counts.cost_usd:.4f}",
-            refresh=False,
-        )
-        bar.refresh()
-
-    def notice(message: str) -> None:
-        bar.write(f"cjsim live: {message}", file=sys.stderr)
-
+    if plan.resuming:
+        print(f"cjsim live --resume {plan.folder}: session {plan.number}, {mode}")
+    else:
+        essays = 0 if cohort is None else len(cohort.students) + len(cohort.anchors)
+        print(f"cjsim live {args.config}: {essays} essays, {mode}, output {plan.folder}")
+    display = ProgressDisplay(args.progress, sys.stderr)
     try:
-        run = run_live(
-            config, cohort, out_dir=out_dir, dry_run=args.dry_run, progress=progress, notice=notice
-        )
+        run = run_live(config, plan, progress=display.update, notice=display.notice)
     finally:
-        bar.close()
-    return write_live_results(run, cohort, sys.stdout)
+        display.close()
+    return write_live_results(run, sys.stdout)
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:

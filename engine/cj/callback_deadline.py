@@ -52,6 +52,7 @@ from engine.cj.models import BatchState, ComparisonPair, PairOutcome
 from engine.cj.repository import (
     add_alias,
     essays_of,
+    find_pair,
     get_batch_state,
     get_pair,
     get_upload,
@@ -70,6 +71,7 @@ __all__ = [
     "deadline_of",
     "earliest_deadline",
     "plan",
+    "resubmit_pairs",
     "watch_wave",
     "wave_watched",
 ]
@@ -221,7 +223,8 @@ def watch_wave(
 async def _watch(ctx: CJContext, first: str, size: int, deliver: Deliver, resume: Resume) -> None:
     settings = ctx.settings
     async with ctx.store.transaction() as tx:
-        pair = await get_pair(tx, first)
+        # A wave of resubmissions (a resumed run's) carries new ids: find its pair by alias.
+        pair = await find_pair(tx, first)
         assert pair is not None, f"wave request {first} has no stored pair"
         wave = _Wave(pair.cj_batch_id, pair.iteration)
         pending = await outstanding_pairs(tx, wave.cj_batch_id, iteration=wave.iteration)
@@ -302,7 +305,8 @@ async def _enforce(ctx: CJContext, wave: _Wave) -> _Enforced:
             state, applied = await apply_outcome(ctx, tx, pair, state, DEADLINE_FAILURE)
             records.append(applied)
             wave_complete = applied.wave_complete  # the last one sees the final counters
-        requests = await _resubmit(ctx, tx, [by_key[k] for k in decided.resubmit], now, records)
+        resubmitted = [by_key[k] for k in decided.resubmit]
+        requests = await resubmit_pairs(ctx, tx, resubmitted, now, records)
         # Pairs not yet due when we looked keep their deadlines; those we resubmitted have
         # theirs in ``decided``.
         not_due = (AwaitedPair.of(p) for p in pending if p.correlation_id not in seen.due)
@@ -316,14 +320,15 @@ async def _enforce(ctx: CJContext, wave: _Wave) -> _Enforced:
         )
 
 
-async def _resubmit(
+async def resubmit_pairs(
     ctx: CJContext,
     tx: Tx,
     pairs: Sequence[ComparisonPair],
     now: datetime,
     records: list[_Record | AppliedOutcome],
 ) -> tuple[LLMComparisonRequest, ...]:
-    """Give each pair a new live correlation id (and its alias) and build its request."""
+    """Give each pair a new live correlation id (and its alias) and build its request. The
+    caller holds the pairs' row locks and hands the requests to LPS after commit."""
     if not pairs:
         return ()
     cj_batch_id = pairs[0].cj_batch_id

@@ -2,28 +2,35 @@
 
 ``CappedProvider`` wraps the real provider. Before each call (or each batch job) it checks that
 the call still fits: one more request within ``max_requests``; money already spent, plus what the
-calls in flight may still cost, plus this call's worst case within ``max_cost_usd``; the run
-younger than ``max_wall_s``. A call that does not fit is refused as a ``quota_exhausted`` error,
-which the engine never retries, so the batch winds down on its own; ``tripped`` names the first
-cap that refused, and ``on_trip`` is told once.
+calls in flight may still cost, plus this call's worst case within ``max_cost_usd``; the session
+younger than ``max_wall_s``. Requests and cost count the whole run, earlier sessions included
+(``spent_before``), so resuming a run does not reset its budget.
+
+A call that does not fit is *held*, not failed: it never reaches the provider, and it waits
+until the session ends, when it is cancelled. Its comparison stays owed, so the batch stays
+open, and ``cjsim live --resume`` (with a higher cap, if the cap was the reason) sends it. Had
+it failed instead, the batch would have wound down with comparisons it never judged, and
+nothing would be left to resume. ``tripped`` names the first cap that held a call, and
+``on_trip`` is told once; the session ends when no admitted call is still in flight.
 
 A call's worst case is its prompt (about four characters a token) plus ``max_tokens`` of
-output. What a call really cost is read from its usage when it answers; a failed call is counted
-at nothing unless the provider billed it (a truncated or unparseable answer).
+output. What a call really cost is read from its usage when it answers, a billed failure's
+too (a truncated or unparseable answer carries its usage); a billed failure without usage is
+counted at its worst case, and an unbilled failure at nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.contracts import ErrorDetail
 from engine.lps.batch_api import BatchPoll, BatchProvider
 from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
-from engine.lps.errors import ErrorType, ProviderError, detail_for
+from engine.lps.errors import ErrorType, ProviderError
 from engine.ports import Provider
 
 __all__ = ["CapLimits", "CappedBatchProvider", "CappedProvider", "CostModel", "with_caps"]
@@ -71,6 +78,7 @@ class CappedProvider:
         clock: Callable[[], float],
         utcnow: Callable[[], datetime],
         on_trip: Callable[[str], None] | None = None,
+        spent_before: tuple[int, float] = (0, 0.0),
     ) -> None:
         self._inner = inner
         self._limits = limits
@@ -80,8 +88,11 @@ class CappedProvider:
         self._started_at = clock()
         self._on_trip = on_trip
         self._reserved = 0.0
-        self.requests = 0
-        self.spent_usd = 0.0
+        self.requests_before, self.spent_before_usd = spent_before
+        self.requests = self.requests_before  # the whole run's, this session's included
+        self.spent_usd = self.spent_before_usd
+        self.in_flight = 0  # admitted calls not yet answered
+        self.held = 0  # calls a cap stopped, waiting for the session to end
         self.tripped: str | None = None
 
     @property
@@ -112,43 +123,45 @@ class CappedProvider:
                 )
         return None
 
-    def _admit(self, calls: Sequence[ProviderCall]) -> float:
+    @property
+    def session_requests(self) -> int:
+        return self.requests - self.requests_before
+
+    @property
+    def session_spent_usd(self) -> float:
+        return self.spent_usd - self.spent_before_usd
+
+    async def _admit(self, calls: Sequence[ProviderCall]) -> float:
         refusal = self._refusal(calls)
         if refusal is not None:
             self.stop(refusal)
-            raise ProviderError(self._refused(calls[0], refusal))
+            self.held += len(calls)
+            await asyncio.get_running_loop().create_future()  # until the session cancels it
         reserved = sum(self._cost.worst_case(call) for call in calls)
         self.requests += len(calls)
         self._reserved += reserved
+        self.in_flight += len(calls)
         return reserved
 
-    def _refused(self, call: ProviderCall, reason: str) -> ErrorDetail:
-        return detail_for(
-            ErrorType.QUOTA_EXHAUSTED,
-            f"live cap: {reason}",
-            correlation_id=call.correlation_id,
-            timestamp=self._utcnow(),
-            provider=self._inner.name,
-            http_status=None,
-            retry_after_s=None,
-            provider_error_type="cjsim_live_cap",
-        )
+    def _release(self, reserved: float, calls: int) -> None:
+        self._reserved -= reserved
+        self.in_flight -= calls
 
     def _account(self, call: ProviderCall, outcome: ProviderVerdict | ProviderError) -> None:
-        if isinstance(outcome, ProviderVerdict):
+        if outcome.usage is not None:  # an answer, or a billed failure that says its usage
             self.spent_usd += self._cost.of(outcome.usage)
         elif outcome.error_type in BILLED_FAILURES:
             self.spent_usd += self._cost.worst_case(call)
 
     async def compare(self, call: ProviderCall) -> ProviderVerdict:
-        reserved = self._admit([call])
+        reserved = await self._admit([call])
         try:
             verdict = await self._inner.compare(call)
         except ProviderError as exc:
             self._account(call, exc)
             raise
         finally:
-            self._reserved -= reserved
+            self._release(reserved, 1)
         self._account(call, verdict)
         return verdict
 
@@ -163,7 +176,8 @@ class CappedBatchProvider(CappedProvider):
         self._jobs: dict[str, dict[str, ProviderCall]] = {}
 
     async def submit_batch(self, calls: Sequence[ProviderCall]) -> str:
-        self._admit(calls)
+        # A job is in flight from submission until its results are polled.
+        await self._admit(calls)
         job_id = await self._batch.submit_batch(calls)
         self._jobs[job_id] = {call.custom_id: call for call in calls}
         return job_id
@@ -174,7 +188,7 @@ class CappedBatchProvider(CappedProvider):
         for custom_id, outcome in poll.results.items():
             call = calls.pop(custom_id, None)
             if call is not None:
-                self._reserved -= self._cost.worst_case(call)
+                self._release(self._cost.worst_case(call), 1)
                 self._account(call, outcome)
         return poll
 
@@ -187,7 +201,16 @@ def with_caps(
     clock: Callable[[], float],
     utcnow: Callable[[], datetime],
     on_trip: Callable[[str], None] | None = None,
+    spent_before: tuple[int, float] = (0, 0.0),
 ) -> CappedProvider:
     """``inner`` behind the caps, keeping its batch API if it has one."""
     kind = CappedBatchProvider if isinstance(inner, BatchProvider) else CappedProvider
-    return kind(inner, limits, cost, clock=clock, utcnow=utcnow, on_trip=on_trip)
+    return kind(
+        inner,
+        limits,
+        cost,
+        clock=clock,
+        utcnow=utcnow,
+        on_trip=on_trip,
+        spent_before=spent_before,
+    )

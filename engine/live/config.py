@@ -1,10 +1,12 @@
 """A live run's configuration: ``cjsim live CONFIG.yaml``.
 
-The YAML names the essays (a folder of ``.txt``/``.md`` files, one student each), the graded
-anchors (a CSV of ``file,grade`` rows, optionally ``ref``), the grade scale, the provider and
-model, the budget and engine settings, the hard caps that stop spending, and where the run is
-stored. Relative paths are read from the configuration file's folder. Every problem is one
-located line (``file:line:col: path: message``, or ``anchors.csv:line: message``).
+The YAML names the assessment (the student assignment, the assessment criteria and the judge
+instructions, inline or as files: the block every comparison of the batch shares, and so the
+block the providers cache), the essays (a folder of ``.txt``/``.md`` files, one student each),
+the graded anchors (a CSV of ``file,grade`` rows, optionally ``ref``), the grade scale, the
+provider and model, the budget and engine settings, the hard caps that stop spending, and where
+the run is stored. Relative paths are read from the configuration file's folder. Every problem
+is one located line (``file:line:col: path: message``, or ``anchors.csv:line: message``).
 
 API keys are never part of a configuration: the SDKs read ``ANTHROPIC_API_KEY`` and
 ``OPENAI_API_KEY`` from the environment, so a configuration can be shared and committed.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,10 +24,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.cj.grade_scales import SCALES
 from engine.cj.intake import AnchorInput, BatchRequest, EssayInput, LLMChoice
+from engine.cj.prompts import AssessmentContext
 from engine.located_yaml import LocatedYamlError, locate, most_specific, read_yaml
 from engine.settings import Settings
 
-__all__ = ["LiveCohort", "LiveConfig", "LiveConfigError", "load_cohort", "load_live_config"]
+__all__ = [
+    "Assessment",
+    "LiveCohort",
+    "LiveConfig",
+    "LiveConfigError",
+    "load_cohort",
+    "load_live_config",
+]
 
 ESSAY_SUFFIXES = (".txt", ".md")
 
@@ -51,6 +61,30 @@ class ProviderConfig(_Model):
     ] = "default"
 
 
+class Assessment(_Model):
+    """What the judge is told before the two essays. Each part is given inline or as a file
+    (relative to the configuration); the assignment is required, since without it the prompt
+    asks the model to judge against an assignment it was never shown."""
+
+    assignment: str | None = Field(None, min_length=1)
+    assignment_file: str | None = Field(None, min_length=1)
+    criteria: str | None = Field(None, min_length=1)
+    criteria_file: str | None = Field(None, min_length=1)
+    instructions: str | None = Field(None, min_length=1)
+    instructions_file: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> Assessment:
+        for part in ("assignment", "criteria", "instructions"):
+            if getattr(self, part) is not None and getattr(self, f"{part}_file") is not None:
+                raise ValueError(f"give {part} or {part}_file, not both")
+        if self.assignment is None and self.assignment_file is None:
+            raise ValueError(
+                "the student assignment is required: assignment (inline) or assignment_file"
+            )
+        return self
+
+
 class Caps(_Model):
     """Hard limits, checked before every provider call. A call that would pass one is refused
     (its comparison fails with ``quota_exhausted``) and the run winds down."""
@@ -70,7 +104,8 @@ class Pricing(_Model):
 class LiveConfig(_Model):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, lt=2**64)
+    assessment: Assessment
     essays: str = Field(min_length=1)
     anchors: str | None = None
     grade_scale: str = "eng5_np_legacy_9_step"
@@ -134,13 +169,15 @@ class LiveCohort:
 
     students: tuple[EssayInput, ...]
     anchors: tuple[AnchorInput, ...]
+    context: AssessmentContext = field(default_factory=AssessmentContext)
 
-    def batch_request(self, config: LiveConfig) -> BatchRequest:
+    def batch_request(self, config: LiveConfig, *, bos_batch_id: str) -> BatchRequest:
         provider = config.provider
         return BatchRequest(
-            bos_batch_id=f"{config.name}-1",
+            bos_batch_id=bos_batch_id,
             students=self.students,
             anchors=self.anchors,
+            context=self.context,
             grade_scale=config.grade_scale,
             max_comparisons_override=config.budget,
             llm=LLMChoice(
@@ -156,16 +193,31 @@ def _essay_id(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("_") or "essay"
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str = "the essay") -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LiveConfigError(f"{path}:1:1: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise LiveConfigError(f"{path}:1:1: cannot read the file: {exc.strerror}") from None
     if not text.strip():
-        raise LiveConfigError(f"{path}:1:1: the essay is empty")
+        raise LiveConfigError(f"{path}:1:1: {what} is empty")
     return text
+
+
+def _context(assessment: Assessment, base_dir: Path) -> AssessmentContext:
+    def part(name: str) -> str:
+        inline = getattr(assessment, name)
+        if inline is not None:
+            return str(inline).strip()
+        file = getattr(assessment, f"{name}_file")
+        return "" if file is None else _read_text(base_dir / file, f"assessment.{name}").strip()
+
+    return AssessmentContext(
+        student_prompt=part("assignment"),
+        assessment_criteria=part("criteria"),
+        judge_instructions=part("instructions"),
+    )
 
 
 def _students(folder: Path) -> tuple[EssayInput, ...]:
@@ -188,7 +240,7 @@ def _students(folder: Path) -> tuple[EssayInput, ...]:
 def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
     grades = SCALES[grade_scale].grades
     try:
-        handle = csv_path.open(encoding="utf-8", newline="")
+        handle = csv_path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise LiveConfigError(f"{csv_path}:1: cannot read the file: {exc.strerror}") from None
     anchors: list[AnchorInput] = []
@@ -223,4 +275,6 @@ def load_cohort(config: LiveConfig, base_dir: Path) -> LiveCohort:
     anchors = (
         () if config.anchors is None else _anchors(base_dir / config.anchors, config.grade_scale)
     )
-    return LiveCohort(students=students, anchors=anchors)
+    return LiveCohort(
+        students=students, anchors=anchors, context=_context(config.assessment, base_dir)
+    )

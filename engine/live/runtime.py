@@ -92,8 +92,10 @@ class AsyncioQueue(Generic[T]):
 class AsyncioRuntime:
     """The ``Runtime`` port on asyncio and the monotonic wall clock."""
 
-    def __init__(self) -> None:
-        self._t0 = time.monotonic()
+    def __init__(self, *, origin_s: float = 0.0) -> None:
+        # ``now()`` starts at ``origin_s``: a resumed run's clock continues where its last
+        # session's event log stopped, so the run's times never go backwards.
+        self._t0 = time.monotonic() - origin_s
         self._main: asyncio.Task[Any] | None = None
         self._crash: TaskCrashed | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

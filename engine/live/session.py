@@ -1,4 +1,4 @@
-"""A live run: the engine on a real clock, a real provider and a real database, recorded.
+"""A live session: the engine on a real clock, a real provider and a real database, recorded.
 
 Theory of operation. The same CJ and LPS services as a simulated run, wired to live adapters:
 ``AsyncioRuntime``, the SQL store (one database holds the CJ tables and the LPS queue), the
@@ -6,10 +6,16 @@ in-process bus, and a provider (Anthropic, OpenAI, or the mock for ``--dry-run``
 hard caps of ``engine.live.caps``. Every callback is appended to the trace as it arrives, every
 event to ``events.jsonl``, each line flushed, so a run that dies keeps what it saw.
 
-Stopping. The run ends when the batch is finished and the queue and bus are empty. A cap
-refuses the call that would pass it; the refusals come back as failed comparisons and the batch
-winds down by itself. Ctrl-C does the same on purpose (``stop``): calls in flight finish and
-are recorded, nothing new is sent. A second Ctrl-C abandons the wait; what was recorded stays.
+A run is one or more sessions (``engine.live.manifest``). The first submits the batch; each
+later one (``cjsim live --resume``) takes on the earlier sessions' event log, so the run has one
+log, one clock and one set of invariants, and recovers the batch from the database and the
+trace (``engine.cj.recovery``, ``engine.lps.recovery``): what was judged is not sent again, and
+what was in flight is sent again once.
+
+Stopping. The session ends when the run's batch is finished and the queue and bus are empty.
+A cap holds the call that would pass it, and Ctrl-C does the same for every call from then on:
+calls in flight finish and are recorded, nothing new is sent, and the session ends with the
+batch still open, to be resumed. A second Ctrl-C abandons the wait; what was recorded stays.
 Either way the trace's summary, the final rows and the metrics are written at the end.
 """
 
@@ -18,55 +24,88 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from engine.bus import LocalBus
 from engine.cj.intake import InvalidBatch
-from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
+from engine.cj.models import BatchState, BatchUpload, ComparisonPair, CorrelationAlias, Essay
+from engine.cj.recovery import ResumedBatch, resume_batch
+from engine.cj.workflow import submit_requests
 from engine.contracts import EventEnvelope
 from engine.eventlog import LogRecord, MemoryEventLog
 from engine.live.caps import CapLimits, CappedProvider, CostModel, with_caps
 from engine.live.config import LiveCohort, LiveConfig, LiveConfigError
 from engine.live.logs import LOGGER, log_event, open_run_log
+from engine.live.manifest import RunManifest, SessionEntry
 from engine.live.metrics_server import MetricsServer
-from engine.live.providers import build_provider
+from engine.live.providers import PreflightFailed, build_provider, preflight
 from engine.live.runtime import AsyncioRuntime
 from engine.live.secrets import Scrubber
 from engine.lps.queue import QueueItem
+from engine.lps.recovery import settle_orphans
 from engine.lps.service import LPSService
-from engine.pipeline import build_pipeline
+from engine.pipeline import Pipeline, build_pipeline
 from engine.ports import TaskCrashed
 from engine.randomness import Streams
+from engine.run_files import seal, whole_lines
 from engine.settings import Settings
 from engine.store.errors import StoreError
 from engine.store.rows import Row
 from engine.store.sql import SqlStore, sqlite_url
 from engine.traces import TraceRecorder
 
-__all__ = ["EVENTS_FILE", "TRACE_FOLDER", "LiveProgress", "LiveRun", "run_live"]
+__all__ = [
+    "DATABASE_FILE",
+    "EVENTS_FILE",
+    "TRACE_FOLDER",
+    "LiveProgress",
+    "LiveRun",
+    "SessionPlan",
+    "check_provider",
+    "database_url",
+    "run_live",
+    "stored_database_url",
+]
 
 EVENTS_FILE = "events.jsonl"
 TRACE_FOLDER = "trace"
+DATABASE_FILE = "cj.sqlite"
 SETTLE_CHECK_S = 0.25
-ROW_KINDS: tuple[type[Row], ...] = (BatchUpload, BatchState, Essay, ComparisonPair, QueueItem)
+# The rows a run's report reads, each kept to this run's batches (a PostgreSQL database may
+# hold other runs).
+ROW_KINDS: tuple[type[Row], ...] = (
+    BatchUpload,
+    BatchState,
+    Essay,
+    ComparisonPair,
+    CorrelationAlias,
+    QueueItem,
+)
 
 
 @dataclass
 class LiveProgress:
-    """Live counts for the progress bar, kept from the event log as it grows."""
+    """Live counts for the progress display, kept from the event log as it grows (a resumed
+    run's earlier sessions included)."""
 
     budget: int = 0
     submitted: int = 0
     completed: int = 0
     failed: int = 0
     retries: int = 0
+    rate_limited: int = 0
+    waves: int = 0
     requests: int = 0
+    in_flight: int = 0
+    held: int = 0
+    concurrency_limit: int | None = None
     cost_usd: float = 0.0
     stopping: str | None = None
 
@@ -76,6 +115,8 @@ class LiveProgress:
             self.budget += int(record.fields.get("budget") or 0)
         elif kind == "cj.pair.submitted":
             self.submitted += 1
+        elif kind == "cj.wave.submitted":
+            self.waves += 1
         elif kind == "cj.callback.applied":
             if record.fields.get("outcome") == "error":
                 self.failed += 1
@@ -83,6 +124,10 @@ class LiveProgress:
                 self.completed += 1
         elif kind == "lps.retry.scheduled":
             self.retries += 1
+            self.rate_limited += record.fields.get("error_type") == "rate_limit"
+        elif kind == "lps.concurrency.changed":
+            new = record.fields.get("new")
+            self.concurrency_limit = int(new) if isinstance(new, int | float) else None
 
 
 @dataclass
@@ -93,6 +138,20 @@ class FrozenRows:
 
     def snapshot(self, kind: type[Any]) -> list[Any]:
         return list(self.rows.get(kind.__table__.name, []))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """Where a session writes, which run it belongs to, and which session of it it is."""
+
+    folder: Path
+    manifest: RunManifest
+    number: int  # 1: a new run; more: a resumption
+    cohort: LiveCohort | None = None  # needed only while the batch is not yet created
+
+    @property
+    def resuming(self) -> bool:
+        return self.number > 1
 
 
 @dataclass
@@ -108,12 +167,55 @@ class LiveRun:
     lps: LPSService
     batch_ids: list[int]
     settled: bool
-    stopped: str | None  # why the run stopped early: a cap, or the user
-    requests: int
-    cost_usd: float
+    stopped: str | None  # why the session stopped before the batch finished: a cap, the user
+    requests: int  # the whole run's provider calls, earlier sessions included
+    cost_usd: float  # their estimated cost
     out_dir: Path
     trace_dir: Path
     metrics_url: str | None
+    manifest: RunManifest
+    session: int
+    resumed: tuple[ResumedBatch, ...] = ()
+    orphans_settled: int = 0
+
+
+def database_url(config: LiveConfig, folder: Path) -> str:
+    """Where the run's state lives: the configuration's database, else a SQLite file in the
+    run's folder."""
+    return config.database or sqlite_url(folder / DATABASE_FILE)
+
+
+def stored_database_url(config: LiveConfig) -> str:
+    """The database as the manifest records it: never with its password (a resumed session
+    takes it from ``PGPASSWORD`` or ``~/.pgpass``, as libpq does)."""
+    if config.database is None:
+        return f"sqlite:///{DATABASE_FILE} (in the run's folder)"
+    return sa.make_url(config.database).set(password=None).render_as_string(False)
+
+
+def check_provider(config: LiveConfig) -> None:
+    """The preflight, on its own loop before anything is written: one free call that checks
+    the key, the model and the endpoint. ``LiveConfigError`` (one line) if they cannot serve
+    the run: a refused key, an unknown model, an endpoint that does not answer."""
+    runtime = AsyncioRuntime()
+    provider = build_provider(config, config.engine_settings(mock=False), runtime, dry_run=False)
+
+    async def check() -> None:
+        try:
+            await preflight(provider)
+        finally:
+            aclose = getattr(provider, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    try:
+        runtime.run(check())
+    except TaskCrashed as crash:
+        if isinstance(crash.__cause__, PreflightFailed):
+            raise LiveConfigError(
+                f"preflight: {crash.__cause__} (nothing was sent; --skip-preflight skips this)"
+            ) from None
+        raise
 
 
 def _event_writer(handle: TextIO, log: MemoryEventLog) -> Callable[[LogRecord], None]:
@@ -124,33 +226,68 @@ def _event_writer(handle: TextIO, log: MemoryEventLog) -> Callable[[LogRecord], 
     return write
 
 
+def _history(path: Path) -> tuple[list[LogRecord], list[str]]:
+    """The earlier sessions' events, as written (whole lines only)."""
+    seal(path)
+    lines = [line for line in whole_lines(path) if line.strip()]
+    try:
+        records = [LogRecord.from_json(line) for line in lines]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LiveConfigError(f"{path}: --resume: an event line is not a record: {exc}") from None
+    return records, lines
+
+
+def _spent(history: Sequence[LogRecord]) -> tuple[int, float]:
+    """Provider calls the earlier sessions made, and their cost, read from their events: a
+    killed session never wrote its totals into the manifest, but its events are on disk."""
+    calls = [record for record in history if record.kind == "lps.provider.call"]
+    cost = sum(float(record.fields.get("cost_usd") or 0.0) for record in calls)
+    return len(calls), cost
+
+
+def _keep(rows: Sequence[Any], batch_ids: set[int]) -> list[Any]:
+    def batch_of(row: Any) -> int | None:
+        value = getattr(row, "cj_batch_id", None)
+        return int(value) if value is not None else None
+
+    return [row for row in rows if batch_of(row) in batch_ids]
+
+
 def run_live(
     config: LiveConfig,
-    cohort: LiveCohort,
+    plan: SessionPlan,
     *,
-    out_dir: Path,
-    dry_run: bool,
     progress: Callable[[LiveProgress], None] | None = None,
     notice: Callable[[str], None] | None = None,
 ) -> LiveRun:
-    """Run one batch live and return everything it did (see the module docstring)."""
-    runtime = AsyncioRuntime()
+    """Run one session of a live run and return everything it did (see the module docstring).
+    The caller has claimed the folder and written the manifest, the configuration and the
+    cohort (``sim.live_command``)."""
+    manifest, out_dir = plan.manifest, plan.folder
+    dry_run = manifest.dry_run
     mock = dry_run or config.provider.name == "mock"
     settings = config.engine_settings(mock=mock)
     scrubber = Scrubber.from_environment()
-    out_dir.mkdir(parents=True, exist_ok=True)
     trace_dir = out_dir / TRACE_FOLDER
-    url = config.database or sqlite_url(out_dir / "cj.sqlite")
+    events_path = out_dir / EVENTS_FILE
+    history, history_lines = _history(events_path) if plan.resuming else ([], [])
+    origin_s = history[-1].t + 0.001 if history else 0.0
+    runtime = AsyncioRuntime(origin_s=origin_s)
+    url = database_url(config, out_dir)
     say = notice or (lambda _message: None)
     started_at = datetime.now(UTC)
     wall_start = time.monotonic()
     counts = LiveProgress()
     log = MemoryEventLog(runtime.now, scrub=scrubber.scrub)
     log.add_listener(counts.observe)
+    log.extend_history(history, history_lines)
     registry = CollectorRegistry()
-    streams = Streams(config.seed)
+    streams = Streams(manifest.session_seed(config.seed, plan.number))
     interrupts = 0
     provider = build_provider(config, settings, runtime, dry_run=dry_run)
+    session = SessionEntry(number=plan.number, started_at=started_at)
+    manifest.sessions.append(session)
+    manifest.write(out_dir)
 
     def stopping(reason: str) -> None:
         LOGGER.warning("stopping", extra={"fields": {"event": "live.stopping", "reason": reason}})
@@ -162,6 +299,41 @@ def run_live(
             return await wired(store)
         finally:
             await store.close()  # also when the run fails: no connection outlives its loop
+
+    async def our_batches(store: SqlStore) -> list[int]:
+        uploads = await store.snapshot(BatchUpload)
+        return sorted(u.cj_batch_id for u in uploads if u.bos_batch_id == manifest.bos_batch_id)
+
+    async def begin(
+        pipeline: Pipeline, store: SqlStore, recorded: Sequence[EventEnvelope]
+    ) -> tuple[list[int], tuple[ResumedBatch, ...], int]:
+        """Submit the batch (a new run), or recover it (a resumed one); then start LPS."""
+        cj, lps = pipeline.cj, pipeline.lps
+        batch_ids = await our_batches(store)
+        if not batch_ids:
+            lps.start()
+            if plan.cohort is None:
+                raise LiveConfigError(f"{out_dir}: --resume: the run's batch was never created")
+            request = plan.cohort.batch_request(config, bos_batch_id=manifest.bos_batch_id)
+            batch_ids = [await cj.submit_batch(request)]
+            manifest.cj_batch_ids = batch_ids
+            manifest.write(out_dir)
+            return batch_ids, (), 0
+        # Recovery order matters: CJ resends what was in flight under new ids first, so that
+        # the dead session's queue items, settled next, can only be superseded duplicates.
+        resumed = tuple(
+            [
+                await resume_batch(cj.ctx, batch_id, recorded, on_callback=cj.on_callback)
+                for batch_id in batch_ids
+            ]
+        )
+        orphans = await settle_orphans(lps.ledger)
+        lps.start()
+        for batch in resumed:
+            if batch.requests:
+                await submit_requests(cj.ctx, batch.requests)
+        manifest.cj_batch_ids = batch_ids
+        return batch_ids, resumed, orphans
 
     async def wired(store: SqlStore) -> LiveRun:
         nonlocal interrupts
@@ -179,6 +351,7 @@ def run_live(
             clock=time.monotonic,
             utcnow=runtime.utcnow,
             on_trip=stopping,
+            spent_before=_spent(history),
         )
         pipeline = build_pipeline(
             runtime=runtime,
@@ -211,10 +384,11 @@ def run_live(
         if metrics is not None:
             say(f"metrics: {metrics.url}")
         batch_ids: list[int] = []
+        resumed: tuple[ResumedBatch, ...] = ()
+        orphans = 0
         settled = False
         try:
             bus.subscribe(settings.CJ_CALLBACK_TOPIC, record, concurrency=1, name="recorder")
-            lps.start()
             cj.start()
             log.append(
                 "live.start",
@@ -223,8 +397,9 @@ def run_live(
                 model=config.provider.model,
                 dry_run=dry_run,
                 database=store.url,
+                session=plan.number,
             )
-            batch_ids.append(await cj.submit_batch(cohort.batch_request(config)))
+            batch_ids, resumed, orphans = await begin(pipeline, store, recorder.earlier)
             while interrupts < 2:
                 elapsed = time.monotonic() - wall_start
                 if caps.max_wall_s is not None and elapsed > caps.max_wall_s:
@@ -233,15 +408,18 @@ def run_live(
                     if elapsed > caps.max_wall_s + 2 * config.provider.timeout_s:
                         break
                 counts.requests, counts.cost_usd = capped.requests, capped.spent_usd
+                counts.in_flight, counts.held = capped.in_flight, capped.held
                 counts.stopping = capped.tripped
                 if progress is not None:
                     progress(counts)
-                states = await store.snapshot(BatchState)
+                states = [s for s in await store.snapshot(BatchState) if s.cj_batch_id in batch_ids]
                 if states and all(s.state.terminal for s in states) and lps.idle and bus.idle:
                     settled = True
                     break
+                if capped.tripped is not None and capped.in_flight == 0 and bus.idle:
+                    break  # stopped: every call that was sent has answered and been recorded
                 await runtime.sleep(SETTLE_CHECK_S)
-            log.append("live.end", settled=settled, stopped=capped.tripped)
+            log.append("live.end", settled=settled, stopped=capped.tripped, session=plan.number)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             cj.stop()
@@ -249,11 +427,19 @@ def run_live(
             recorder.close()
             if metrics is not None:
                 metrics.stop()
+            session.ended_at = datetime.now(UTC)
+            session.requests = capped.session_requests
+            session.cost_usd = round(capped.session_spent_usd, 9)
+            session.stopped = None if settled else (capped.tripped or "ended before the batch")
+            manifest.write(out_dir)
             # The SDK adapters hold HTTP connections; the mock holds nothing.
             aclose = getattr(provider, "aclose", None)
             if aclose is not None:
                 await aclose()
-        rows = FrozenRows({kind.__table__.name: await store.snapshot(kind) for kind in ROW_KINDS})
+        ours = set(batch_ids)
+        rows = FrozenRows(
+            {kind.__table__.name: _keep(await store.snapshot(kind), ours) for kind in ROW_KINDS}
+        )
         return LiveRun(
             config=config,
             settings=settings,
@@ -272,11 +458,15 @@ def run_live(
             out_dir=out_dir,
             trace_dir=trace_dir,
             metrics_url=metrics.url if metrics is not None else None,
+            manifest=manifest,
+            session=plan.number,
+            resumed=resumed,
+            orphans_settled=orphans,
         )
 
     handler = open_run_log(out_dir, scrubber.scrub)
     log.add_listener(log_event)
-    with (out_dir / EVENTS_FILE).open("w", encoding="utf-8") as events:
+    with events_path.open("a", encoding="utf-8") as events:
         log.add_listener(_event_writer(events, log))
         try:
             return runtime.run(main())

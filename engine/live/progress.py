@@ -1,0 +1,100 @@
+"""How a live run shows its progress: ``--progress auto|rich|plain|none``.
+
+``rich`` is a progress bar on the terminal (tqdm), redrawn in place. ``plain`` is for logs and
+CI: no ANSI codes, one line when a wave starts and at least every ``PLAIN_EVERY_S`` seconds,
+each with the completed, failed and in-flight comparisons, the retries, the concurrency limit
+and the cost so far. ``auto`` (the default) is ``rich`` on a terminal and ``plain`` when the
+stream is not one or ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Literal, TextIO
+
+from tqdm import tqdm
+
+from engine.live.session import LiveProgress
+
+__all__ = ["PLAIN_EVERY_S", "ProgressDisplay", "ProgressMode", "resolve_mode"]
+
+ProgressMode = Literal["auto", "rich", "plain", "none"]
+PLAIN_EVERY_S = 30.0
+
+
+def resolve_mode(mode: ProgressMode, stream: TextIO) -> ProgressMode:
+    if mode != "auto":
+        return mode
+    on_terminal = hasattr(stream, "isatty") and stream.isatty()
+    return "rich" if on_terminal and not os.environ.get("CI") else "plain"
+
+
+def _plain_line(counts: LiveProgress) -> str:
+    limit = "-" if counts.concurrency_limit is None else str(counts.concurrency_limit)
+    budget = f"/{counts.budget}" if counts.budget else ""
+    line = (
+        f"wave {counts.waves}: {counts.completed}{budget} completed, {counts.failed} failed, "
+        f"{counts.in_flight} in flight, {counts.retries} retries, concurrency {limit}, "
+        f"{counts.requests} requests, ${counts.cost_usd:.4f}"
+    )
+    if counts.stopping:
+        line += f"; stopping: {counts.stopping}"
+    return line
+
+
+class ProgressDisplay:
+    """``update(counts)`` as often as the session likes; ``notice(text)``; ``close()``."""
+
+    def __init__(
+        self,
+        mode: ProgressMode,
+        stream: TextIO,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mode = resolve_mode(mode, stream)
+        self._stream = stream
+        self._clock = clock
+        self._last_line_at: float | None = None
+        self._last_wave = -1
+        self._bar = (
+            tqdm(total=None, unit="cmp", desc="comparisons", file=stream, dynamic_ncols=True)
+            if self.mode == "rich"
+            else None
+        )
+
+    def update(self, counts: LiveProgress) -> None:
+        if self._bar is not None:
+            bar = self._bar
+            if counts.budget and bar.total != counts.budget:
+                bar.total = counts.budget
+            bar.n = counts.completed + counts.failed
+            bar.set_postfix(
+                failed=counts.failed,
+                in_flight=counts.in_flight,
+                retries=counts.retries,
+                limit=counts.concurrency_limit or "-",
+                cost=f"${counts.cost_usd:.4f}",
+                refresh=False,
+            )
+            bar.refresh()
+        elif self.mode == "plain":
+            now = self._clock()
+            due = self._last_line_at is None or now - self._last_line_at >= PLAIN_EVERY_S
+            if due or counts.waves != self._last_wave:
+                self._stream.write(_plain_line(counts) + "\n")
+                self._stream.flush()
+                self._last_line_at, self._last_wave = now, counts.waves
+
+    def notice(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.write(f"cjsim live: {message}", file=self._stream)
+        elif self.mode != "none":
+            self._stream.write(f"cjsim live: {message}\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
