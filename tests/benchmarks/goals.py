@@ -35,6 +35,12 @@ GOALS = {
         "virtual seconds per wall second, scenarios/eng5_regular_24.yaml, faults on",
         throughput=True,
     ),
+    "rate_limited_provider_speed": Goal(
+        200.0,
+        "virtual seconds per wall second, scenarios/rate_limited_provider.yaml (60 RPM, "
+        "32 workers, the concurrency controller on)",
+        throughput=True,
+    ),
 }
 
 
