@@ -5,8 +5,9 @@ One ``ConcurrencyGate`` per (provider, model) holds the controller's state (``co
 the calls in flight, what the provider last said remains, and the client-side buckets
 (``LPS_CLIENT_REQUESTS_PER_MINUTE``, ``LPS_CLIENT_TOKENS_PER_MINUTE``). ``admit`` waits until a
 call may start (a pause ends, a place frees up, a bucket refills) and returns a ``Ticket``;
-``done`` hands the call's outcome back; ``cancel`` returns a ticket that was not used. Waiters
-on a place wake when any call ends, in the order they began to wait.
+``try_admit`` answers at once; ``done`` hands the call's outcome back; ``cancel`` returns a
+ticket that was not used. Waiters on a place wake when any call ends, in the order they began
+to wait.
 
 Every change of the limit is logged as ``lps.concurrency.changed`` (provider, model, old, new,
 reason, in_flight; the first, with ``old`` None and reason ``start``, when the gate opens), and
@@ -103,11 +104,18 @@ class ConcurrencyGate:
                 if self._changed is None or self._changed.is_set():
                     self._changed = runtime.event()
                 await self._changed.wait()
+        return self._take()
+
+    def try_admit(self) -> Ticket | None:
+        """A ticket if a call may start now, else None (nothing waits)."""
+        return self._take() if self._blocked(self._runtime.now()) is None else None
+
+    def _take(self) -> Ticket:
         self._admitted += 1
         ticket = Ticket(self._admitted)
         self._flying.add(ticket.seq)
         if self._requests is not None:
-            self._requests = self._requests.take(1, now_s=runtime.now())
+            self._requests = self._requests.take(1, now_s=self._runtime.now())
         return ticket
 
     def cancel(self, ticket: Ticket) -> None:

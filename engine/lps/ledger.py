@@ -397,6 +397,24 @@ class QueueLedger:
         self.ctx.log.append("lps.item.requeued", ids=self._ids(item), retry_count=item.retry_count)
         self._signal()
 
+    async def hold_back(self, items: list[QueueItem], *, reason: str) -> None:
+        """Return the items of a bundle that were never called to the queue, at their old place
+        in line and with their retry count unchanged (the concurrency gate held the bundle's
+        next call back: queued, they wait under their TTL and any worker may take them)."""
+        for item in items:
+            current = self.items[item.queue_id]
+            if current.status is not QueueStatus.PROCESSING:
+                continue  # expired while it waited its turn
+            current = await self._change(current, QueueStatus.QUEUED)
+            self.index.push(current.queue_id, current.priority)
+            self.ctx.log.append(
+                "lps.item.requeued",
+                ids=self._ids(current),
+                retry_count=current.retry_count,
+                reason=reason,
+            )
+        self._signal()
+
     async def abandon(self, item: QueueItem, reason: str) -> None:
         """A worker died holding ``item``: it stays ``processing`` until the sweep sees it."""
         self.timeout_clock.setdefault(item.queue_id, self.ctx.runtime.now())

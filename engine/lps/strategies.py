@@ -86,8 +86,9 @@ async def execute(
     ticket: Ticket | None = None,
 ) -> None:
     """Call the provider for each item of a per-request or serial bundle and settle it. With a
-    ``gate``, each call first waits to be admitted; ``ticket`` is an admission already held for
-    the first call (the worker took it before taking the bundle). An admission left unused is
+    ``gate``, ``ticket`` is the admission the worker waited for before taking the bundle, for
+    its first call; each later call needs the gate's leave at once, and when the gate holds it
+    back the bundle ends there, its uncalled items back in line. An admission left unused is
     handed back, however the bundle ends."""
     ctx = ledger.ctx
     settings = ctx.settings
@@ -114,7 +115,13 @@ async def execute(
         send_expired = settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
         for position, item in enumerate(items):
             if gate is not None and ticket is None:
-                ticket = await gate.admit()
+                ticket = gate.try_admit()
+                if ticket is None:
+                    # The gate holds the next call back (a pause, the limit, what remains):
+                    # the rest of the bundle goes back in line rather than waiting here, taken
+                    # from the queue, where nothing would see it wait.
+                    await ledger.hold_back(items[position:], reason="concurrency_gate")
+                    break
             current = ledger.items[item.queue_id]
             if current.status is not QueueStatus.PROCESSING and not send_expired:
                 # Expired by the sweep while it waited its turn: its callback is already out.
