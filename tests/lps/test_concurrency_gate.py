@@ -218,3 +218,24 @@ def test_an_unbilled_failure_costs_nothing():
     (result,) = world.callbacks_for("c00")
     assert result.model == "unknown"
     assert "usage" not in result.request_metadata
+
+
+def test_a_serial_bundle_held_back_by_a_pause_returns_its_uncalled_items_to_the_queue():
+    world = make_lps(
+        scripts={"c00": [http(429, {"retry-after": "20"}), OK]},
+        QUEUE_PROCESSING_MODE="serial_bundle",
+        LPS_WORKERS=2,
+    )
+    world.submit_and_wait(_requests(3), 600)
+    held = [r for r in world.events("lps.item.requeued") if r.fields.get("reason")]
+    assert [
+        (r.ids["correlation_id"], r.fields["reason"], r.fields["retry_count"]) for r in held
+    ] == [
+        ("c01", "concurrency_gate", 0),
+        ("c02", "concurrency_gate", 0),
+    ]
+    assert {r.t for r in held} == {1.5}  # the bundle window, then c00's 1 s call
+    starts = _starts(world)
+    assert [t for t in starts if 1.5 < t < 21.5] == []  # nothing during the pause
+    assert all(len(world.callbacks_for(f"c0{i}")) == 1 for i in range(3))
+    assert world.service.gates.gate(KEY).in_flight == 0
