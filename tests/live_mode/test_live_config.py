@@ -29,7 +29,7 @@ def test_the_example_loads_students_and_graded_anchors(example):
     assert config.budget == 45
     assert [s.essay_id for s in cohort.students][:2] == ["student_01", "student_02"]
     assert next((a.anchor_ref_id, a.grade) for a in cohort.anchors) == ("sample_a", "A")
-    request = cohort.batch_request(config)
+    request = cohort.batch_request(config, bos_batch_id="b-1")
     assert len(request.students) == 6
     assert len(request.anchors) == 4
 

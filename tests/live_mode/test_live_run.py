@@ -18,10 +18,11 @@ import yaml
 
 from engine.cj.models import ComparisonPair
 from engine.live.config import LiveConfigError, load_cohort, load_live_config
-from engine.live.session import LiveProgress, run_live
+from engine.live.session import LiveProgress, LiveRun, run_live
 from engine.store.errors import StoreUnavailable
 from engine.traces import load_trace, summarize
 from sim.cli import main
+from sim.live_command import prepare_new_run
 from sim.report import build_report
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
@@ -67,6 +68,14 @@ def _config(tmp_path: Path, **changes) -> Path:
     return path
 
 
+def _run(path: Path, out: Path, *, dry_run: bool, **hooks) -> LiveRun:
+    """One new run of the configuration at ``path`` into ``out``, as ``cjsim live`` starts it
+    (without the preflight)."""
+    config, base = load_live_config(path)
+    plan = prepare_new_run(config, load_cohort(config, base), base, out, dry_run=dry_run)
+    return run_live(config, plan, **hooks)
+
+
 def _files_mention(folder: Path, secret: str) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
@@ -82,7 +91,7 @@ def test_a_dry_run_records_a_trace_that_promotes_to_a_replaying_scenario(
     tmp_path, secret_key, capsys
 ):
     path = _config(tmp_path)
-    assert main(["live", str(path), "--dry-run"]) == 0
+    assert main(["live", str(path), "--dry-run", "--progress", "none"]) == 0
     out = capsys.readouterr().out
     assert "batch 1: COMPLETED" in out
     assert "invariants: 11/11 hold" in out
@@ -130,8 +139,7 @@ def test_a_run_against_the_fake_provider_classifies_retries_and_records(
                 "timeout_s": 10,
             },
         )
-        config, base = load_live_config(path)
-        run = run_live(config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=False)
+        run = _run(path, tmp_path / "out", dry_run=False)
         requests = server.model_requests()
     assert run.settled
     assert run.stopped is None
@@ -141,7 +149,7 @@ def test_a_run_against_the_fake_provider_classifies_retries_and_records(
     from sim.live_command import write_live_results  # the files the CLI writes
 
     with open(os.devnull, "w") as sink:
-        write_live_results(run, load_cohort(config, base), sink)
+        write_live_results(run, sink)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(report["errors_by_type"]) == {"rate_limit", "overloaded", "max_tokens"}
     assert report["queue"]["retries"] == 2  # the 429 and the 529; a truncation is not retried
@@ -158,21 +166,37 @@ def test_a_run_against_the_fake_provider_classifies_retries_and_records(
     assert _files_mention(tmp_path, secret_key[-20:]) == []
 
 
-def test_a_request_cap_stops_the_run_and_says_why(tmp_path, capsys):
+def test_a_request_cap_holds_the_calls_past_it_and_the_run_can_be_resumed(tmp_path, capsys):
     path = _config(tmp_path, caps={"max_requests": 4})
-    assert main(["live", str(path), "--dry-run"]) == 1
+    assert main(["live", str(path), "--dry-run", "--progress", "none"]) == 100
     out = capsys.readouterr().out
     assert "stopped early: max_requests 4 reached" in out
+    assert f"continue it: cjsim live --resume {tmp_path / 'out'}" in out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["live"]["requests"] == 4
-    assert report["errors_by_type"].get("quota_exhausted", 0) >= 1
+    assert report["live"]["exit_code"] == 100
+    assert report["errors_by_type"] == {}  # held, not failed: the comparisons are still owed
+    assert report["batches"][0]["final_state"] == "WAITING_CALLBACKS"
     trace = load_trace(tmp_path / "out" / "trace")
     assert sum(r.error_detail is None for r in trace.results) == 4
+    # The cap counts the whole run: resumed under the same cap, nothing more is sent.
+    assert main(["live", "--resume", str(tmp_path / "out"), "--progress", "none"]) == 100
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["live"]["requests"] == 4
+    # Raised, the run finishes; the earlier answers are neither sent nor paid again.
+    resumed = ["live", "--resume", str(tmp_path / "out"), "--max-requests", "40"]
+    assert main([*resumed, "--progress", "none"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["batches"][0]["final_state"] == "COMPLETED"
+    assert report["live"]["session"] == 3
+    assert report["live"]["requests"] == report["provider_calls"] == 10
+    assert all(r["ok"] for r in report["invariants"].values())
+    trace = load_trace(tmp_path / "out" / "trace")
+    assert trace.summary == summarize(trace.scenario_id, trace.results)
+    assert trace.summary["success_count"] == 10
 
 
 def test_ctrl_c_stops_sending_and_keeps_what_was_recorded(tmp_path):
     path = _config(tmp_path, settings={"MOCK_LATENCY_BASE_MS": 40})
-    config, base = load_live_config(path)
     sent = []
 
     def progress(counts: LiveProgress) -> None:
@@ -180,9 +204,7 @@ def test_ctrl_c_stops_sending_and_keeps_what_was_recorded(tmp_path):
             sent.append(True)
             os.kill(os.getpid(), signal.SIGINT)
 
-    run = run_live(
-        config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=True, progress=progress
-    )
+    run = _run(path, tmp_path / "out", dry_run=True, progress=progress)
     assert run.stopped is not None
     assert "interrupted" in run.stopped
     trace = load_trace(tmp_path / "out" / "trace")
@@ -193,7 +215,6 @@ def test_ctrl_c_stops_sending_and_keeps_what_was_recorded(tmp_path):
 
 def test_the_metrics_endpoint_serves_the_run_s_registry(tmp_path):
     path = _config(tmp_path, metrics_port=0)
-    config, base = load_live_config(path)
     seen: dict[str, str] = {}
 
     def notice(message: str) -> None:
@@ -206,14 +227,7 @@ def test_the_metrics_endpoint_serves_the_run_s_registry(tmp_path):
                 seen["type"] = response.headers["Content-Type"]
                 seen["body"] = response.read().decode()
 
-    run = run_live(
-        config,
-        load_cohort(config, base),
-        out_dir=tmp_path / "out",
-        dry_run=True,
-        progress=progress,
-        notice=notice,
-    )
+    run = _run(path, tmp_path / "out", dry_run=True, progress=progress, notice=notice)
     assert run.metrics_url == seen["url"]
     assert seen["url"].startswith("http://127.0.0.1:")
     assert seen["type"].startswith("text/plain")
@@ -229,8 +243,7 @@ def test_a_dry_run_on_postgresql(tmp_path, postgres_url):
     try:
         url = sa.make_url(postgres_url).set(database=database).render_as_string(False)
         path = _config(tmp_path, database=url)
-        config, base = load_live_config(path)
-        run = run_live(config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=True)
+        run = _run(path, tmp_path / "out", dry_run=True)
     finally:
         run_admin_sql(postgres_url, f"DROP DATABASE {database} WITH (FORCE)")
     assert run.settled
@@ -246,10 +259,8 @@ def test_an_unreachable_database_is_one_line_with_the_password_masked(tmp_path, 
     assert "127.0.0.1:9" in line
     assert "hunter2secret" not in err
     assert "Traceback" not in err
-    config, base = load_live_config(path)
-    cohort = load_cohort(config, base)
     with pytest.raises(StoreUnavailable):
-        run_live(config, cohort, out_dir=tmp_path / "o2", dry_run=True)
+        _run(path, tmp_path / "o2", dry_run=True)
 
 
 def test_a_missing_api_key_is_bad_input_with_a_way_out(tmp_path, monkeypatch, capsys):
@@ -259,10 +270,8 @@ def test_a_missing_api_key_is_bad_input_with_a_way_out(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert "ANTHROPIC_API_KEY" in err
     assert "--dry-run" in err
-    config, base = load_live_config(path)
-    cohort = load_cohort(config, base)
     with pytest.raises(LiveConfigError):
-        run_live(config, cohort, out_dir=tmp_path / "o2", dry_run=False)
+        _run(path, tmp_path / "o2", dry_run=False)
 
 
 def test_a_batch_the_engine_refuses_is_bad_input(tmp_path, capsys):
@@ -276,8 +285,7 @@ def test_a_batch_the_engine_refuses_is_bad_input(tmp_path, capsys):
 
 def test_the_wall_clock_cap_stops_a_slow_run(tmp_path):
     path = _config(tmp_path, caps={"max_wall_s": 0.6}, settings={"MOCK_LATENCY_BASE_MS": 150})
-    config, base = load_live_config(path)
-    run = run_live(config, load_cohort(config, base), out_dir=tmp_path / "out", dry_run=True)
+    run = _run(path, tmp_path / "out", dry_run=True)
     assert run.stopped == "max_wall_s 0.6 reached"
     assert run.elapsed_s < 10
     assert load_trace(tmp_path / "out" / "trace").summary is not None
