@@ -49,10 +49,10 @@ _END = r"(?![A-Za-z0-9_-])"
 _CREDENTIAL = r"[A-Za-z0-9_~+/*-]+(?:\.[A-Za-z0-9_~+/*-]+)*=*"
 _LABEL_VALUE = r"[\"']?\s*[:=]\s*[\"']?"  # "x-api-key: v", "api_key=v", '"Authorization": "v'
 
-_KEYS = rf"""
-        (?P<anthropic>sk-ant-[a-z]{{2,12}}[0-9]{{2}}-[A-Za-z0-9_-]{{8,}})
-      | (?P<masked>sk-[A-Za-z0-9_-]*\*{{4,}}[A-Za-z0-9_*-]*)
-      | sk-(?P<openai>[A-Za-z0-9_-]{{20,}})
+_KEYS = r"""
+        (?P<anthropic>sk-ant-[a-z]{2,12}[0-9]{2}-[A-Za-z0-9_-]{8,})
+      | (?P<masked>sk-[A-Za-z0-9_-]*\*{4,}[A-Za-z0-9_*-]*)
+      | sk-(?P<openai>[A-Za-z0-9_-]{20,})
 """
 _KEY = re.compile(_KEYS, re.VERBOSE)
 _SHAPES = re.compile(
