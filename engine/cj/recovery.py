@@ -55,7 +55,8 @@ async def resume_batch(
     ``recorded`` are the trace's callbacks in arrival order."""
     async with ctx.store.transaction() as tx:
         state = await get_batch_state(tx, cj_batch_id)
-        awaited = {p.awaited_correlation_id for p in await outstanding_pairs(tx, cj_batch_id)}
+        owed_at_death = await outstanding_pairs(tx, cj_batch_id)
+    awaited = {p.awaited_correlation_id for p in owed_at_death}
     if state.state.terminal:
         return ResumedBatch(cj_batch_id=cj_batch_id, state=state.state.value, redelivered=0)
     redelivered = 0
@@ -67,7 +68,12 @@ async def resume_batch(
 
     records: list[tuple[str, dict[str, object], dict[str, object]] | AppliedOutcome] = []
     async with ctx.store.transaction() as tx:
-        pending = await outstanding_pairs(tx, cj_batch_id)
+        # Only what the dead process left owed: a redelivered callback may have completed its
+        # wave, and the next wave's pairs, just handed to LPS, are not in flight anywhere else.
+        died_owing = {p.correlation_id for p in owed_at_death}
+        pending = [
+            p for p in await outstanding_pairs(tx, cj_batch_id) if p.correlation_id in died_owing
+        ]
         # The callback handler's lock order: pairs (sorted by key), then the batch state.
         keys = sorted(p.correlation_id for p in pending)
         locked = [await get_pair(tx, key, for_update=True) for key in keys]

@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from engine.lps.batch_api import BatchPoll, BatchProvider
 from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.errors import ErrorType, ProviderError
+from engine.lps.pricing import Pricing
 from engine.ports import Provider
 
 __all__ = ["CapLimits", "CappedBatchProvider", "CappedProvider", "CostModel", "with_caps"]
@@ -41,10 +42,9 @@ BILLED_FAILURES = frozenset({ErrorType.MAX_TOKENS.value, ErrorType.INVALID_RESPO
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
-    """USD per million tokens; all zero for the mock."""
+    """The run's prices (all zero for the mock) and the output bound of a call."""
 
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
+    pricing: Pricing = field(default_factory=Pricing)
     default_max_tokens: int = 1024
 
     def worst_case(self, call: ProviderCall) -> float:
@@ -53,10 +53,7 @@ class CostModel:
         return self.of(TokenUsage(prompt_tokens=prompt, completion_tokens=output))
 
     def of(self, usage: TokenUsage) -> float:
-        return (
-            usage.prompt_tokens * self.input_per_mtok
-            + usage.completion_tokens * self.output_per_mtok
-        ) / 1e6
+        return self.pricing.cost_usd(usage)
 
 
 @dataclass(frozen=True, slots=True)

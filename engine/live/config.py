@@ -56,6 +56,9 @@ class ProviderConfig(_Model):
     base_url: str | None = None
     timeout_s: float = Field(120.0, gt=0, le=3600)
     # What `--dry-run` (and `name: mock`) answers with: the engine's mock profiles.
+    # Client-side limits, below the provider's own: the LPS paces itself to them.
+    requests_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
+    tokens_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
     mock_mode: Literal[
         "default", "cj_generic_batch", "eng5_anchor_gpt51_low", "eng5_lower5_gpt51_low"
     ] = "default"
@@ -95,10 +98,14 @@ class Caps(_Model):
 
 
 class Pricing(_Model):
-    """USD per million tokens, for the cost estimate (check your provider's price list)."""
+    """USD per million tokens, for the cost estimate (check your provider's price list).
+    Cache prices default to the input price (Anthropic bills cache writes at 1.25x input and
+    reads at 0.1x; OpenAI bills cached input at a discount and writes at the input price)."""
 
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
+    input_per_mtok: float = Field(ge=0, allow_inf_nan=False)
+    output_per_mtok: float = Field(ge=0, allow_inf_nan=False)
+    cache_write_per_mtok: float | None = Field(None, ge=0, allow_inf_nan=False)
+    cache_read_per_mtok: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 class LiveConfig(_Model):
@@ -135,6 +142,21 @@ class LiveConfig(_Model):
             overrides.setdefault("MOCK_MODE", self.provider.mock_mode)
         if self.budget is not None:
             overrides.setdefault("MAX_PAIRWISE_COMPARISONS", self.budget)
+        provider = self.provider
+        for key, value in (
+            ("LPS_CLIENT_REQUESTS_PER_MINUTE", provider.requests_per_minute),
+            ("LPS_CLIENT_TOKENS_PER_MINUTE", provider.tokens_per_minute),
+        ):
+            if value is not None:
+                overrides.setdefault(key, value)
+        if self.pricing is not None and not mock:  # the mock costs nothing
+            for key, price in (
+                ("PRICE_INPUT_PER_MTOK", self.pricing.input_per_mtok),
+                ("PRICE_OUTPUT_PER_MTOK", self.pricing.output_per_mtok),
+                ("PRICE_CACHE_WRITE_PER_MTOK", self.pricing.cache_write_per_mtok),
+                ("PRICE_CACHE_READ_PER_MTOK", self.pricing.cache_read_per_mtok),
+            ):
+                overrides.setdefault(key, price)
         return Settings(**overrides)
 
 

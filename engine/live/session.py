@@ -48,8 +48,9 @@ from engine.live.metrics_server import MetricsServer
 from engine.live.providers import PreflightFailed, build_provider, preflight
 from engine.live.runtime import AsyncioRuntime
 from engine.live.secrets import Scrubber
+from engine.lps.pricing import Pricing
 from engine.lps.queue import QueueItem
-from engine.lps.recovery import settle_orphans
+from engine.lps.recovery import INTERRUPTED, settle_orphans
 from engine.lps.service import LPSService
 from engine.pipeline import Pipeline, build_pipeline
 from engine.ports import TaskCrashed
@@ -237,12 +238,33 @@ def _history(path: Path) -> tuple[list[LogRecord], list[str]]:
     return records, lines
 
 
-def _spent(history: Sequence[LogRecord]) -> tuple[int, float]:
-    """Provider calls the earlier sessions made, and their cost, read from their events: a
-    killed session never wrote its totals into the manifest, but its events are on disk."""
-    calls = [record for record in history if record.kind == "lps.provider.call"]
-    cost = sum(float(record.fields.get("cost_usd") or 0.0) for record in calls)
-    return len(calls), cost
+def _spent(history: Sequence[LogRecord], manifest: RunManifest) -> tuple[int, float]:
+    """Provider calls the earlier sessions made, and their cost. A session that ended wrote
+    its totals into the manifest. A killed one did not: its calls are read from its events,
+    and every call dispatched but never answered counts as sent (it may have been on the wire
+    at the kill), so a cap never counts less than the provider billed."""
+    ended = {entry.number: entry for entry in manifest.sessions if entry.ended_at is not None}
+    requests, cost = 0, 0.0
+    session = 0
+    unanswered: set[object] = set()
+    for record in history:
+        kind = record.kind
+        if kind == "live.start":
+            requests += len(unanswered)
+            unanswered = set()
+            session = int(record.fields.get("session") or session + 1)
+            if session in ended:
+                requests += ended[session].requests
+                cost += ended[session].cost_usd
+        elif session in ended:
+            continue
+        elif kind == "lps.item.dispatched":
+            unanswered.add(record.ids.get("queue_id"))
+        elif kind == "lps.provider.call":
+            unanswered.discard(record.ids.get("queue_id"))
+            requests += 1
+            cost += float(record.fields.get("cost_usd") or 0.0)
+    return requests + len(unanswered), cost
 
 
 def _keep(rows: Sequence[Any], batch_ids: set[int]) -> list[Any]:
@@ -285,6 +307,7 @@ def run_live(
     streams = Streams(manifest.session_seed(config.seed, plan.number))
     interrupts = 0
     provider = build_provider(config, settings, runtime, dry_run=dry_run)
+    spent_before = _spent(history, manifest)
     session = SessionEntry(number=plan.number, started_at=started_at)
     manifest.sessions.append(session)
     manifest.write(out_dir)
@@ -339,19 +362,14 @@ def run_live(
         nonlocal interrupts
         bus = LocalBus(runtime)
         caps = config.caps
-        pricing = config.pricing
         capped: CappedProvider = with_caps(
             provider,
             CapLimits(caps.max_requests, caps.max_cost_usd, caps.max_wall_s),
-            CostModel(
-                pricing.input_per_mtok if pricing and not mock else 0.0,
-                pricing.output_per_mtok if pricing and not mock else 0.0,
-                settings.LLM_MAX_TOKENS,
-            ),
+            CostModel(Pricing.from_settings(settings), settings.LLM_MAX_TOKENS),
             clock=time.monotonic,
             utcnow=runtime.utcnow,
             on_trip=stopping,
-            spent_before=_spent(history),
+            spent_before=spent_before,
         )
         pipeline = build_pipeline(
             runtime=runtime,
@@ -368,7 +386,11 @@ def run_live(
         recorder = TraceRecorder(trace_dir, config.name, scrub=scrubber.scrub)
 
         async def record(message: EventEnvelope) -> None:
-            recorder.record(message)
+            # The trace holds what providers answered. The expiry callbacks of a dead
+            # session's queue items are bookkeeping, not answers: a replay must not see them.
+            detail = message.data.get("error_detail") or {}
+            if (detail.get("details") or {}).get("expiry_reason") != INTERRUPTED:
+                recorder.record(message)
 
         def on_interrupt() -> None:
             nonlocal interrupts

@@ -13,6 +13,7 @@ from engine.live.caps import CapLimits, CappedBatchProvider, CostModel, with_cap
 from engine.lps.batch_api import BatchPoll, BatchProvider
 from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
 from engine.lps.errors import ErrorType, ProviderError, detail_for
+from engine.lps.pricing import Pricing
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -120,17 +121,18 @@ def test_the_requests_of_earlier_sessions_count():
 def test_the_cost_cap_counts_spending_and_the_worst_case_of_the_next_call():
     # 1,000 input tokens = $1, 1,000 output tokens = $1; a call's worst case is
     # 100 prompt tokens (400 chars) + 100 output tokens = $0.2; each answer costs $0.12.
-    cost = CostModel(input_per_mtok=1000.0, output_per_mtok=1000.0)
+    cost = CostModel(Pricing(input=1000.0, output=1000.0))
     capped = _capped(Answering(), CapLimits(max_cost_usd=0.5), cost)
     for n in range(3):
         asyncio.run(capped.compare(_call(n)))
     assert capped.spent_usd == pytest.approx(0.36)
     _held(capped, _call(9))  # 0.36 + 0.2 > 0.5
-    assert capped.tripped is not None and "max_cost_usd 0.5" in capped.tripped
+    assert capped.tripped is not None
+    assert "max_cost_usd 0.5" in capped.tripped
 
 
 def test_the_cost_of_earlier_sessions_counts_at_the_edge():
-    cost = CostModel(input_per_mtok=1000.0, output_per_mtok=1000.0)
+    cost = CostModel(Pricing(input=1000.0, output=1000.0))
     fits = _capped(Answering(), CapLimits(max_cost_usd=0.5), cost, spent_before=(0, 0.3))
     asyncio.run(fits.compare(_call(1)))  # 0.3 + 0.2 = 0.5: exactly at the cap, admitted
     assert fits.spent_usd == pytest.approx(0.42)
@@ -153,7 +155,7 @@ def test_a_billed_failure_costs_its_usage():
                 model="m",
             )
 
-    cost = CostModel(input_per_mtok=1000.0, output_per_mtok=1000.0)
+    cost = CostModel(Pricing(input=1000.0, output=1000.0))
     capped = _capped(Truncating(), CapLimits(), cost)
     with pytest.raises(ProviderError):
         asyncio.run(capped.compare(_call(1)))

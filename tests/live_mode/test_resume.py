@@ -1,0 +1,205 @@
+"""A live run's folder is never destroyed, and a run killed at any instant resumes.
+
+The kill is real: ``cjsim live`` runs as its own process against the fake provider (another
+process, logging every request it is asked to judge), and gets ``SIGKILL`` at a point drawn
+from a seeded stream. Then the killed run is promoted, resumed, and audited against the
+server's log: no comparison judged twice, except those in flight at the kill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.traces import load_trace, summarize
+from sim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "live"
+KEY = "sk-ant-api03-cjsimRESUMEtestKEYdoNotLeak0123456789"
+QUICK = {
+    "SERIAL_BUNDLE_WINDOW_S": 0.02,
+    "QUEUE_POLL_INTERVAL_S": 0.02,
+    "QUEUE_CLEANUP_INTERVAL_S": 1.0,
+    "RETRY_BACKOFF_BASE_S": 0.05,
+    "RETRY_BACKOFF_MAX_S": 0.2,
+}
+
+
+def _config(tmp_path: Path, **changes) -> Path:
+    """The whole example (10 essays, 45 pairs), quick, with ``changes`` applied."""
+    folder = tmp_path / "live"
+    shutil.copytree(EXAMPLE, folder)
+    path = folder / "eng5_sample.yaml"
+    config = yaml.safe_load(path.read_text())
+    config.update(metrics_port=None)
+    config["settings"] = {**config["settings"], **QUICK}
+    config.update(changes)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_second_run_into_the_same_folder_leaves_the_first_untouched(tmp_path, capsys):
+    path = _config(tmp_path, budget=10)
+    out = tmp_path / "out"
+    assert main(["live", str(path), "--dry-run", "--out", str(out), "--progress", "none"]) == 0
+    before = _digests(out)
+    for argv in (
+        ["live", str(path), "--dry-run", "--out", str(out)],  # the README's order: dry run...
+        ["live", str(path), "--out", str(out), "--skip-preflight"],  # ...then the real run
+    ):
+        capsys.readouterr()
+        assert main([*argv, "--progress", "none"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert f"--resume {out}" in err
+        assert "--out DIR" in err
+        assert _digests(out) == before  # byte for byte, nothing added
+
+
+def test_the_default_folders_of_a_dry_run_and_a_real_run_differ(tmp_path, monkeypatch):
+    path = _config(tmp_path, budget=10)
+    monkeypatch.chdir(tmp_path)
+    assert main(["live", str(path), "--dry-run", "--progress", "none"]) == 0
+    assert (tmp_path / "runs" / "live-eng5_sample-dry-run" / "run.json").is_file()
+    assert not (tmp_path / "runs" / "live-eng5_sample").exists()
+
+
+def test_a_folder_that_is_a_file_or_holds_no_run_is_refused_for_resume(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    path = _config(tmp_path, budget=10)
+    assert main(["live", str(path), "--out", str(tmp_path / "afile"), "--dry-run"]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["live", "--resume", str(tmp_path / "empty")]) == 2
+    assert "holds no live run to resume" in capsys.readouterr().err
+    assert main(["live", "--resume", str(tmp_path / "empty"), str(path)]) == 2
+    assert "not with --resume" in capsys.readouterr().err
+
+
+class FakeServerProcess:
+    """``python -m tests.live.fake_provider_server`` in a process of its own."""
+
+    def __init__(self, log: Path, *extra: str) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.live.fake_provider_server", "--log", str(log), *extra],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line.startswith("fake provider listening on "), line
+        self.url = line.strip().rsplit(" ", 1)[-1]
+
+    def judged(self) -> list[tuple[str, ...]]:
+        """Each comparison the server was asked to judge, as its (A, B) essay ids."""
+        lines = [json.loads(x) for x in self.log.read_text().splitlines() if x.strip()]
+        return [tuple(x["essay_ids"]) for x in lines if x["path"].endswith("/messages")]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def fake_server(tmp_path):
+    server = FakeServerProcess(tmp_path / "server.jsonl", "--delay-s", "0.05")
+    yield server
+    server.stop()
+
+
+def _cjsim(*argv: str, output: Path) -> subprocess.Popen[bytes]:
+    """``cjsim`` in a process of its own, its output to a file (a pipe nobody reads can fill)."""
+    env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
+    with output.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sim.cli", *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _callbacks(out: Path) -> int:
+    path = out / "trace" / "llm_callbacks.jsonl"
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+# Two kill points by default; `nox -s soak` (CJSIM_SLOW=1) kills at forty.
+KILL_SEEDS = range(1, 41) if os.environ.get("CJSIM_SLOW") else range(1, 3)
+
+
+@pytest.mark.parametrize("seed", KILL_SEEDS)
+def test_kill_9_at_a_random_point_then_resume(tmp_path, fake_server, seed):
+    kill_after = random.Random(seed).randint(1, 30)  # callbacks recorded before the kill
+    path = _config(
+        tmp_path,
+        provider={"name": "anthropic", "model": "test-model", "base_url": fake_server.url},
+    )
+    out = tmp_path / "out"
+    log = tmp_path / "cjsim.log"
+    run = _cjsim("live", str(path), "--out", str(out), "--progress", "plain", output=log)
+    deadline = time.monotonic() + 120
+    while _callbacks(out) < kill_after and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run.poll() is None, "the run ended before it could be killed"
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=10)
+
+    # What the kill left: whole lines, a run that promotes, a manifest naming it.
+    before_resume = fake_server.judged()
+    recorded = load_trace(out / "trace")
+    assert json.loads((out / "run.json").read_text())["sessions"][0]["ended_at"] is None
+    assert main(["promote", str(out / "trace"), "--out", str(tmp_path / "replay.yaml")]) == 0
+
+    resumed = _cjsim("live", "--resume", str(out), "--progress", "plain", output=log)
+    assert resumed.wait(timeout=300) == 0, log.read_text()
+    assert "resumed batch 1" in log.read_text()
+
+    judged = fake_server.judged()
+    answered = {
+        (r.request_metadata["essay_a_id"], r.request_metadata["essay_b_id"])
+        for r in recorded.results
+    }
+    in_flight = set(before_resume) - answered  # sent before the kill, never recorded
+    twice = {pair for pair, n in Counter(judged).items() if n > 1}
+    assert twice <= in_flight, f"judged twice though answered before the kill: {twice - in_flight}"
+    assert not (set(judged[len(before_resume) :]) & answered)  # nothing answered was re-sent
+
+    trace = load_trace(out / "trace")
+    report = json.loads((out / "report.json").read_text())
+    assert trace.summary == summarize(trace.scenario_id, trace.results)
+    assert report["batches"][0]["final_state"] == "COMPLETED"
+    assert report["live"]["session"] == 2
+    # The log knows every answered call; a call on the wire at the kill is known to the server
+    # only, and the caps count it as sent.
+    assert report["provider_calls"] <= len(judged) <= report["live"]["requests"]
+    assert len(judged) - report["provider_calls"] <= len(in_flight)
+    assert trace.summary["success_count"] == report["batches"][0]["completed"] == 45
+    assert all(r["ok"] for r in report["invariants"].values()), report["invariants"]
+    assert KEY not in "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
