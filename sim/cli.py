@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tqdm import tqdm
 
 from engine.live.config import LiveConfigError
@@ -104,10 +105,26 @@ def _build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--no-shrink", action="store_true", help="skip shrinking")
     _common_run_arguments(swarm, seed=False)
 
-    validate = commands.add_parser("validate", help="check scenario files without running them")
-    validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    validate = commands.add_parser(
+        "validate", help="check scenario files and live configurations without running them"
+    )
+    validate.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="scenario YAML, or live run configuration (one that names its essays)",
+    )
 
-    commands.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
+    schema = commands.add_parser(
+        "schema",
+        help="print the scenario JSON Schema (for editor completion)",
+        description="Print the JSON Schema of scenario files, or with --live of live run "
+        "configurations, for editors and validators.",
+    )
+    schema.add_argument(
+        "--live", action="store_true", help="the schema of a live configuration instead"
+    )
 
     trace = commands.add_parser("trace", help="work with recorded traces")
     trace_commands = trace.add_subparsers(
@@ -184,6 +201,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue the interrupted run in RUN_DIR: what was judged is kept and not paid "
         "again, what was in flight is sent again once; caps count the whole run",
+    )
+    live.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="with --resume: compare again, within the budget, the comparisons that ended in "
+        "error (only while the batch is open)",
     )
     live.add_argument(
         "--skip-preflight",
@@ -382,16 +405,37 @@ def _trace_summarize(folder: Path, *, check: bool) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def _is_live_config(file: Path) -> bool:
+    """A live configuration names its essays; a scenario never does. Unreadable files are left
+    to the scenario loader, which says what is wrong with them."""
+    try:
+        head = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(head, dict) and "essays" in head
+
+
+def _validate_one(file: Path) -> str:
+    """One line saying what ``file`` is; raises the loader's located error."""
+    if _is_live_config(file):
+        from engine.live.config import load_cohort, load_live_config
+
+        config, base_dir = load_live_config(file)
+        cohort = load_cohort(config, base_dir)
+        essays = len(cohort.students) + len(cohort.anchors)
+        return f"{file}: ok (live configuration {config.name}, {essays} essays)"
+    scenario = load_scenario(file)
+    return f"{file}: ok ({scenario.name}, {len(scenario.faults)} faults)"
+
+
 def _validate(files: Sequence[Path]) -> int:
     worst = EXIT_OK
     for file in files:
         try:
-            scenario = load_scenario(file)
-        except ScenarioError as exc:
+            print(_validate_one(file))
+        except (ScenarioError, LiveConfigError) as exc:
             print(exc, file=sys.stderr)
             worst = EXIT_BAD_INPUT
-            continue
-        print(f"{file}: ok ({scenario.name}, {len(scenario.faults)} faults)")
     return worst
 
 
@@ -425,7 +469,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(render_divergence(divergence, args.run_a, args.run_b), end="")
             return EXIT_OK if divergence is None else EXIT_FAILED
         if args.command == "schema":
-            print(json.dumps(Scenario.model_json_schema(), indent=2))
+            if args.live:
+                from engine.live.config import LiveConfig
+
+                print(json.dumps(LiveConfig.model_json_schema(), indent=2))
+            else:
+                print(json.dumps(Scenario.model_json_schema(), indent=2))
             return EXIT_OK
     except (ScenarioError, TraceError, RunFolderError, LiveConfigError, StoreError) as exc:
         print(exc, file=sys.stderr)

@@ -98,7 +98,13 @@ def prepare_resume(folder: Path, *, retry_errors: bool = False) -> tuple[LiveCon
     if not manifest.cj_batch_ids:  # killed before its batch was created: create it now
         cohort = load_cohort(config, Path(manifest.config_dir))
     number = len(manifest.sessions) + 1
-    return config, SessionPlan(folder=folder, manifest=manifest, number=number, cohort=cohort)
+    return config, SessionPlan(
+        folder=folder,
+        manifest=manifest,
+        number=number,
+        cohort=cohort,
+        retry_errors=retry_errors,
+    )
 
 
 def _cohort_manifest(
@@ -206,6 +212,15 @@ def write_live_results(run: LiveRun, out: TextIO) -> int:
             for batch in run.resumed
         ],
         "orphans_settled": run.orphans_settled,
+        "retried_errors": [
+            {
+                "cj_batch_id": retry.cj_batch_id,
+                "errored": retry.errored,
+                "retried": len(retry.requests),
+                "why_not": retry.why_not,
+            }
+            for retry in run.retried
+        ],
     }
     verdict = verdict_of(run, report)
     report["live"]["exit_code"] = verdict.code
@@ -235,6 +250,12 @@ def _summary(run: LiveRun, report: dict[str, Any], verdict: Verdict, out: TextIO
         out.write(
             f"  resumed batch {resumed['cj_batch_id']}: {resumed['redelivered']} recorded "
             f"answers applied, {resumed['resent']} comparisons in flight sent again\n"
+        )
+    for retry in report["live"]["retried_errors"]:
+        why = f" ({retry['why_not']})" if retry["why_not"] else ""
+        out.write(
+            f"  retried errors of batch {retry['cj_batch_id']}: {retry['retried']} of "
+            f"{retry['errored']} compared again{why}\n"
         )
     errors = ", ".join(f"{k} {v}" for k, v in report["errors_by_type"].items()) or "none"
     live = report["live"]

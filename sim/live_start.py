@@ -56,11 +56,13 @@ def live_session(args: argparse.Namespace) -> tuple[LiveConfig, SessionPlan]:
                 )
         if args.dry_run:
             raise LiveConfigError("--dry-run: not with --resume: a run keeps its provider")
-        config, plan = prepare_resume(args.resume)
+        config, plan = prepare_resume(args.resume, retry_errors=args.retry_errors)
         config = _with_caps(config, args)
         if not (args.skip_preflight or plan.manifest.dry_run):
             check_provider(config)
         return config, plan
+    if args.retry_errors:
+        raise LiveConfigError("--retry-errors: only with --resume RUN_DIR")
     if args.config is None:
         raise LiveConfigError("CONFIG: a live run needs a configuration file, or --resume RUN_DIR")
     config, base_dir = load_live_config(args.config)

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from engine.bus import LocalBus
+from engine.cj.error_retry import RetriedErrors, retry_errors
 from engine.cj.intake import InvalidBatch
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, CorrelationAlias, Essay
 from engine.cj.recovery import ResumedBatch, resume_batch
@@ -149,6 +150,7 @@ class SessionPlan:
     manifest: RunManifest
     number: int  # 1: a new run; more: a resumption
     cohort: LiveCohort | None = None  # needed only while the batch is not yet created
+    retry_errors: bool = False  # compare again, within the budget, what ended in error
 
     @property
     def resuming(self) -> bool:
@@ -178,6 +180,7 @@ class LiveRun:
     session: int
     resumed: tuple[ResumedBatch, ...] = ()
     orphans_settled: int = 0
+    retried: tuple[RetriedErrors, ...] = ()
 
 
 def database_url(config: LiveConfig, folder: Path) -> str:
@@ -308,7 +311,10 @@ def run_live(
     interrupts = 0
     provider = build_provider(config, settings, runtime, dry_run=dry_run)
     spent_before = _spent(history, manifest)
-    session = SessionEntry(number=plan.number, started_at=started_at)
+    retried: list[RetriedErrors] = []
+    session = SessionEntry(
+        number=plan.number, started_at=started_at, retry_errors=plan.retry_errors
+    )
     manifest.sessions.append(session)
     manifest.write(out_dir)
 
@@ -355,6 +361,12 @@ def run_live(
         for batch in resumed:
             if batch.requests:
                 await submit_requests(cj.ctx, batch.requests)
+        if plan.retry_errors:
+            for batch_id in batch_ids:
+                retry = await retry_errors(cj.ctx, batch_id)
+                retried.append(retry)
+                if retry.requests:
+                    await submit_requests(cj.ctx, retry.requests)
         manifest.cj_batch_ids = batch_ids
         return batch_ids, resumed, orphans
 
@@ -484,6 +496,7 @@ def run_live(
             session=plan.number,
             resumed=resumed,
             orphans_settled=orphans,
+            retried=tuple(retried),
         )
 
     handler = open_run_log(out_dir, scrubber.scrub)

@@ -137,3 +137,41 @@ def test_a_configuration_without_an_assignment_is_refused_where_it_says_so(tmp_p
     assert err.startswith(f"{path}:")
     assert "assessment" in err
     assert "assignment is required" in err
+
+
+def test_validate_checks_live_configurations_and_schema_prints_theirs(tmp_path, capsys):
+    path = _config(tmp_path, {"name": "mock", "model": "m"})
+    assert main(["validate", str(path)]) == 0
+    assert "ok (live configuration eng5_sample, 10 essays)" in capsys.readouterr().out
+    (path.parent / "essays" / "student_01.txt").write_text("   ")
+    assert main(["validate", str(path)]) == 2
+    assert "student_01.txt:1:1: the essay is empty" in capsys.readouterr().err
+    assert main(["schema", "--live"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "assessment" in schema["required"]
+    assert set(schema["$defs"]["Assessment"]["properties"]) >= {"assignment", "criteria_file"}
+
+
+def test_retry_errors_compares_again_what_ended_in_error_within_the_budget(tmp_path, capsys):
+    with FakeProviderServer(default=Answer(kind="verdict", winner="auto")) as server:
+        server.script(truncated(), truncated())  # the first two answers are cut short
+        path = _config(
+            tmp_path,
+            {"name": "anthropic", "model": "m", "base_url": server.url},
+            caps={"max_requests": 4},
+        )
+        out = tmp_path / "out"
+        assert _live(path, out) == 100  # the cap stops it with the batch open
+        assert main(["live", str(path), "--retry-errors", "--progress", "none"]) == 2
+        assert "--retry-errors: only with --resume" in capsys.readouterr().err
+        resume = ["live", "--resume", str(out), "--progress", "none", "--skip-preflight"]
+        assert main([*resume, "--retry-errors", "--max-requests", "40"]) == 0
+        judged = [tuple(r.essay_ids) for r in server.model_requests()]
+    out_text = capsys.readouterr().out
+    assert "retried errors of batch 1: 2 of 2 compared again" in out_text
+    report = json.loads((out / "report.json").read_text())
+    batch = report["batches"][0]
+    assert batch["final_state"] == "COMPLETED"
+    assert (batch["submitted"], batch["failed"], batch["completed"]) == (10, 2, 8)
+    assert judged[0] in judged[2:] and judged[1] in judged[2:]  # the errored pairs, again
+    assert all(r["ok"] for r in report["invariants"].values())
