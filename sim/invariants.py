@@ -143,6 +143,12 @@ class InvariantMonitor:
                     f"{callbacks} where the previous one left {expected - 1}",
                 )
             self.last_callbacks[batch] = max(callbacks, self.last_callbacks.get(batch, 0))
+        elif kind == "cj.batch.resumed":
+            # A resumed live run starts from the counters its store holds (a callback committed
+            # just before a kill may never have been logged).
+            batch = int(record.ids["cj_batch_id"])
+            fields = record.fields
+            self.last_callbacks[batch] = int(fields["completed"]) + int(fields["failed"])
         elif kind == "lps.callback.published":
             queue_id = str(record.ids["queue_id"])
             self.published[queue_id] = self.published.get(queue_id, 0) + 1

@@ -57,6 +57,17 @@ async def resume_batch(
         state = await get_batch_state(tx, cj_batch_id)
         owed_at_death = await outstanding_pairs(tx, cj_batch_id)
     awaited = {p.awaited_correlation_id for p in owed_at_death}
+    # The counters as the store holds them: the dead process may have committed a callback
+    # and died before logging it, so the log learns the counters from the store here.
+    ctx.log.append(
+        "cj.batch.resumed",
+        ids={"cj_batch_id": cj_batch_id},
+        state=state.state.value,
+        completed=state.completed_comparisons,
+        failed=state.failed_comparisons,
+        submitted=state.submitted_comparisons,
+        owed=len(owed_at_death),
+    )
     if state.state.terminal:
         return ResumedBatch(cj_batch_id=cj_batch_id, state=state.state.value, redelivered=0)
     redelivered = 0
@@ -89,7 +100,7 @@ async def resume_batch(
         kind, ids, fields = record
         ctx.log.append(kind, ids=ids, **fields)  # type: ignore[arg-type]
     ctx.log.append(
-        "cj.batch.resumed",
+        "cj.batch.recovered",
         ids={"cj_batch_id": cj_batch_id},
         state=state.state.value,
         redelivered=redelivered,
