@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
+from engine.eventlog import LogRecord
 from engine.live.config import LiveConfigError
 from engine.store.errors import StoreError
 from engine.traces import TraceError
@@ -309,7 +310,27 @@ def _run(args: argparse.Namespace) -> int:
         legacy=args.legacy,
         swarm=args.swarm,
     )
-    return run_command(request, wall_clock=time.perf_counter, out=sys.stdout)
+    bar = tqdm(
+        total=None, unit="cmp", desc="comparisons", file=sys.stderr, disable=None, leave=False
+    )
+
+    def progress(record: LogRecord) -> None:
+        """The bar follows the run's comparisons and its virtual clock."""
+        if record.kind == "cj.batch.created":
+            bar.total = (bar.total or 0) + int(record.fields.get("budget") or 0)
+        elif record.kind == "cj.callback.applied":
+            bar.update(1)
+            bar.set_postfix_str(f"virtual {record.t:,.0f} s", refresh=False)
+
+    try:
+        return run_command(
+            request,
+            wall_clock=time.perf_counter,
+            out=sys.stdout,
+            progress=None if bar.disable else progress,
+        )
+    finally:
+        bar.close()
 
 
 def _live(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.eventlog import LogRecord
 from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.expectations import check_expectations
 from sim.report import build_report
@@ -59,12 +60,19 @@ def run_command(
     *,
     wall_clock: Callable[[], float],
     out: TextIO,
+    progress: Callable[[LogRecord], None] | None = None,
 ) -> int:
     """Run, print the summary, write the report; return the exit code. ``ScenarioError``
-    propagates to the caller (exit 2)."""
+    propagates to the caller (exit 2). ``progress`` hears every event (a display)."""
     scenario, seed = load_for_run(request)
     started = wall_clock()
-    outcome = run_scenario(scenario, seed=seed, legacy=request.legacy, base_dir=request.path.parent)
+    outcome = run_scenario(
+        scenario,
+        seed=seed,
+        legacy=request.legacy,
+        base_dir=request.path.parent,
+        listeners=() if progress is None else (progress,),
+    )
     wall = wall_clock() - started
     report = build_report(outcome, wall_seconds=wall)
     folder = request.out or default_out_dir(scenario, seed, request.legacy)

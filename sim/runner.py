@@ -15,7 +15,7 @@ The event log records both phases; invariants watch it as it grows and inspect t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from engine.cj.callbacks import OrphanCallback
 from engine.cj.models import BatchState, BatchUpload, ComparisonPair, Essay
 from engine.contracts import EventEnvelope
-from engine.eventlog import MemoryEventLog
+from engine.eventlog import LogRecord, MemoryEventLog
 from engine.lps.providers.mock import MockProvider
 from engine.lps.queue import QueueItem
 from engine.lps.service import LPSService
@@ -96,9 +96,11 @@ def run_scenario(
     seed: int | None = None,
     legacy: bool = False,
     base_dir: Path | None = None,
+    listeners: Sequence[Callable[[LogRecord], None]] = (),
 ) -> RunOutcome:
     """Run ``scenario`` (with ``seed``, else its own) and return the outcome. ``base_dir``
-    resolves relative trace paths (the scenario file's folder)."""
+    resolves relative trace paths (the scenario file's folder); ``listeners`` hear every event
+    as it is logged (a progress display: they must not act on the run)."""
     seed = scenario.seed if seed is None else seed
     settings = scenario.engine_settings(legacy=legacy)
     run = scenario.run
@@ -113,6 +115,8 @@ def run_scenario(
         )
     )
     log.add_listener(monitor.observe)
+    for listener in listeners:
+        log.add_listener(listener)
     plan = FaultPlan(list(scenario.faults), streams.random("faults"), log)
     cj_store = SimStore(
         runtime, statement_latency_s=plan.store_latency(run.store_latency_ms / 1000.0, runtime.now)
