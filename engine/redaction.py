@@ -39,15 +39,20 @@ def redact(
             text = text.replace(secret, REDACTED)
     if select is None:
         return shapes.sub(REDACTED, text)
-
-    def replace(match: re.Match[str]) -> str:
-        span = select(match)
-        whole = match.group(0)
+    # Not ``shapes.sub``: a rejected match must not hide one that starts inside it ("bearer
+    # Authorization: Bearer <token>"), so the search goes on from the next character.
+    parts: list[str] = []
+    kept_from = 0  # text before this is in ``parts``
+    found = shapes.search(text)
+    while found is not None:
+        span = select(found)
         if span is None:
-            return whole
+            found = shapes.search(text, found.start() + 1)
+            continue
         start, end = span
-        offset = match.start()
-        assert offset <= start <= end <= match.end(), f"span {span} outside {match.span()}"
-        return whole[: start - offset] + REDACTED + whole[end - offset :]
-
-    return shapes.sub(replace, text)
+        assert found.start() <= start <= end <= found.end(), f"{span} outside {found.span()}"
+        parts += (text[kept_from:start], REDACTED)
+        kept_from = end
+        found = shapes.search(text, max(found.end(), found.start() + 1))
+    parts.append(text[kept_from:])
+    return "".join(parts)

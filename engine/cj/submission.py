@@ -41,7 +41,9 @@ async def submit_batch(ctx: CJContext, request: BatchRequest) -> int:
             upcoming = correlation_ids.peek()
             # A locking read, so that the transaction is a writer from its first statement: on
             # SQLite it waits here for its turn at the write lock, where a plain read would take
-            # a snapshot that a concurrent submission makes stale before this one can write.
+            # a snapshot that a concurrent submission makes stale before this one can write. (In
+            # the simulated store, concurrent submissions of one service queue for this key's
+            # lock; PostgreSQL locks no key without a row, and they run side by side.)
             found = await tx.get(ComparisonPair, upcoming, for_update=True)
             # A concurrent submission of this service may have drawn that id while we read: the
             # row is then its own, not an earlier run's.

@@ -132,6 +132,14 @@ CASES = {
         "https://example.com/x?api_key=Zq8XwV3nT0pL9kR2sY7b",
         f"https://example.com/x?api_key={REDACTED}",
     ),
+    "header after a bearer that is not one": (  # a rejected match hid the header (hypothesis)
+        "bearer Authorization: Bearer 0",
+        f"bearer Authorization: Bearer {REDACTED}",
+    ),
+    "key after a labelled word": (
+        f"x-api-key: required {OPENAI_LEGACY}",
+        f"x-api-key: required {REDACTED}",
+    ),
     "key in a path": (f"/keys/{ANTHROPIC_ADMIN}/revoke", f"/keys/{REDACTED}/revoke"),
 }
 
