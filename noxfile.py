@@ -102,6 +102,14 @@ def soak(session: nox.Session) -> None:
         check=False,
     ).returncode
     walls.append(("round robin, 1,000 seeds (pytest)", time.perf_counter() - begun, code))
+    # A live run killed with SIGKILL at forty points, then resumed against the fake provider.
+    begun = time.perf_counter()
+    code = subprocess.run(
+        [str(Path(session.bin) / "python"), "-m", "pytest", "-q", "tests/live_mode/test_resume.py"],
+        env={**os.environ, "CJSIM_SLOW": "1"},
+        check=False,
+    ).returncode
+    walls.append(("live kill -9 and resume, 40 points (pytest)", time.perf_counter() - begun, code))
     width = max(len(name) for name, _, _ in walls)
     session.log("soak wall times:")
     for name, wall_s, code in walls:

@@ -11,8 +11,9 @@ import argparse
 from pathlib import Path
 
 from engine.live.config import LiveConfig, LiveConfigError, load_cohort, load_live_config
+from engine.live.providers import check_provider
 from engine.live.run_folder import refuse_taken_folder
-from engine.live.session import SessionPlan, check_provider
+from engine.live.session import SessionPlan
 from sim.live_command import prepare_new_run, prepare_resume
 
 __all__ = ["live_session"]

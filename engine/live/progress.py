@@ -12,16 +12,57 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, TextIO
 
 from tqdm import tqdm
 
-from engine.live.session import LiveProgress
+from engine.eventlog import LogRecord
 
 __all__ = ["PLAIN_EVERY_S", "ProgressDisplay", "ProgressMode", "resolve_mode"]
 
 ProgressMode = Literal["auto", "rich", "plain", "none"]
 PLAIN_EVERY_S = 30.0
+
+
+@dataclass
+class LiveProgress:
+    """Live counts for the progress display, kept from the event log as it grows (a resumed
+    run's earlier sessions included)."""
+
+    budget: int = 0
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waves: int = 0
+    requests: int = 0
+    in_flight: int = 0
+    held: int = 0
+    concurrency_limit: int | None = None
+    cost_usd: float = 0.0
+    stopping: str | None = None
+
+    def observe(self, record: LogRecord) -> None:
+        kind = record.kind
+        if kind == "cj.batch.created":
+            self.budget += int(record.fields.get("budget") or 0)
+        elif kind == "cj.pair.submitted":
+            self.submitted += 1
+        elif kind == "cj.wave.submitted":
+            self.waves += 1
+        elif kind == "cj.callback.applied":
+            if record.fields.get("outcome") == "error":
+                self.failed += 1
+            else:
+                self.completed += 1
+        elif kind == "lps.retry.scheduled":
+            self.retries += 1
+            self.rate_limited += record.fields.get("error_type") == "rate_limit"
+        elif kind == "lps.concurrency.changed":
+            new = record.fields.get("new")
+            self.concurrency_limit = int(new) if isinstance(new, int | float) else None
 
 
 def resolve_mode(mode: ProgressMode, stream: TextIO) -> ProgressMode:

@@ -16,14 +16,21 @@ from __future__ import annotations
 import asyncio
 
 from engine.live.config import LiveConfig, LiveConfigError
+from engine.live.runtime import AsyncioRuntime
 from engine.lps.providers.anthropic_provider import AnthropicProvider
 from engine.lps.providers.mock import MockProvider
 from engine.lps.providers.openai_provider import OpenAIProvider
 from engine.lps.providers.preflight import PreflightFailed
-from engine.ports import Provider, Runtime
+from engine.ports import Provider, Runtime, TaskCrashed
 from engine.settings import Settings
 
-__all__ = ["PREFLIGHT_DEADLINE_S", "PreflightFailed", "build_provider", "preflight"]
+__all__ = [
+    "PREFLIGHT_DEADLINE_S",
+    "PreflightFailed",
+    "build_provider",
+    "check_provider",
+    "preflight",
+]
 
 PREFLIGHT_DEADLINE_S = 25.0  # above the adapter's own bounds (2 x 10 s), below 30 s
 
@@ -67,3 +74,28 @@ async def preflight(provider: Provider, *, deadline_s: float = PREFLIGHT_DEADLIN
         raise PreflightFailed(
             f"cannot reach {where}: no answer within {deadline_s:g} s", problem="unreachable"
         ) from None
+
+
+def check_provider(config: LiveConfig) -> None:
+    """The preflight, on its own loop before anything is written: one free call that checks
+    the key, the model and the endpoint. ``LiveConfigError`` (one line) if they cannot serve
+    the run: a refused key, an unknown model, an endpoint that does not answer."""
+    runtime = AsyncioRuntime()
+    provider = build_provider(config, config.engine_settings(mock=False), runtime, dry_run=False)
+
+    async def check() -> None:
+        try:
+            await preflight(provider)
+        finally:
+            aclose = getattr(provider, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    try:
+        runtime.run(check())
+    except TaskCrashed as crash:
+        if isinstance(crash.__cause__, PreflightFailed):
+            raise LiveConfigError(
+                f"preflight: {crash.__cause__} (nothing was sent; --skip-preflight skips this)"
+            ) from None
+        raise

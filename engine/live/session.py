@@ -43,10 +43,12 @@ from engine.contracts import EventEnvelope
 from engine.eventlog import LogRecord, MemoryEventLog
 from engine.live.caps import CapLimits, CappedProvider, CostModel, with_caps
 from engine.live.config import LiveCohort, LiveConfig, LiveConfigError
+from engine.live.history import earlier_events, earlier_spending
 from engine.live.logs import LOGGER, log_event, open_run_log
 from engine.live.manifest import RunManifest, SessionEntry
 from engine.live.metrics_server import MetricsServer
-from engine.live.providers import PreflightFailed, build_provider, preflight
+from engine.live.progress import LiveProgress
+from engine.live.providers import build_provider
 from engine.live.runtime import AsyncioRuntime
 from engine.live.secrets import Scrubber
 from engine.lps.pricing import Pricing
@@ -56,7 +58,6 @@ from engine.lps.service import LPSService
 from engine.pipeline import Pipeline, build_pipeline
 from engine.ports import TaskCrashed
 from engine.randomness import Streams
-from engine.run_files import seal, whole_lines
 from engine.settings import Settings
 from engine.store.errors import StoreError
 from engine.store.rows import Row
@@ -67,10 +68,8 @@ __all__ = [
     "DATABASE_FILE",
     "EVENTS_FILE",
     "TRACE_FOLDER",
-    "LiveProgress",
     "LiveRun",
     "SessionPlan",
-    "check_provider",
     "database_url",
     "run_live",
     "stored_database_url",
@@ -90,46 +89,6 @@ ROW_KINDS: tuple[type[Row], ...] = (
     CorrelationAlias,
     QueueItem,
 )
-
-
-@dataclass
-class LiveProgress:
-    """Live counts for the progress display, kept from the event log as it grows (a resumed
-    run's earlier sessions included)."""
-
-    budget: int = 0
-    submitted: int = 0
-    completed: int = 0
-    failed: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    waves: int = 0
-    requests: int = 0
-    in_flight: int = 0
-    held: int = 0
-    concurrency_limit: int | None = None
-    cost_usd: float = 0.0
-    stopping: str | None = None
-
-    def observe(self, record: LogRecord) -> None:
-        kind = record.kind
-        if kind == "cj.batch.created":
-            self.budget += int(record.fields.get("budget") or 0)
-        elif kind == "cj.pair.submitted":
-            self.submitted += 1
-        elif kind == "cj.wave.submitted":
-            self.waves += 1
-        elif kind == "cj.callback.applied":
-            if record.fields.get("outcome") == "error":
-                self.failed += 1
-            else:
-                self.completed += 1
-        elif kind == "lps.retry.scheduled":
-            self.retries += 1
-            self.rate_limited += record.fields.get("error_type") == "rate_limit"
-        elif kind == "lps.concurrency.changed":
-            new = record.fields.get("new")
-            self.concurrency_limit = int(new) if isinstance(new, int | float) else None
 
 
 @dataclass
@@ -197,77 +156,12 @@ def stored_database_url(config: LiveConfig) -> str:
     return sa.make_url(config.database).set(password=None).render_as_string(False)
 
 
-def check_provider(config: LiveConfig) -> None:
-    """The preflight, on its own loop before anything is written: one free call that checks
-    the key, the model and the endpoint. ``LiveConfigError`` (one line) if they cannot serve
-    the run: a refused key, an unknown model, an endpoint that does not answer."""
-    runtime = AsyncioRuntime()
-    provider = build_provider(config, config.engine_settings(mock=False), runtime, dry_run=False)
-
-    async def check() -> None:
-        try:
-            await preflight(provider)
-        finally:
-            aclose = getattr(provider, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    try:
-        runtime.run(check())
-    except TaskCrashed as crash:
-        if isinstance(crash.__cause__, PreflightFailed):
-            raise LiveConfigError(
-                f"preflight: {crash.__cause__} (nothing was sent; --skip-preflight skips this)"
-            ) from None
-        raise
-
-
 def _event_writer(handle: TextIO, log: MemoryEventLog) -> Callable[[LogRecord], None]:
     def write(record: LogRecord) -> None:
         handle.write(log.lines()[record.seq] + "\n")
         handle.flush()
 
     return write
-
-
-def _history(path: Path) -> tuple[list[LogRecord], list[str]]:
-    """The earlier sessions' events, as written (whole lines only)."""
-    seal(path)
-    lines = [line for line in whole_lines(path) if line.strip()]
-    try:
-        records = [LogRecord.from_json(line) for line in lines]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LiveConfigError(f"{path}: --resume: an event line is not a record: {exc}") from None
-    return records, lines
-
-
-def _spent(history: Sequence[LogRecord], manifest: RunManifest) -> tuple[int, float]:
-    """Provider calls the earlier sessions made, and their cost. A session that ended wrote
-    its totals into the manifest. A killed one did not: its calls are read from its events,
-    and every call dispatched but never answered counts as sent (it may have been on the wire
-    at the kill), so a cap never counts less than the provider billed."""
-    ended = {entry.number: entry for entry in manifest.sessions if entry.ended_at is not None}
-    requests, cost = 0, 0.0
-    session = 0
-    unanswered: set[object] = set()
-    for record in history:
-        kind = record.kind
-        if kind == "live.start":
-            requests += len(unanswered)
-            unanswered = set()
-            session = int(record.fields.get("session") or session + 1)
-            if session in ended:
-                requests += ended[session].requests
-                cost += ended[session].cost_usd
-        elif session in ended:
-            continue
-        elif kind == "lps.item.dispatched":
-            unanswered.add(record.ids.get("queue_id"))
-        elif kind == "lps.provider.call":
-            unanswered.discard(record.ids.get("queue_id"))
-            requests += 1
-            cost += float(record.fields.get("cost_usd") or 0.0)
-    return requests + len(unanswered), cost
 
 
 def _keep(rows: Sequence[Any], batch_ids: set[int]) -> list[Any]:
@@ -295,7 +189,7 @@ def run_live(
     scrubber = Scrubber.from_environment()
     trace_dir = out_dir / TRACE_FOLDER
     events_path = out_dir / EVENTS_FILE
-    history, history_lines = _history(events_path) if plan.resuming else ([], [])
+    history, history_lines = earlier_events(events_path) if plan.resuming else ([], [])
     origin_s = history[-1].t + 0.001 if history else 0.0
     runtime = AsyncioRuntime(origin_s=origin_s)
     url = database_url(config, out_dir)
@@ -310,7 +204,7 @@ def run_live(
     streams = Streams(manifest.session_seed(config.seed, plan.number))
     interrupts = 0
     provider = build_provider(config, settings, runtime, dry_run=dry_run)
-    spent_before = _spent(history, manifest)
+    spent_before = earlier_spending(history, manifest)
     retried: list[RetriedErrors] = []
     session = SessionEntry(
         number=plan.number, started_at=started_at, retry_errors=plan.retry_errors

@@ -18,7 +18,8 @@ import yaml
 
 from engine.cj.models import ComparisonPair
 from engine.live.config import LiveConfigError, load_cohort, load_live_config
-from engine.live.session import LiveProgress, LiveRun, run_live
+from engine.live.progress import LiveProgress
+from engine.live.session import LiveRun, run_live
 from engine.store.errors import StoreUnavailable
 from engine.traces import load_trace, summarize
 from sim.cli import main
