@@ -3,13 +3,14 @@
 ``rich`` is a progress bar on the terminal (tqdm), redrawn in place. ``plain`` is for logs and
 CI: no ANSI codes, one line when a wave starts and at least every ``PLAIN_EVERY_S`` seconds,
 each with the completed, failed and in-flight comparisons, the retries, the concurrency limit
-and the cost so far. ``auto`` (the default) is ``rich`` on a terminal and ``plain`` when the
-stream is not one or ``CI`` is set.
+and the cost so far. ``auto`` (the default) is ``rich`` on a terminal and ``plain`` when stdout or
+the display's stream is not one, or ``CI`` is set.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,9 +67,11 @@ class LiveProgress:
 
 
 def resolve_mode(mode: ProgressMode, stream: TextIO) -> ProgressMode:
+    """``auto``: a bar only when both the display's stream and stdout are terminals (output
+    piped to a file or a CI log gets plain lines) and ``CI`` is not set."""
     if mode != "auto":
         return mode
-    on_terminal = hasattr(stream, "isatty") and stream.isatty()
+    on_terminal = all(hasattr(s, "isatty") and s.isatty() for s in (stream, sys.stdout))
     return "rich" if on_terminal and not os.environ.get("CI") else "plain"
 
 
