@@ -69,16 +69,19 @@ def prepare_new_run(
     """Claim ``folder`` and write what a resume and a promotion need, before any comparison."""
     claim_new_folder(folder)
     run_id = new_run_id()
+    recorded = config.model_dump(mode="json")
+    if config.database is not None:  # a password never reaches a file
+        recorded["database"] = stored_database_url(config)
     manifest = RunManifest(
         run_id=run_id,
         name=config.name,
         dry_run=dry_run,
-        config=config.model_dump(mode="json"),
+        config=recorded,
         config_dir=str(base_dir.resolve()),
         database=stored_database_url(config),
         bos_batch_id=f"{config.name}-{run_id}",
     )
-    write_json(folder / CONFIG_FILE, config.model_dump(mode="json"))
+    write_json(folder / CONFIG_FILE, recorded)
     settings = config.engine_settings(mock=dry_run or config.provider.name == "mock")
     trace_dir = folder / "trace"
     trace_dir.mkdir(exist_ok=True)

@@ -153,7 +153,8 @@ def stored_database_url(config: LiveConfig) -> str:
     takes it from ``PGPASSWORD`` or ``~/.pgpass``, as libpq does)."""
     if config.database is None:
         return f"sqlite:///{DATABASE_FILE} (in the run's folder)"
-    return sa.make_url(config.database).set(password=None).render_as_string(False)
+    # URL.set(password=None) leaves the password as it is: a None there means "no change".
+    return sa.make_url(config.database)._replace(password=None).render_as_string(False)
 
 
 def _event_writer(handle: TextIO, log: MemoryEventLog) -> Callable[[LogRecord], None]:

@@ -203,3 +203,15 @@ def test_kill_9_at_a_random_point_then_resume(tmp_path, fake_server, seed):
     assert trace.summary["success_count"] == report["batches"][0]["completed"] == 45
     assert all(r["ok"] for r in report["invariants"].values()), report["invariants"]
     assert KEY not in "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
+
+
+def test_a_database_password_never_reaches_the_run_folder(tmp_path):
+    from engine.live.config import load_cohort, load_live_config
+    from sim.live_command import prepare_new_run
+
+    path = _config(tmp_path, database="postgresql://cjsim:hunter2secret@127.0.0.1:5432/cjsim")
+    config, base = load_live_config(path)
+    plan = prepare_new_run(config, load_cohort(config, base), base, tmp_path / "out", dry_run=True)
+    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "hunter2secret" not in written
+    assert plan.manifest.live_config.database == "postgresql://cjsim@127.0.0.1:5432/cjsim"
