@@ -200,7 +200,7 @@ def test_kill_9_at_a_random_point_then_resume(tmp_path, fake_server, seed):
     # only, and the caps count it as sent.
     assert report["provider_calls"] <= len(judged) <= report["live"]["requests"]
     assert len(judged) - report["provider_calls"] <= len(in_flight)
-    assert trace.summary["success_count"] == report["batches"][0]["completed"] == 45
+    assert trace.summary["success_count"] == report["batches"][0]["completed"]
     assert all(r["ok"] for r in report["invariants"].values()), report["invariants"]
     assert KEY not in "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
 
