@@ -12,17 +12,22 @@ from typing import Any
 
 import yaml
 
-__all__ = ["LocatedYamlError", "locate", "most_specific", "read_yaml"]
+__all__ = ["SCHEMA_KEY", "LocatedYamlError", "locate", "most_specific", "read_text", "read_yaml"]
 
 
 class LocatedYamlError(ValueError):
     """A document that is not valid YAML; ``str()`` is one located line."""
 
 
+SCHEMA_KEY = "$schema"  # how editors find a file's schema; not a field of the document
+
+
 def read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
-    """The document's data and its node tree (for locating later errors)."""
+    """The document's data and its node tree (for locating later errors). A key given twice
+    in one mapping is an error (YAML loaders keep the last one silently); a top-level
+    ``$schema`` key is dropped."""
     try:
-        return yaml.safe_load(text), yaml.compose(text)
+        data, root = yaml.safe_load(text), yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -30,6 +35,44 @@ def read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         raise LocatedYamlError(f"{source}:{line}:{col}: yaml: {problem}") from None
     except yaml.YAMLError as exc:
         raise LocatedYamlError(f"{source}:1:1: yaml: {exc}") from None
+    _refuse_duplicate_keys(root, source)
+    if isinstance(data, dict) and isinstance(data.get(SCHEMA_KEY), str):
+        del data[SCHEMA_KEY]
+    return data, root
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, source: str) -> None:
+    pending = [] if node is None else [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[str, yaml.Mark] = {}
+            for key_node, value_node in current.value:
+                key = str(key_node.value)
+                if isinstance(key_node, yaml.ScalarNode) and key in seen:
+                    mark = key_node.start_mark
+                    raise LocatedYamlError(
+                        f"{source}:{mark.line + 1}:{mark.column + 1}: {key}: duplicate key "
+                        f"(first at line {seen[key].line + 1})"
+                    )
+                seen[key] = key_node.start_mark
+                pending.append(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+
+
+def read_text(path: Any, error: type[ValueError]) -> str:
+    """A text file, UTF-8 with or without a byte-order mark; ``error`` (one located line) for
+    a file that cannot be read or is not text."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}:1:1: cannot read the file: {exc.strerror}") from None
+    try:
+        return str(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        kind = "a binary file" if b"\x00" in data[:8192] else "not UTF-8 text"
+        raise error(f"{path}:1:1: {kind} (byte {exc.start} cannot be decoded)") from None
 
 
 def most_specific(errors: list[Any]) -> Any:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from engine.eventlog import LogRecord
 from engine.live.config import LiveConfigError
+from engine.randomness import SEED_MAX
 from engine.store.errors import StoreError
 from engine.traces import TraceError
 from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
@@ -41,6 +42,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    """A root seed from the command line: an integer in 0..2^64-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..2^64-1")
+    return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -88,7 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--seeds", type=int, required=True, metavar="N", help="how many seeds (1..N)"
     )
     swarm.add_argument(
-        "--first-seed", type=int, default=1, metavar="S", help="first seed (default 1)"
+        "--first-seed", type=_seed, default=1, metavar="S", help="first seed (default 1)"
     )
     swarm.add_argument(
         "--workers",
@@ -247,7 +259,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Sixty-four concurrent read-increment-write transactions on the simulated "
         "store, first without a row lock (updates are lost), then with one (none are).",
     )
-    demo.add_argument("--seed", type=int, default=42, help="root seed (default: 42)")
+    demo.add_argument("--seed", type=_seed, default=42, help="root seed (default: 42)")
     demo.add_argument(
         "--increments", type=int, default=64, help="concurrent increments per counter (default: 64)"
     )
@@ -256,7 +268,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _common_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
     if seed:
-        parser.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
+        parser.add_argument(
+            "--seed", type=_seed, help="root seed, 0..2^64-1 (default: the scenario's)"
+        )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -377,6 +391,12 @@ def _swarm(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.workers < 1:
         print("cjsim swarm: error: --seeds and --workers must be >= 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.first_seed + args.seeds - 1 > SEED_MAX:
+        print(
+            f"cjsim swarm: error: --seeds: seeds {args.first_seed}.. would pass 2^64-1",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     request = SwarmRequest(
         path=args.scenario,

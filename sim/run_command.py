@@ -14,7 +14,7 @@ from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.expectations import check_expectations
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.swarm_variant import swarm_variant
 
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
@@ -65,6 +65,9 @@ def run_command(
     """Run, print the summary, write the report; return the exit code. ``ScenarioError``
     propagates to the caller (exit 2). ``progress`` hears every event (a display)."""
     scenario, seed = load_for_run(request)
+    folder = request.out or default_out_dir(scenario, seed, request.legacy)
+    if folder.exists() and not folder.is_dir():  # refused before the run, not after it
+        raise ScenarioError(f"{folder}: --out: exists and is not a folder")
     started = wall_clock()
     outcome = run_scenario(
         scenario,
@@ -75,7 +78,6 @@ def run_command(
     )
     wall = wall_clock() - started
     report = build_report(outcome, wall_seconds=wall)
-    folder = request.out or default_out_dir(scenario, seed, request.legacy)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(
         json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -20,7 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.cj.grade_scales import SCALES
-from engine.located_yaml import LocatedYamlError, locate, most_specific, read_yaml
+from engine.located_yaml import LocatedYamlError, locate, most_specific, read_text, read_yaml
+from engine.randomness import SEED_MAX
 from engine.settings import Settings
 from sim.runtime import DEFAULT_EPOCH
 
@@ -79,7 +80,9 @@ class ScenarioError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never a meaningful scenario value (an infinite interval hangs the
+    # monitor; a NaN mean runs to garbage): every float field refuses them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Distribution(_Model):
@@ -366,7 +369,7 @@ class Expectation(_Model):
 class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=SEED_MAX)
     epoch: datetime = DEFAULT_EPOCH
     cohort: CohortSpec = CohortSpec()
     budget: int | None = Field(None, ge=1, le=1_000_000)
@@ -404,11 +407,7 @@ class Scenario(_Model):
 
 def load_scenario(path: Path, *, overrides: list[str] | None = None) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}:1:1: cannot read the file: {exc.strerror}") from None
-    return parse_scenario(text, str(path), overrides=overrides)
+    return parse_scenario(read_text(path, ScenarioError), str(path), overrides=overrides)
 
 
 def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None) -> Scenario:

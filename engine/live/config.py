@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from engine.cj.grade_scales import SCALES
 from engine.cj.intake import AnchorInput, BatchRequest, EssayInput, LLMChoice
 from engine.cj.prompts import AssessmentContext
-from engine.located_yaml import LocatedYamlError, locate, most_specific, read_yaml
+from engine.located_yaml import LocatedYamlError, locate, most_specific, read_text, read_yaml
+from engine.randomness import SEED_MAX
 from engine.settings import Settings
 
 __all__ = [
@@ -45,7 +46,7 @@ class LiveConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ProviderConfig(_Model):
@@ -111,7 +112,7 @@ class Pricing(_Model):
 class LiveConfig(_Model):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = Field(42, ge=0, lt=2**64)
+    seed: int = Field(42, ge=0, le=SEED_MAX)
     assessment: Assessment
     essays: str = Field(min_length=1)
     anchors: str | None = None
@@ -164,10 +165,7 @@ def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
     """The configuration and the folder its relative paths are read from."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LiveConfigError(f"{source}:1:1: cannot read the file: {exc.strerror}") from None
+    text = read_text(path, LiveConfigError)
     try:
         data, root = read_yaml(text, source)
     except LocatedYamlError as exc:
