@@ -7,12 +7,23 @@ configurations both load this way, so a user sees the same kind of error from ei
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
-__all__ = ["SCHEMA_KEY", "LocatedYamlError", "locate", "most_specific", "read_text", "read_yaml"]
+__all__ = [
+    "SCHEMA_KEY",
+    "LocatedYamlError",
+    "field_names",
+    "locate",
+    "locate_all",
+    "most_specific",
+    "read_text",
+    "read_yaml",
+]
 
 
 class LocatedYamlError(ValueError):
@@ -75,20 +86,70 @@ def read_text(path: Any, error: type[ValueError]) -> str:
         raise error(f"{path}:1:1: {kind} (byte {exc.start} cannot be decoded)") from None
 
 
+def locate_all(
+    errors: list[Any],
+    prefix: tuple[Any, ...],
+    root: yaml.Node | None,
+    source: str,
+    *,
+    vocabulary: Iterable[str] = (),
+) -> str:
+    """Every problem of a document, one located line each, in file order.
+
+    A value that fits none of a union's branches is reported once per branch; a branch whose
+    location another error goes deeper into is the noise of that union and is left out. An
+    unknown key gets a "did you mean" when ``vocabulary`` (the known field names) holds a near
+    one."""
+    known = sorted(set(vocabulary))
+    kept = []
+    for error in errors:
+        path = _yaml_path(prefix + tuple(error["loc"]))
+        deeper = any(
+            other is not error
+            and len(p := _yaml_path(prefix + tuple(other["loc"]))) > len(path)
+            and p[: len(path)] == path
+            for other in errors
+        )
+        if deeper and _from_union(error):
+            continue
+        kept.append(error)
+    lines = []
+    for error in kept or errors[:1]:
+        line = locate(error, prefix, root, source)
+        if error["type"] == "extra_forbidden" and error["loc"]:
+            near = difflib.get_close_matches(str(error["loc"][-1]), known, n=1, cutoff=0.75)
+            if near:
+                line += f" (did you mean {near[0]!r}?)"
+        where = position(root, _yaml_path(prefix + tuple(error["loc"])))
+        lines.append((where, line))
+    unique = dict.fromkeys(line for _, line in sorted(lines, key=lambda item: item[0]))
+    return "\n".join(unique)
+
+
+def _from_union(error: Any) -> bool:
+    return any(
+        "[" in str(part) or str(part).startswith(("literal", "function")) for part in error["loc"]
+    )
+
+
+def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic location without union branch names (they are not YAML keys)."""
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int)
+        or not ("[" in str(part) or str(part).startswith(("literal", "function")))
+    )
+
+
 def most_specific(errors: list[Any]) -> Any:
     """With a union, pydantic reports each branch; the deepest location is the useful one."""
     return max(errors, key=lambda error: len(error["loc"]))
 
 
 def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: str) -> str:
-    loc = prefix + tuple(error["loc"])
     # pydantic puts union branches (e.g. "list[AnchorSpec]") in loc; they are not YAML keys.
-    loc = tuple(
-        part
-        for part in loc
-        if isinstance(part, int)
-        or not ("[" in str(part) or str(part).startswith(("literal", "function")))
-    )
+    loc = _yaml_path(prefix + tuple(error["loc"]))
     line, col = position(root, loc)
     path = ".".join(str(part) for part in loc) or "(top level)"
     message = error["msg"]
@@ -128,3 +189,19 @@ def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:
             break
         node = child
     return best.line + 1, best.column + 1
+
+
+def field_names(schema: dict[str, Any]) -> set[str]:
+    """Every property name anywhere in a JSON Schema: the vocabulary of "did you mean"."""
+    names: set[str] = set()
+    pending: list[Any] = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return names

@@ -11,6 +11,7 @@ original system's behaviour, every fix's toggle at once (``ORIGINAL_SYSTEM``).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.cj.grade_scales import SCALES
-from engine.located_yaml import LocatedYamlError, locate, most_specific, read_text, read_yaml
+from engine.located_yaml import (
+    LocatedYamlError,
+    field_names,
+    locate,
+    locate_all,
+    read_text,
+    read_yaml,
+)
 from engine.randomness import SEED_MAX
 from engine.settings import Settings
 from sim.runtime import DEFAULT_EPOCH
@@ -405,6 +413,12 @@ class Scenario(_Model):
 # ------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _vocabulary() -> frozenset[str]:
+    """The names a scenario may use anywhere, for "did you mean"."""
+    return frozenset(field_names(Scenario.model_json_schema()))
+
+
 def load_scenario(path: Path, *, overrides: list[str] | None = None) -> Scenario:
     path = Path(path)
     return parse_scenario(read_text(path, ScenarioError), str(path), overrides=overrides)
@@ -424,7 +438,9 @@ def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(locate(most_specific(exc.errors()), (), root, source)) from None
+        raise ScenarioError(
+            locate_all(exc.errors(), (), root, source, vocabulary=_vocabulary())
+        ) from None
     try:
         scenario.engine_settings()
         if scenario.legacy is not None:

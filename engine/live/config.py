@@ -25,7 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from engine.cj.grade_scales import SCALES
 from engine.cj.intake import AnchorInput, BatchRequest, EssayInput, LLMChoice
 from engine.cj.prompts import AssessmentContext
-from engine.located_yaml import LocatedYamlError, locate, most_specific, read_text, read_yaml
+from engine.located_yaml import (
+    LocatedYamlError,
+    field_names,
+    locate,
+    locate_all,
+    read_text,
+    read_yaml,
+)
 from engine.randomness import SEED_MAX
 from engine.settings import Settings
 
@@ -175,7 +182,10 @@ def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
     try:
         config = LiveConfig.model_validate(data)
     except ValidationError as exc:
-        raise LiveConfigError(locate(most_specific(exc.errors()), (), root, source)) from None
+        vocabulary = field_names(LiveConfig.model_json_schema())
+        raise LiveConfigError(
+            locate_all(exc.errors(), (), root, source, vocabulary=vocabulary)
+        ) from None
     try:
         config.engine_settings(mock=config.provider.name == "mock")
     except ValidationError as exc:

@@ -118,3 +118,20 @@ def test_a_live_configuration_with_a_non_finite_price_is_refused(tmp_path, capsy
     path = folder / "eng5_sample.yaml"
     path.write_text(path.read_text().replace("input_per_mtok: 1.00", "input_per_mtok: .inf"))
     _refused(capsys, ["validate", str(path)], f"{path}:", "pricing.input_per_mtok")
+
+
+def test_validate_reports_every_problem_of_a_file_in_order_with_near_names(tmp_path, capsys):
+    path = _write(tmp_path, "name: x\nsed: 3\nrun:\n  batches: .nan\n  liveness_s: -1\nbudegt: 4\n")
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:2:1: sed: unknown key (did you mean 'seed'?)",
+        f"{path}:4:3: run.batches: Input should be a finite number",
+        f"{path}:5:3: run.liveness_s: Input should be greater than 0 (got -1)",
+        f"{path}:6:1: budegt: unknown key (did you mean 'budget'?)",
+    ]
+
+
+def test_an_unknown_key_far_from_every_name_gets_no_guess(tmp_path, capsys):
+    path = _write(tmp_path, "name: x\nzzqx: 1\n")
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == f"{path}:2:1: zzqx: unknown key"
