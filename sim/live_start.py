@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from engine.live.config import LiveConfig, LiveConfigError, load_cohort, load_live_config
 from engine.live.providers import check_provider
 from engine.live.run_folder import refuse_taken_folder
@@ -32,10 +34,10 @@ def _with_caps(config: LiveConfig, args: argparse.Namespace) -> LiveConfig:
     data["caps"] = {**data["caps"], **changes}
     try:
         return LiveConfig.model_validate(data)
-    except ValueError as exc:
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+    except ValidationError as exc:
+        first = exc.errors()[0]
         option = "--" + str(first["loc"][-1]).replace("_", "-") if first["loc"] else "caps"
-        raise LiveConfigError(f"{option}: {first['msg']}") from None
+        raise LiveConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _default_folder(config: LiveConfig, base_dir: Path, *, dry_run: bool) -> Path:

@@ -135,3 +135,23 @@ def test_an_unknown_key_far_from_every_name_gets_no_guess(tmp_path, capsys):
     path = _write(tmp_path, "name: x\nzzqx: 1\n")
     assert main(["validate", str(path)]) == 2
     assert capsys.readouterr().err.strip() == f"{path}:2:1: zzqx: unknown key"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--max-requests", "0", "--max-requests: Input should be greater than or equal to 1"),
+        ("--max-cost-usd", "inf", "--max-cost-usd: Input should be a finite number"),
+        ("--max-wall-s", "-3", "--max-wall-s: Input should be greater than 0"),
+    ],
+)
+def test_a_cap_override_out_of_range_is_refused_by_its_option(
+    tmp_path, capsys, option, value, problem
+):
+    folder = tmp_path / "live"
+    shutil.copytree(ROOT / "examples" / "live", folder)
+    argv = ["live", str(folder / "eng5_sample.yaml"), "--dry-run", "--out", str(tmp_path / "o")]
+    assert main([*argv, option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == problem
+    assert not (tmp_path / "o").exists()
