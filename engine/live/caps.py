@@ -25,7 +25,6 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from engine.lps.batch_api import BatchPoll, BatchProvider
@@ -73,7 +72,6 @@ class CappedProvider:
         cost: CostModel,
         *,
         clock: Callable[[], float],
-        utcnow: Callable[[], datetime],
         on_trip: Callable[[str], None] | None = None,
         spent_before: tuple[int, float] = (0, 0.0),
     ) -> None:
@@ -81,7 +79,6 @@ class CappedProvider:
         self._limits = limits
         self._cost = cost
         self._clock = clock
-        self._utcnow = utcnow
         self._started_at = clock()
         self._on_trip = on_trip
         self._reserved = 0.0
@@ -196,7 +193,6 @@ def with_caps(
     cost: CostModel,
     *,
     clock: Callable[[], float],
-    utcnow: Callable[[], datetime],
     on_trip: Callable[[str], None] | None = None,
     spent_before: tuple[int, float] = (0, 0.0),
 ) -> CappedProvider:
@@ -207,7 +203,6 @@ def with_caps(
         limits,
         cost,
         clock=clock,
-        utcnow=utcnow,
         on_trip=on_trip,
         spent_before=spent_before,
     )

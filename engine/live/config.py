@@ -224,12 +224,7 @@ def _essay_id(path: Path) -> str:
 
 
 def _read_text(path: Path, what: str = "the essay") -> str:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LiveConfigError(f"{path}:1:1: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise LiveConfigError(f"{path}:1:1: cannot read the file: {exc.strerror}") from None
+    text = read_text(path, LiveConfigError)
     if not text.strip():
         raise LiveConfigError(f"{path}:1:1: {what} is empty")
     return text

@@ -36,7 +36,6 @@ class LiveProgress:
     completed: int = 0
     failed: int = 0
     retries: int = 0
-    rate_limited: int = 0
     waves: int = 0
     requests: int = 0
     in_flight: int = 0
@@ -60,7 +59,6 @@ class LiveProgress:
                 self.completed += 1
         elif kind == "lps.retry.scheduled":
             self.retries += 1
-            self.rate_limited += record.fields.get("error_type") == "rate_limit"
         elif kind == "lps.concurrency.changed":
             new = record.fields.get("new")
             self.concurrency_limit = int(new) if isinstance(new, int | float) else None

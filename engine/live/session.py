@@ -274,7 +274,6 @@ def run_live(
             CapLimits(caps.max_requests, caps.max_cost_usd, caps.max_wall_s),
             CostModel(Pricing.from_settings(settings), settings.LLM_MAX_TOKENS),
             clock=time.monotonic,
-            utcnow=runtime.utcnow,
             on_trip=stopping,
             spent_before=spent_before,
         )

@@ -76,7 +76,6 @@ def _capped(inner, limits, cost=None, clock=None, trips=None, spent_before=(0, 0
         limits,
         cost or CostModel(),
         clock=clock or Clock(),
-        utcnow=lambda: NOW,
         on_trip=(trips.append if trips is not None else None),
         spent_before=spent_before,
     )

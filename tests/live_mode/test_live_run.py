@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import urllib.request
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from engine.cj.models import ComparisonPair
 from engine.live.config import LiveConfigError, load_cohort, load_live_config
@@ -35,37 +33,20 @@ from tests.live.fake_provider_server import (
     truncated,
     verdict,
 )
+from tests.live_mode.live_example import example_config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live"
 SECRET = "sk-ant-api03-cjsimTESTSECRETdoNotLeak0123456789"
-QUICK = {  # a live engine that does not wait for bundles to fill or polls to come round
-    "SERIAL_BUNDLE_WINDOW_S": 0.02,
-    "QUEUE_POLL_INTERVAL_S": 0.02,
-    "QUEUE_CLEANUP_INTERVAL_S": 1.0,
-    "RETRY_BACKOFF_BASE_S": 0.05,
-    "RETRY_BACKOFF_MAX_S": 0.2,
-}
 
 
 def _config(tmp_path: Path, **changes) -> Path:
     """The example, cut to 3 students and 2 anchors (10 pairs), with ``changes`` applied."""
-    folder = tmp_path / "live"
-    shutil.copytree(EXAMPLE, folder)
+    path = example_config(tmp_path, **{"budget": 10, "out": str(tmp_path / "out"), **changes})
+    folder = path.parent
     for extra in ("student_04.txt", "student_05.txt", "student_06.txt"):
         (folder / "essays" / extra).unlink()
     (folder / "anchors.csv").write_text(
         "file,grade,ref\nanchors/anchor_a.txt,A,sample_a\nanchors/anchor_e.txt,E+,sample_eplus\n"
     )
-    config = yaml.safe_load((folder / "eng5_sample.yaml").read_text())
-    config.update(budget=10, metrics_port=None, out=str(tmp_path / "out"))
-    config["settings"] = {**config["settings"], **QUICK}
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    path = folder / "eng5_sample.yaml"
-    path.write_text(yaml.safe_dump(config))
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -13,16 +12,9 @@ import yaml
 
 from sim.cli import main
 from tests.live.fake_provider_server import Answer, FakeProviderServer, truncated
+from tests.live_mode.live_example import EXAMPLE, example_config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live"
 KEY = "sk-ant-api03-cjsimSTARTtestKEYdoNotLeak0123456789"
-QUICK = {
-    "SERIAL_BUNDLE_WINDOW_S": 0.02,
-    "QUEUE_POLL_INTERVAL_S": 0.02,
-    "QUEUE_CLEANUP_INTERVAL_S": 1.0,
-    "RETRY_BACKOFF_BASE_S": 0.05,
-    "RETRY_BACKOFF_MAX_S": 0.2,
-}
 
 
 @pytest.fixture(autouse=True)
@@ -32,14 +24,7 @@ def keys(monkeypatch):
 
 
 def _config(tmp_path: Path, provider: dict, **changes) -> Path:
-    folder = tmp_path / "live"
-    shutil.copytree(EXAMPLE, folder)
-    path = folder / "eng5_sample.yaml"
-    config = yaml.safe_load(path.read_text())
-    config.update(metrics_port=None, budget=10, provider=provider, **changes)
-    config["settings"] = {**config["settings"], **QUICK}
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return example_config(tmp_path, budget=10, provider=provider, **changes)
 
 
 def _closed_port() -> int:

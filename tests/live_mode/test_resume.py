@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,34 +20,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
+from engine.live.config import load_cohort, load_live_config
 from engine.traces import load_trace, summarize
 from sim.cli import main
+from sim.live_command import prepare_new_run
+from tests.live_mode.live_example import example_config
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "live"
 KEY = "sk-ant-api03-cjsimRESUMEtestKEYdoNotLeak0123456789"
-QUICK = {
-    "SERIAL_BUNDLE_WINDOW_S": 0.02,
-    "QUEUE_POLL_INTERVAL_S": 0.02,
-    "QUEUE_CLEANUP_INTERVAL_S": 1.0,
-    "RETRY_BACKOFF_BASE_S": 0.05,
-    "RETRY_BACKOFF_MAX_S": 0.2,
-}
-
-
-def _config(tmp_path: Path, **changes) -> Path:
-    """The whole example (10 essays, 45 pairs), quick, with ``changes`` applied."""
-    folder = tmp_path / "live"
-    shutil.copytree(EXAMPLE, folder)
-    path = folder / "eng5_sample.yaml"
-    config = yaml.safe_load(path.read_text())
-    config.update(metrics_port=None)
-    config["settings"] = {**config["settings"], **QUICK}
-    config.update(changes)
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -60,7 +40,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_a_second_run_into_the_same_folder_leaves_the_first_untouched(tmp_path, capsys):
-    path = _config(tmp_path, budget=10)
+    path = example_config(tmp_path, budget=10)
     out = tmp_path / "out"
     assert main(["live", str(path), "--dry-run", "--out", str(out), "--progress", "none"]) == 0
     before = _digests(out)
@@ -78,7 +58,7 @@ def test_a_second_run_into_the_same_folder_leaves_the_first_untouched(tmp_path, 
 
 
 def test_the_default_folders_of_a_dry_run_and_a_real_run_differ(tmp_path, monkeypatch):
-    path = _config(tmp_path, budget=10)
+    path = example_config(tmp_path, budget=10)
     monkeypatch.chdir(tmp_path)
     assert main(["live", str(path), "--dry-run", "--progress", "none"]) == 0
     assert (tmp_path / "runs" / "live-eng5_sample-dry-run" / "run.json").is_file()
@@ -87,7 +67,7 @@ def test_the_default_folders_of_a_dry_run_and_a_real_run_differ(tmp_path, monkey
 
 def test_a_folder_that_is_a_file_or_holds_no_run_is_refused_for_resume(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
-    path = _config(tmp_path, budget=10)
+    path = example_config(tmp_path, budget=10)
     assert main(["live", str(path), "--out", str(tmp_path / "afile"), "--dry-run"]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -157,7 +137,7 @@ KILL_SEEDS = range(1, 41) if os.environ.get("CJSIM_SLOW") else range(1, 3)
 @pytest.mark.parametrize("seed", KILL_SEEDS)
 def test_kill_9_at_a_random_point_then_resume(tmp_path, fake_server, seed):
     kill_after = random.Random(seed).randint(1, 30)  # callbacks recorded before the kill
-    path = _config(
+    path = example_config(
         tmp_path,
         provider={"name": "anthropic", "model": "test-model", "base_url": fake_server.url},
     )
@@ -206,10 +186,9 @@ def test_kill_9_at_a_random_point_then_resume(tmp_path, fake_server, seed):
 
 
 def test_a_database_password_never_reaches_the_run_folder(tmp_path):
-    from engine.live.config import load_cohort, load_live_config
-    from sim.live_command import prepare_new_run
-
-    path = _config(tmp_path, database="postgresql://cjsim:hunter2secret@127.0.0.1:5432/cjsim")
+    path = example_config(
+        tmp_path, database="postgresql://cjsim:hunter2secret@127.0.0.1:5432/cjsim"
+    )
     config, base = load_live_config(path)
     plan = prepare_new_run(config, load_cohort(config, base), base, tmp_path / "out", dry_run=True)
     written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
