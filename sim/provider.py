@@ -164,19 +164,12 @@ class SimulatedProvider:
         await self.runtime.sleep(ERROR_ANSWER_S)
         retry_after_s = max(1, math.ceil(wait_s - ERROR_ANSWER_S))
         request_id = f"req_{self.streams.random('provider.rate_limit').getrandbits(64):016x}"
-        status, headers, body = self._http_error(
-            FaultKind.HTTP_429, FaultSpec(kind=FaultKind.HTTP_429), request_id
-        )
-        headers["retry-after"] = str(retry_after_s)
-        raise ProviderError(
-            classify_http(
-                status,
-                headers=headers,
-                body=body,
-                provider=self.name,
-                correlation_id=call.correlation_id,
-                timestamp=self.runtime.utcnow(),
-            ),
+        raise self._http_failure(
+            call,
+            FaultKind.HTTP_429,
+            FaultSpec(kind=FaultKind.HTTP_429),
+            request_id,
+            retry_after_s=retry_after_s,
             rate_limit=limits.hints(self.runtime.now(), retry_after_s=float(retry_after_s)),
         )
 
@@ -297,17 +290,7 @@ class SimulatedProvider:
             )
         if kind in _HTTP_FAULTS:
             await self.runtime.sleep(min(latency_s, ERROR_ANSWER_S))
-            status, headers, body = self._http_error(kind, fault, request_id)
-            raise ProviderError(
-                classify_http(
-                    status,
-                    headers=headers,
-                    body=body,
-                    provider=self.name,
-                    correlation_id=call.correlation_id,
-                    timestamp=now(),
-                )
-            )
+            raise self._http_failure(call, kind, fault, request_id)
         if kind is FaultKind.STUCK:
             await self.runtime.sleep(fault.hang_s)
             return latency_s
@@ -349,6 +332,30 @@ class SimulatedProvider:
         except ProviderError as exc:
             raise ProviderError(exc.detail, usage=usage, model=model) from None
         raise AssertionError("a malformed answer must not parse")  # pragma: no cover
+
+    def _http_failure(
+        self,
+        call: ProviderCall,
+        kind: FaultKind,
+        fault: FaultSpec,
+        request_id: str,
+        *,
+        retry_after_s: int | None = None,
+        rate_limit: RateLimitHints | None = None,
+    ) -> ProviderError:
+        """An HTTP error answer in this provider's dialect, classified as its adapter would."""
+        status, headers, body = self._http_error(kind, fault, request_id)
+        if retry_after_s is not None:
+            headers["retry-after"] = str(retry_after_s)
+        detail = classify_http(
+            status,
+            headers=headers,
+            body=body,
+            provider=self.name,
+            correlation_id=call.correlation_id,
+            timestamp=self.runtime.utcnow(),
+        )
+        return ProviderError(detail, rate_limit=rate_limit)
 
     def _http_error(
         self, kind: FaultKind, fault: FaultSpec, request_id: str
