@@ -17,12 +17,15 @@ import yaml
 __all__ = [
     "SCHEMA_KEY",
     "LocatedYamlError",
+    "describe",
+    "did_you_mean",
     "field_names",
     "locate",
     "locate_all",
     "most_specific",
     "read_text",
     "read_yaml",
+    "yaml_path",
 ]
 
 
@@ -103,10 +106,10 @@ def locate_all(
     known = sorted(set(vocabulary))
     kept = []
     for error in errors:
-        path = _yaml_path(prefix + tuple(error["loc"]))
+        path = yaml_path(prefix + tuple(error["loc"]))
         deeper = any(
             other is not error
-            and len(p := _yaml_path(prefix + tuple(other["loc"]))) > len(path)
+            and len(p := yaml_path(prefix + tuple(other["loc"]))) > len(path)
             and p[: len(path)] == path
             for other in errors
         )
@@ -115,15 +118,19 @@ def locate_all(
         kept.append(error)
     lines = []
     for error in kept or errors[:1]:
-        line = locate(error, prefix, root, source)
-        if error["type"] == "extra_forbidden" and error["loc"]:
-            near = difflib.get_close_matches(str(error["loc"][-1]), known, n=1, cutoff=0.75)
-            if near:
-                line += f" (did you mean {near[0]!r}?)"
-        where = position(root, _yaml_path(prefix + tuple(error["loc"])))
+        line = locate(error, prefix, root, source) + did_you_mean(error, known)
+        where = position(root, yaml_path(prefix + tuple(error["loc"])))
         lines.append((where, line))
     unique = dict.fromkeys(line for _, line in sorted(lines, key=lambda item: item[0]))
     return "\n".join(unique)
+
+
+def did_you_mean(error: Any, vocabulary: Iterable[str]) -> str:
+    """For an unknown key near a known name, `` (did you mean 'name'?)``; else nothing."""
+    if error["type"] != "extra_forbidden" or not error["loc"]:
+        return ""
+    near = difflib.get_close_matches(str(error["loc"][-1]), list(vocabulary), n=1, cutoff=0.75)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _from_union(error: Any) -> bool:
@@ -132,7 +139,7 @@ def _from_union(error: Any) -> bool:
     )
 
 
-def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+def yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """A pydantic location without union branch names (they are not YAML keys)."""
     return tuple(
         part
@@ -148,10 +155,15 @@ def most_specific(errors: list[Any]) -> Any:
 
 
 def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: str) -> str:
+    line, col = position(root, yaml_path(prefix + tuple(error["loc"])))
+    path, message = describe(error, prefix)
+    return f"{source}:{line}:{col}: {path}: {message}"
+
+
+def describe(error: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str]:
+    """A pydantic error as the dotted field it concerns and a plain message."""
     # pydantic puts union branches (e.g. "list[AnchorSpec]") in loc; they are not YAML keys.
-    loc = _yaml_path(prefix + tuple(error["loc"]))
-    line, col = position(root, loc)
-    path = ".".join(str(part) for part in loc) or "(top level)"
+    path = ".".join(str(part) for part in yaml_path(prefix + tuple(error["loc"])))
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key"
@@ -164,7 +176,7 @@ def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: 
             isinstance(shown, float) and not math.isfinite(shown)
         ):
             message = f"{message} (got {shown!r})"
-    return f"{source}:{line}:{col}: {path}: {message}"
+    return path or "(top level)", message
 
 
 def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:

@@ -29,7 +29,8 @@ from sim.compare import RunFolderError, compare_runs, first_divergence, render_d
 from sim.demo import run_demo
 from sim.promote import promote
 from sim.run_command import RunRequest, run_command
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError
+from sim.scenario_file import load_scenario
 
 __all__ = ["main"]
 
@@ -459,7 +460,8 @@ def _is_live_config(file: Path) -> bool:
 def _validate_one(file: Path) -> str:
     """One line saying what ``file`` is; raises the loader's located error."""
     if _is_live_config(file):
-        from engine.live.config import load_cohort, load_live_config
+        from engine.live.cohort import load_cohort
+        from engine.live.config import load_live_config
 
         config, base_dir = load_live_config(file)
         cohort = load_cohort(config, base_dir)

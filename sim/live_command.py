@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.live.config import LiveCohort, LiveConfig, LiveConfigError, load_cohort
+from engine.live.cohort import LiveCohort, load_cohort
+from engine.live.config import LiveConfig, LiveConfigError
 from engine.live.manifest import RunManifest, new_run_id, read_manifest
 from engine.live.run_folder import (
     claim_new_folder,

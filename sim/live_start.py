@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from engine.live.config import LiveConfig, LiveConfigError, load_cohort, load_live_config
+from engine.live.cohort import load_cohort
+from engine.live.config import LiveConfig, LiveConfigError, load_live_config
 from engine.live.providers import check_provider
 from engine.live.run_folder import refuse_taken_folder
 from engine.live.session import SessionPlan

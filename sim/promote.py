@@ -20,7 +20,8 @@ import yaml
 from engine.cj.intake import AnchorInput, EssayInput
 from engine.settings import Settings
 from engine.traces import TraceError, load_trace
-from sim.scenario import ScenarioError, parse_scenario
+from sim.scenario import ScenarioError
+from sim.scenario_file import parse_scenario
 
 __all__ = ["COHORT_FILE", "cohort_manifest", "promote", "scenario_document"]
 

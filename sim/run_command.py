@@ -14,7 +14,8 @@ from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.expectations import check_expectations
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError
+from sim.scenario_file import load_scenario
 from sim.swarm_variant import swarm_variant
 
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]

@@ -1,4 +1,5 @@
-"""Scenarios: YAML files validated into a ``Scenario``, every error located in the file.
+"""Scenarios: what a scenario file may say, as pydantic models (``sim/scenario_file.py`` reads
+one, with every error located).
 
 A scenario says who is compared (``cohort``), by what (``provider``), under which engine
 ``settings`` and ``faults``, for how long (``run``), and what must come out (``expect``). Unknown
@@ -11,24 +12,13 @@ original system's behaviour, every fix's toggle at once (``ORIGINAL_SYSTEM``).
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.cj.grade_scales import SCALES
-from engine.located_yaml import (
-    LocatedYamlError,
-    field_names,
-    locate,
-    locate_all,
-    read_text,
-    read_yaml,
-)
 from engine.randomness import SEED_MAX
 from engine.settings import Settings
 from sim.runtime import DEFAULT_EPOCH
@@ -42,9 +32,6 @@ __all__ = [
     "ProviderRateLimit",
     "Scenario",
     "ScenarioError",
-    "apply_overrides",
-    "load_scenario",
-    "parse_scenario",
 ]
 
 #: What ``--legacy`` switches on unless a scenario says otherwise: the original system.
@@ -406,87 +393,3 @@ class Scenario(_Model):
         if legacy and self.expect_legacy is not None:
             return self.expect_legacy
         return self.expect
-
-
-# ------------------------------------------------------------------------------------------
-# Loading, with every error located
-# ------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _vocabulary() -> frozenset[str]:
-    """The names a scenario may use anywhere, for "did you mean"."""
-    return frozenset(field_names(Scenario.model_json_schema()))
-
-
-def load_scenario(path: Path, *, overrides: list[str] | None = None) -> Scenario:
-    path = Path(path)
-    return parse_scenario(read_text(path, ScenarioError), str(path), overrides=overrides)
-
-
-def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None) -> Scenario:
-    try:
-        data, root = read_yaml(text, source)
-    except LocatedYamlError as exc:
-        raise ScenarioError(str(exc)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{source}:1:1: (top level): a scenario is a mapping of fields")
-    for override in overrides or ():
-        apply_overrides(data, override)
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(
-            locate_all(exc.errors(), (), root, source, vocabulary=_vocabulary())
-        ) from None
-    try:
-        scenario.engine_settings()
-        if scenario.legacy is not None:
-            scenario.engine_settings(legacy=True)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        prefix = (
-            ("settings",) if error["loc"] and error["loc"][0] in scenario.settings else ("legacy",)
-        )
-        raise ScenarioError(locate(error, prefix, root, source)) from None
-    return scenario
-
-
-def apply_overrides(data: dict[str, Any], override: str) -> None:
-    """Apply one ``--set KEY=VALUE``: an UPPERCASE key is an engine setting, anything else a
-    dotted scenario path (``run.liveness_s=600``). The value is read as YAML."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key:
-        raise ScenarioError(f"--set {override}: expected KEY=VALUE")
-    try:
-        value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        value = raw
-    if key.isupper():
-        data.setdefault("settings", {})
-        if not isinstance(data["settings"], dict):
-            raise ScenarioError(f"--set {override}: settings: is not a mapping")
-        data["settings"][key] = value
-        return
-    parts = key.split(".")
-    target: Any = data
-    for part in parts[:-1]:
-        if isinstance(target, list) and part.isdigit() and int(part) < len(target):
-            target = target[int(part)]
-            continue
-        if not isinstance(target, dict):
-            raise ScenarioError(f"--set {override}: {key}: {part!r} is not a mapping")
-        target = target.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(target, list) and last.isdigit() and int(last) < len(target):
-        target[int(last)] = value
-    elif isinstance(target, dict):
-        target[last] = value
-    else:
-        raise ScenarioError(f"--set {override}: {key}: cannot set a field inside a value")
-
-
-def scenario_path_default(name: str) -> Path:
-    return Path("scenarios") / f"{name}.yaml"

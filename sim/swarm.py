@@ -41,7 +41,8 @@ from typing import Any
 
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario
+from sim.scenario_file import load_scenario
 from sim.swarm_result import SeedResult, crashed, worker_died
 from sim.swarm_variant import swarm_variant
 

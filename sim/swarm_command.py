@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sim.run_command import RunRequest, reproduce_command
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 from sim.swarm import swarm_seeds
 from sim.swarm_result import WORKER_DIED, SeedResult, SwarmSummary, summarize
 from sim.swarm_shrink import Failure, self_contained, shrink, write_scenario

@@ -14,21 +14,19 @@ API keys are never part of a configuration: the SDKs read ``ANTHROPIC_API_KEY`` 
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.cj.grade_scales import SCALES
-from engine.cj.intake import AnchorInput, BatchRequest, EssayInput, LLMChoice
-from engine.cj.prompts import AssessmentContext
+from engine.live.environment import environment_problems, from_environment
 from engine.located_yaml import (
     LocatedYamlError,
     field_names,
-    locate,
     locate_all,
     read_text,
     read_yaml,
@@ -38,14 +36,11 @@ from engine.settings import Settings
 
 __all__ = [
     "Assessment",
-    "LiveCohort",
     "LiveConfig",
     "LiveConfigError",
-    "load_cohort",
     "load_live_config",
+    "settings_problems",
 ]
-
-ESSAY_SUFFIXES = (".txt", ".md")
 
 
 class LiveConfigError(ValueError):
@@ -145,6 +140,10 @@ class LiveConfig(_Model):
 
     def engine_settings(self, *, mock: bool) -> Settings:
         """The engine's settings: ``CJSIM_*`` from the environment, then this file's."""
+        return Settings(**self.settings_overrides(mock=mock))
+
+    def settings_overrides(self, *, mock: bool) -> dict[str, Any]:
+        """The settings this file gives (they win over the environment's)."""
         overrides: dict[str, Any] = {**self.settings, "USE_MOCK_LLM": mock}
         if mock:
             overrides.setdefault("MOCK_MODE", self.provider.mock_mode)
@@ -165,7 +164,7 @@ class LiveConfig(_Model):
                 ("PRICE_CACHE_READ_PER_MTOK", self.pricing.cache_read_per_mtok),
             ):
                 overrides.setdefault(key, price)
-        return Settings(**overrides)
+        return overrides
 
 
 def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
@@ -186,120 +185,26 @@ def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
         raise LiveConfigError(
             locate_all(exc.errors(), (), root, source, vocabulary=vocabulary)
         ) from None
-    try:
-        config.engine_settings(mock=config.provider.name == "mock")
-    except ValidationError as exc:
-        raise LiveConfigError(locate(exc.errors()[0], ("settings",), root, source)) from None
+    problems = settings_problems(config, root, source, os.environ)
+    if problems:
+        raise LiveConfigError("\n".join(problems))
     return config, path.parent
 
 
-@dataclass(frozen=True, slots=True)
-class LiveCohort:
-    """The essays of a live run: students from the folder, anchors from the CSV."""
-
-    students: tuple[EssayInput, ...]
-    anchors: tuple[AnchorInput, ...]
-    context: AssessmentContext = field(default_factory=AssessmentContext)
-
-    def batch_request(self, config: LiveConfig, *, bos_batch_id: str) -> BatchRequest:
-        provider = config.provider
-        return BatchRequest(
-            bos_batch_id=bos_batch_id,
-            students=self.students,
-            anchors=self.anchors,
-            context=self.context,
-            grade_scale=config.grade_scale,
-            max_comparisons_override=config.budget,
-            llm=LLMChoice(
-                provider=provider.name,
-                model=provider.model,
-                reasoning_effort=provider.reasoning_effort,
-            ),
-        )
-
-
-def _essay_id(path: Path) -> str:
-    """A file's stem as an essay id: letters, digits, ``-``, ``_`` and ``.`` only."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("_") or "essay"
-
-
-def _read_text(path: Path, what: str = "the essay") -> str:
-    text = read_text(path, LiveConfigError)
-    if not text.strip():
-        raise LiveConfigError(f"{path}:1:1: {what} is empty")
-    return text
-
-
-def _context(assessment: Assessment, base_dir: Path) -> AssessmentContext:
-    def part(name: str) -> str:
-        inline = getattr(assessment, name)
-        if inline is not None:
-            return str(inline).strip()
-        file = getattr(assessment, f"{name}_file")
-        return "" if file is None else _read_text(base_dir / file, f"assessment.{name}").strip()
-
-    return AssessmentContext(
-        student_prompt=part("assignment"),
-        assessment_criteria=part("criteria"),
-        judge_instructions=part("instructions"),
-    )
-
-
-def _students(folder: Path) -> tuple[EssayInput, ...]:
-    if not folder.is_dir():
-        raise LiveConfigError(f"{folder}: essays: not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in ESSAY_SUFFIXES)
-    if not files:
-        raise LiveConfigError(f"{folder}: essays: no .txt or .md files")
-    students: list[EssayInput] = []
-    seen: dict[str, Path] = {}
-    for file in files:
-        essay_id = _essay_id(file)
-        if essay_id in seen:
-            raise LiveConfigError(f"{file}: essay id {essay_id!r} is also {seen[essay_id].name}")
-        seen[essay_id] = file
-        students.append(EssayInput(essay_id=essay_id, text=_read_text(file)))
-    return tuple(students)
-
-
-def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
-    grades = SCALES[grade_scale].grades
+def settings_problems(
+    config: LiveConfig, root: yaml.Node | None, source: str, environ: Mapping[str, str]
+) -> list[str]:
+    """What the engine refuses of this file's settings (located in it) and of the
+    environment's ``CJSIM_*`` variables (named), one line each."""
+    overrides = config.settings_overrides(mock=config.provider.name == "mock")
+    problems = environment_problems(overrides, environ)
     try:
-        handle = csv_path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise LiveConfigError(f"{csv_path}:1: cannot read the file: {exc.strerror}") from None
-    anchors: list[AnchorInput] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        if not {"file", "grade"} <= columns:
-            raise LiveConfigError(f"{csv_path}:1: the header must name the columns file,grade")
-        for row in reader:
-            line = reader.line_num
-            file = (row.get("file") or "").strip()
-            grade = (row.get("grade") or "").strip()
-            if not file:
-                raise LiveConfigError(f"{csv_path}:{line}: file is empty")
-            if grade not in grades:
-                raise LiveConfigError(
-                    f"{csv_path}:{line}: grade {grade!r} is not on {grade_scale} "
-                    f"({', '.join(grades)})"
-                )
-            text_path = csv_path.parent / file
-            ref = (row.get("ref") or "").strip() or _essay_id(text_path)
-            if any(a.anchor_ref_id == ref for a in anchors):
-                raise LiveConfigError(f"{csv_path}:{line}: anchor ref {ref!r} appears twice")
-            anchors.append(AnchorInput(anchor_ref_id=ref, grade=grade, text=_read_text(text_path)))
-    if not anchors:
-        raise LiveConfigError(f"{csv_path}:1: no anchors")
-    return tuple(anchors)
-
-
-def load_cohort(config: LiveConfig, base_dir: Path) -> LiveCohort:
-    students = _students(base_dir / config.essays)
-    anchors = (
-        () if config.anchors is None else _anchors(base_dir / config.anchors, config.grade_scale)
-    )
-    return LiveCohort(
-        students=students, anchors=anchors, context=_context(config.assessment, base_dir)
-    )
+        Settings(**overrides)
+    except ValidationError as exc:
+        in_file = [error for error in exc.errors() if not from_environment(error, overrides)]
+        if in_file:
+            vocabulary = set(Settings.model_fields)
+            problems.insert(
+                0, locate_all(in_file, ("settings",), root, source, vocabulary=vocabulary)
+            )
+    return problems

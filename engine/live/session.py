@@ -42,7 +42,8 @@ from engine.cj.workflow import submit_requests
 from engine.contracts import EventEnvelope
 from engine.eventlog import LogRecord, MemoryEventLog
 from engine.live.caps import CapLimits, CappedProvider, CostModel, with_caps
-from engine.live.config import LiveCohort, LiveConfig, LiveConfigError
+from engine.live.cohort import LiveCohort
+from engine.live.config import LiveConfig, LiveConfigError
 from engine.live.history import earlier_events, earlier_spending
 from engine.live.logs import LOGGER, log_event, open_run_log
 from engine.live.manifest import RunManifest, SessionEntry

@@ -15,7 +15,7 @@ import pytest
 
 from sim.analysis import write_outcomes
 from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 from tests.benchmarks.goals import ratio
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 from tests.benchmarks.goals import ratio
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "rate_limited_provider.yaml"

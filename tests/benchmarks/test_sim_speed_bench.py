@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 from tests.benchmarks.goals import ratio
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_regular_24.yaml"

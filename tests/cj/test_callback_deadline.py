@@ -33,7 +33,7 @@ from engine.metrics_export import sample_value
 from engine.store.sql import SqlStore, sqlite_url
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import parse_scenario
+from sim.scenario_file import parse_scenario
 from tests.cj.world import make_world, request
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)

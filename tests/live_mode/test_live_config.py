@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.live.config import LiveConfigError, load_cohort, load_live_config
+from engine.live.cohort import load_cohort
+from engine.live.config import LiveConfigError, load_live_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live"
 

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from engine.cj.models import ComparisonPair
-from engine.live.config import LiveConfigError, load_cohort, load_live_config
+from engine.live.cohort import load_cohort
+from engine.live.config import LiveConfigError, load_live_config
 from engine.live.progress import LiveProgress
 from engine.live.session import LiveRun, run_live
 from engine.store.errors import StoreUnavailable
@@ -24,7 +25,7 @@ from sim.cli import main
 from sim.live_command import prepare_new_run
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 from tests.contracts.postgres import run_admin_sql
 from tests.live.fake_provider_server import (
     FakeProviderServer,

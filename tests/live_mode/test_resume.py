@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.live.config import load_cohort, load_live_config
+from engine.live.cohort import load_cohort
+from engine.live.config import load_live_config
 from engine.traces import load_trace, summarize
 from sim.cli import main
 from sim.live_command import prepare_new_run

@@ -143,7 +143,7 @@ def test_schema_is_a_json_schema_of_the_scenario(capsys):
 
 def _fingerprint(seed: int, hash_seed: str) -> str:
     code = (
-        "from sim.scenario import load_scenario; from sim.runner import run_scenario; "
+        "from sim.scenario_file import load_scenario; from sim.runner import run_scenario; "
         f"print(run_scenario(load_scenario('scenarios/eng5_regular_24.yaml'), seed={seed})"
         ".fingerprint)"
     )

@@ -9,7 +9,8 @@ import pytest
 from engine.randomness import Streams
 from sim.cli import main
 from sim.cohorts import build_cohort
-from sim.scenario import ScenarioError, parse_scenario
+from sim.scenario import ScenarioError
+from sim.scenario_file import parse_scenario
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 

@@ -21,7 +21,8 @@ from sim.provider import AccountLimits, SimulatedProvider
 from sim.report import STEADY_AFTER_S, build_report
 from sim.runner import run_scenario
 from sim.runtime import SimRuntime
-from sim.scenario import ProviderRateLimit, ProviderSpec, load_scenario
+from sim.scenario import ProviderRateLimit, ProviderSpec
+from sim.scenario_file import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "rate_limited_provider.yaml"
 LIMIT_PER_MINUTE = 60.0

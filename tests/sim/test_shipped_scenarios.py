@@ -10,7 +10,7 @@ import pytest
 from sim.expectations import check_expectations
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 

@@ -14,7 +14,8 @@ import sim.swarm_shrink
 from engine.ports import TaskCrashed
 from sim.cli import main
 from sim.runtime import SimulationStalled
-from sim.scenario import FaultKind, Scenario, load_scenario
+from sim.scenario import FaultKind, Scenario
+from sim.scenario_file import load_scenario
 from sim.swarm import swarm_seeds
 from sim.swarm_result import CRASH, WORKER_DIED, SeedResult, summarize
 from sim.swarm_shrink import Failure, shrink

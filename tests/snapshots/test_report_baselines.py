@@ -18,7 +18,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from sim.report import baseline, build_report
 from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from sim.scenario_file import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 

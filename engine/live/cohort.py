@@ -1,0 +1,134 @@
+"""A live run's essays: the students' folder, the anchors' CSV and the assessment's texts.
+
+Every problem names its file and, where a line says it, the line: a CSV saved by a spreadsheet
+(with a byte-order mark) reads like any other; a binary or non-UTF-8 essay is named as such.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.cj.grade_scales import SCALES
+from engine.cj.intake import AnchorInput, BatchRequest, EssayInput, LLMChoice
+from engine.cj.prompts import AssessmentContext
+from engine.live.config import Assessment, LiveConfig, LiveConfigError
+from engine.located_yaml import read_text
+
+__all__ = ["LiveCohort", "load_cohort"]
+
+ESSAY_SUFFIXES = (".txt", ".md")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCohort:
+    """The essays of a live run: students from the folder, anchors from the CSV."""
+
+    students: tuple[EssayInput, ...]
+    anchors: tuple[AnchorInput, ...]
+    context: AssessmentContext = field(default_factory=AssessmentContext)
+
+    def batch_request(self, config: LiveConfig, *, bos_batch_id: str) -> BatchRequest:
+        provider = config.provider
+        return BatchRequest(
+            bos_batch_id=bos_batch_id,
+            students=self.students,
+            anchors=self.anchors,
+            context=self.context,
+            grade_scale=config.grade_scale,
+            max_comparisons_override=config.budget,
+            llm=LLMChoice(
+                provider=provider.name,
+                model=provider.model,
+                reasoning_effort=provider.reasoning_effort,
+            ),
+        )
+
+
+def _essay_id(path: Path) -> str:
+    """A file's stem as an essay id: letters, digits, ``-``, ``_`` and ``.`` only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("_") or "essay"
+
+
+def _read_text(path: Path, what: str = "the essay") -> str:
+    text = read_text(path, LiveConfigError)
+    if not text.strip():
+        raise LiveConfigError(f"{path}:1:1: {what} is empty")
+    return text
+
+
+def _context(assessment: Assessment, base_dir: Path) -> AssessmentContext:
+    def part(name: str) -> str:
+        inline = getattr(assessment, name)
+        if inline is not None:
+            return str(inline).strip()
+        file = getattr(assessment, f"{name}_file")
+        return "" if file is None else _read_text(base_dir / file, f"assessment.{name}").strip()
+
+    return AssessmentContext(
+        student_prompt=part("assignment"),
+        assessment_criteria=part("criteria"),
+        judge_instructions=part("instructions"),
+    )
+
+
+def _students(folder: Path) -> tuple[EssayInput, ...]:
+    if not folder.is_dir():
+        raise LiveConfigError(f"{folder}: essays: not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in ESSAY_SUFFIXES)
+    if not files:
+        raise LiveConfigError(f"{folder}: essays: no .txt or .md files")
+    students: list[EssayInput] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        essay_id = _essay_id(file)
+        if essay_id in seen:
+            raise LiveConfigError(f"{file}: essay id {essay_id!r} is also {seen[essay_id].name}")
+        seen[essay_id] = file
+        students.append(EssayInput(essay_id=essay_id, text=_read_text(file)))
+    return tuple(students)
+
+
+def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
+    grades = SCALES[grade_scale].grades
+    try:
+        handle = csv_path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise LiveConfigError(f"{csv_path}:1: cannot read the file: {exc.strerror}") from None
+    anchors: list[AnchorInput] = []
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        if not {"file", "grade"} <= columns:
+            raise LiveConfigError(f"{csv_path}:1: the header must name the columns file,grade")
+        for row in reader:
+            line = reader.line_num
+            file = (row.get("file") or "").strip()
+            grade = (row.get("grade") or "").strip()
+            if not file:
+                raise LiveConfigError(f"{csv_path}:{line}: file is empty")
+            if grade not in grades:
+                raise LiveConfigError(
+                    f"{csv_path}:{line}: grade {grade!r} is not on {grade_scale} "
+                    f"({', '.join(grades)})"
+                )
+            text_path = csv_path.parent / file
+            ref = (row.get("ref") or "").strip() or _essay_id(text_path)
+            if any(a.anchor_ref_id == ref for a in anchors):
+                raise LiveConfigError(f"{csv_path}:{line}: anchor ref {ref!r} appears twice")
+            anchors.append(AnchorInput(anchor_ref_id=ref, grade=grade, text=_read_text(text_path)))
+    if not anchors:
+        raise LiveConfigError(f"{csv_path}:1: no anchors")
+    return tuple(anchors)
+
+
+def load_cohort(config: LiveConfig, base_dir: Path) -> LiveCohort:
+    students = _students(base_dir / config.essays)
+    anchors = (
+        () if config.anchors is None else _anchors(base_dir / config.anchors, config.grade_scale)
+    )
+    return LiveCohort(
+        students=students, anchors=anchors, context=_context(config.assessment, base_dir)
+    )
