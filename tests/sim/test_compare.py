@@ -89,11 +89,11 @@ def test_diff_of_a_log_that_stops_early_says_where(tmp_path, capsys):
 
 
 def test_a_folder_that_is_not_a_run_is_one_located_error(tmp_path, capsys):
-    with pytest.raises(RunFolderError, match=r"analysis\.json: not found"):
+    with pytest.raises(RunFolderError, match=r"analysis\.json:1:1: \(file\): not found"):
         compare_runs(tmp_path, tmp_path)
     assert main(["diff", str(tmp_path), str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "events.jsonl: not found" in err
+    assert "events.jsonl:1:1: (file): not found" in err
     assert "Traceback" not in err
 
 
