@@ -23,6 +23,7 @@ __all__ = [
     "locate",
     "locate_all",
     "most_specific",
+    "position",
     "read_text",
     "read_yaml",
     "yaml_path",

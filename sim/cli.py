@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from engine.store.errors import StoreError
 from engine.traces import TraceError
 from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
 from sim.demo import run_demo
+from sim.out_folder import OutputTaken
 from sim.promote import promote
 from sim.run_command import RunRequest, run_command
 from sim.scenario import Scenario, ScenarioError
@@ -476,52 +478,68 @@ def _validate(files: Sequence[Path]) -> int:
     for file in files:
         try:
             print(_validate_one(file))
-        except (ScenarioError, LiveConfigError) as exc:
+        except BAD_INPUT as exc:
             print(exc, file=sys.stderr)
             worst = EXIT_BAD_INPUT
     return worst
 
 
+#: Errors of the user's input: one located line each, exit 2.
+BAD_INPUT = (ScenarioError, TraceError, RunFolderError, LiveConfigError, StoreError, OutputTaken)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
-        if args.command in (None, "demo"):
-            return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
-        if args.command == "run":
-            if argv is None:  # the process's own command line, not a caller in-process
-                _set_start_up_aside()
-            return _run(args)
-        if args.command == "swarm":
-            return _swarm(args)
-        if args.command == "validate":
-            return _validate(args.files)
-        if args.command == "trace":
-            return _trace_summarize(args.folder, check=args.check)
-        if args.command == "live":
-            return _live(args)
-        if args.command == "promote":
-            target = promote(args.trace, args.out)
-            print(f"wrote {target}")
-            print(f"  run it: cjsim run {target}")
-            return EXIT_OK
-        if args.command == "compare":
-            print(compare_runs(args.run_a, args.run_b), end="")
-            return EXIT_OK
-        if args.command == "diff":
-            divergence = first_divergence(args.run_a, args.run_b)
-            print(render_divergence(divergence, args.run_a, args.run_b), end="")
-            return EXIT_OK if divergence is None else EXIT_FAILED
-        if args.command == "schema":
-            if args.live:
-                from engine.live.config import LiveConfig
-
-                print(json.dumps(LiveConfig.model_json_schema(), indent=2))
-            else:
-                print(json.dumps(Scenario.model_json_schema(), indent=2))
-            return EXIT_OK
-    except (ScenarioError, TraceError, RunFolderError, LiveConfigError, StoreError) as exc:
+        return _dispatch(args, argv)
+    except BAD_INPUT as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception:  # a bug of ours: the traceback is for us, and the user is told so
+        traceback.print_exc()
+        print(
+            "cjsim: internal error: the traceback above is a bug in cjsim, not a problem with "
+            "your input; please report it with the command you ran",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    if args.command in (None, "demo"):
+        return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
+    if args.command == "run":
+        if argv is None:  # the process's own command line, not a caller in-process
+            _set_start_up_aside()
+        return _run(args)
+    if args.command == "swarm":
+        return _swarm(args)
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "trace":
+        return _trace_summarize(args.folder, check=args.check)
+    if args.command == "live":
+        return _live(args)
+    if args.command == "promote":
+        target = promote(args.trace, args.out)
+        print(f"wrote {target}")
+        print(f"  run it: cjsim run {target}")
+        return EXIT_OK
+    if args.command == "compare":
+        print(compare_runs(args.run_a, args.run_b), end="")
+        return EXIT_OK
+    if args.command == "diff":
+        divergence = first_divergence(args.run_a, args.run_b)
+        print(render_divergence(divergence, args.run_a, args.run_b), end="")
+        return EXIT_OK if divergence is None else EXIT_FAILED
+    if args.command == "schema":
+        if args.live:
+            from engine.live.config import LiveConfig
+
+            print(json.dumps(LiveConfig.model_json_schema(), indent=2))
+        else:
+            print(json.dumps(Scenario.model_json_schema(), indent=2))
+        return EXIT_OK
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -8,12 +8,13 @@ is written and before any comparison is sent: a mistake costs neither a folder n
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from engine.live.cohort import load_cohort
-from engine.live.config import LiveConfig, LiveConfigError, load_live_config
+from engine.live.config import LiveConfig, LiveConfigError, load_live_config, settings_problems
 from engine.live.providers import check_provider
 from engine.live.run_folder import refuse_taken_folder
 from engine.live.session import SessionPlan
@@ -61,6 +62,9 @@ def live_session(args: argparse.Namespace) -> tuple[LiveConfig, SessionPlan]:
         if args.dry_run:
             raise LiveConfigError("--dry-run: not with --resume: a run keeps its provider")
         config, plan = prepare_resume(args.resume, retry_errors=args.retry_errors)
+        problems = settings_problems(config, None, str(args.resume / "run.json"), os.environ)
+        if problems:  # the environment may have changed since the run began
+            raise LiveConfigError("\n".join(problems))
         config = _with_caps(config, args)
         if not (args.skip_preflight or plan.manifest.dry_run):
             check_provider(config)

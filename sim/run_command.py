@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 from collections.abc import Callable, Sequence
@@ -10,17 +11,23 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.eventlog import LogRecord
+from engine.run_files import write_whole
 from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
 from sim.expectations import check_expectations
+from sim.out_folder import output_folder
 from sim.report import build_report
 from sim.runner import run_scenario
-from sim.scenario import Scenario, ScenarioError
+from sim.scenario import Scenario
 from sim.scenario_file import load_scenario
 from sim.swarm_variant import swarm_variant
 
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
 
 EXIT_OK, EXIT_EXPECTATION, EXIT_BAD_INPUT = 0, 1, 2
+
+REPORT_FILE, EVENTS_FILE = "report.json", "events.jsonl"
+#: What a run folder holds: any one of them means an earlier run wrote there.
+RUN_FILES = (REPORT_FILE, EVENTS_FILE, ANALYSIS_FILE, OUTCOMES_FILE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +70,11 @@ def run_command(
     out: TextIO,
     progress: Callable[[LogRecord], None] | None = None,
 ) -> int:
-    """Run, print the summary, write the report; return the exit code. ``ScenarioError``
-    propagates to the caller (exit 2). ``progress`` hears every event (a display)."""
+    """Run, print the summary, write the report; return the exit code. ``ScenarioError`` and
+    ``OutputTaken`` propagate to the caller (exit 2). ``progress`` hears every event (a display)."""
     scenario, seed = load_for_run(request)
-    folder = request.out or default_out_dir(scenario, seed, request.legacy)
-    if folder.exists() and not folder.is_dir():  # refused before the run, not after it
-        raise ScenarioError(f"{folder}: --out: exists and is not a folder")
+    # Chosen before the run, so that a taken --out is refused before any work.
+    folder = output_folder(request.out, default_out_dir(scenario, seed, request.legacy), RUN_FILES)
     started = wall_clock()
     outcome = run_scenario(
         scenario,
@@ -80,11 +86,10 @@ def run_command(
     wall = wall_clock() - started
     report = build_report(outcome, wall_seconds=wall)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(
-        json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    with (folder / "events.jsonl").open("w", encoding="utf-8") as handle:
-        outcome.log.write_jsonl(handle)
+    write_whole(folder / REPORT_FILE, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    events = io.StringIO()
+    outcome.log.write_jsonl(events)
+    write_whole(folder / EVENTS_FILE, events.getvalue())
     write_outcomes(outcome, folder)
     problems = check_expectations(report, scenario.expectation(legacy=request.legacy))
     print_summary(report, request, folder, out)
@@ -176,5 +181,5 @@ def print_summary(report: dict[str, Any], request: RunRequest, folder: Path, out
         f"{report['wall_seconds']:.2f} wall s{speed}\n"
     )
     out.write(f"  fingerprint: {report['fingerprint']}\n")
-    out.write(f"  report: {folder / 'report.json'}\n")
+    out.write(f"  report: {folder / REPORT_FILE}\n")
     out.write(f"  analysis: {folder / ANALYSIS_FILE} (tables: {folder / OUTCOMES_FILE})\n")

@@ -22,11 +22,13 @@ from engine.located_yaml import (
     did_you_mean,
     field_names,
     locate_all,
+    position,
     read_text,
     read_yaml,
     yaml_path,
 )
 from engine.settings import Settings
+from engine.traces import TraceError, load_trace
 from sim.scenario import Scenario, ScenarioError
 
 __all__ = ["apply_overrides", "load_scenario", "parse_scenario"]
@@ -46,11 +48,30 @@ def _setting_names() -> frozenset[str]:
 
 
 def load_scenario(path: Path, *, overrides: list[str] | None = None) -> Scenario:
+    """A scenario file, checked as far as it can be without running it: its fields, its
+    settings, and the trace it replays (read from the file's folder when relative)."""
     path = Path(path)
-    return parse_scenario(read_text(path, ScenarioError), str(path), overrides=overrides)
+    scenario, root = _parse(read_text(path, ScenarioError), str(path), overrides)
+    if scenario.provider.replay is not None and scenario.provider.mock_mode is None:
+        folder = path.parent / scenario.provider.replay
+        try:
+            load_trace(folder)
+        except TraceError as exc:
+            line, col = position(root, ("provider", "replay"))
+            first = str(exc).splitlines()[0]
+            raise ScenarioError(
+                f"{path}:{line}:{col}: provider.replay: the trace cannot be read: {first}"
+            ) from None
+    return scenario
 
 
 def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None) -> Scenario:
+    return _parse(text, source, overrides)[0]
+
+
+def _parse(
+    text: str, source: str, overrides: list[str] | None
+) -> tuple[Scenario, yaml.Node | None]:
     try:
         data, root = read_yaml(text, source)
     except LocatedYamlError as exc:
@@ -81,7 +102,7 @@ def parse_scenario(text: str, source: str, *, overrides: list[str] | None = None
                 )
         raise ScenarioError("\n".join(problems)) from None
     _check_settings(scenario, root, source, applied)
-    return scenario
+    return scenario, root
 
 
 def _check_settings(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.out_folder import output_folder
 from sim.run_command import RunRequest, reproduce_command
 from sim.scenario_file import load_scenario
 from sim.swarm import swarm_seeds
@@ -50,6 +51,8 @@ def swarm_command(
     """Run the swarm, write ``swarm.json`` (and a shrunk failure), print, return the exit code.
     ``ScenarioError`` propagates to the caller (exit 2)."""
     scenario = load_scenario(request.path, overrides=list(request.overrides))  # fail fast
+    default = Path("runs") / f"swarm-{scenario.name}{'-legacy' if request.legacy else ''}"
+    folder = output_folder(request.out, default, (SWARM_FILE,))
     mode = "legacy (the original system; a measurement)" if request.legacy else "fixed engine"
     out.write(
         f"cjsim swarm {request.path}: seeds {request.seeds.start}..{request.seeds.stop - 1}, "
@@ -67,9 +70,6 @@ def swarm_command(
     )
     elapsed_s = wall_clock() - started
     summary = summarize(results)
-    folder = (
-        request.out or Path("runs") / f"swarm-{scenario.name}{'-legacy' if request.legacy else ''}"
-    )
     folder.mkdir(parents=True, exist_ok=True)
     document = {
         "scenario": str(request.path),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sim import cli
 from sim.cli import main
 
 
@@ -34,3 +35,15 @@ def test_help_describes_the_command(capsys):
         main(["--help"])
     assert caught.value.code == 0
     assert "Comparative Judgement" in capsys.readouterr().out
+
+
+def test_an_internal_error_prints_its_traceback_exits_1_and_says_it_is_a_bug(monkeypatch, capsys):
+    def broken(seed: int, increments: int) -> int:
+        raise RuntimeError("a bug, planted")
+
+    monkeypatch.setattr(cli, "_demo", broken)
+    assert cli.main(["demo"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug, planted" in err
+    assert err.rstrip().endswith("please report it with the command you ran")
+    assert "a bug in cjsim, not a problem with your input" in err

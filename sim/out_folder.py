@@ -1,0 +1,46 @@
+"""Where a command writes: never over what an earlier run wrote.
+
+A folder named with ``--out`` that already holds a run (any of its marker files) is refused
+before any work, by the option's name: the user chose that place, so guessing another would
+surprise them. The default folder (``runs/<scenario>-seed<N>``) is the command's own choice,
+so when it is taken the next free sibling is used instead (``...-2``, ``...-3``): running the
+Quickstart twice keeps both runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["SIBLINGS_MAX", "OutputTaken", "output_folder"]
+
+SIBLINGS_MAX = 10_000  # a bound on the search for a free default folder
+
+
+class OutputTaken(ValueError):
+    """An output place that cannot be written without destroying something; one line."""
+
+
+def output_folder(requested: Path | None, default: Path, markers: Sequence[str]) -> Path:
+    """The folder to write into: ``requested`` if it is free, else the first free of
+    ``default``, ``default-2``, ... . Raises ``OutputTaken`` for a requested folder that is a
+    file or holds an earlier run."""
+    if requested is not None:
+        if requested.exists() and not requested.is_dir():
+            raise OutputTaken(f"{requested}: --out: exists and is not a folder")
+        held = _held(requested, markers)
+        if held:
+            raise OutputTaken(
+                f"{requested}: --out: holds an earlier run ({', '.join(held)}), which is never "
+                "overwritten; choose another folder, or remove this one first"
+            )
+        return requested
+    for number in range(1, SIBLINGS_MAX + 1):
+        candidate = default if number == 1 else default.with_name(f"{default.name}-{number}")
+        if not candidate.exists() or (candidate.is_dir() and not _held(candidate, markers)):
+            return candidate
+    raise OutputTaken(f"{default}: {SIBLINGS_MAX} earlier runs use this name; give --out")
+
+
+def _held(folder: Path, markers: Sequence[str]) -> list[str]:
+    return [name for name in markers if (folder / name).exists()]
