@@ -83,11 +83,12 @@ def read_text(path: Any, error: type[ValueError]) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise error(f"{path}:1:1: cannot read the file: {exc.strerror}") from None
+    if b"\x00" in data[:8192]:  # no text file holds a NUL, though it may decode as UTF-8
+        raise error(f"{path}:1:1: a binary file (byte {data.index(0)} is NUL), not text")
     try:
         return str(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        kind = "a binary file" if b"\x00" in data[:8192] else "not UTF-8 text"
-        raise error(f"{path}:1:1: {kind} (byte {exc.start} cannot be decoded)") from None
+        raise error(f"{path}:1:1: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
 
 
 def locate_all(

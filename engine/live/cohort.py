@@ -7,6 +7,7 @@ Every problem names its file and, where a line says it, the line: a CSV saved by
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,42 +86,72 @@ def _students(folder: Path) -> tuple[EssayInput, ...]:
     for file in files:
         essay_id = _essay_id(file)
         if essay_id in seen:
-            raise LiveConfigError(f"{file}: essay id {essay_id!r} is also {seen[essay_id].name}")
+            raise LiveConfigError(
+                f"{file}:1:1: essay id {essay_id!r} is also the id of {seen[essay_id].name}"
+            )
         seen[essay_id] = file
         students.append(EssayInput(essay_id=essay_id, text=_read_text(file)))
     return tuple(students)
 
 
 def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
+    """The graded anchors of a ``file,grade[,ref]`` CSV; every bad row is reported at once,
+    each at its line and column."""
     grades = SCALES[grade_scale].grades
+    reader = csv.reader(io.StringIO(read_text(csv_path, LiveConfigError)))
     try:
-        handle = csv_path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise LiveConfigError(f"{csv_path}:1: cannot read the file: {exc.strerror}") from None
+        header = [name.strip() for name in next(reader, [])]
+    except csv.Error as exc:
+        raise LiveConfigError(f"{csv_path}:1:1: not a CSV file: {exc}") from None
+    if not {"file", "grade"} <= set(header):
+        raise LiveConfigError(
+            f"{csv_path}:1:1: header: must name the columns file,grade (got {','.join(header)!r})"
+        )
     anchors: list[AnchorInput] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        if not {"file", "grade"} <= columns:
-            raise LiveConfigError(f"{csv_path}:1: the header must name the columns file,grade")
-        for row in reader:
-            line = reader.line_num
-            file = (row.get("file") or "").strip()
-            grade = (row.get("grade") or "").strip()
-            if not file:
-                raise LiveConfigError(f"{csv_path}:{line}: file is empty")
-            if grade not in grades:
-                raise LiveConfigError(
-                    f"{csv_path}:{line}: grade {grade!r} is not on {grade_scale} "
-                    f"({', '.join(grades)})"
-                )
-            text_path = csv_path.parent / file
-            ref = (row.get("ref") or "").strip() or _essay_id(text_path)
-            if any(a.anchor_ref_id == ref for a in anchors):
-                raise LiveConfigError(f"{csv_path}:{line}: anchor ref {ref!r} appears twice")
-            anchors.append(AnchorInput(anchor_ref_id=ref, grade=grade, text=_read_text(text_path)))
+    problems: list[str] = []
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            problems.append(f"{csv_path}:{reader.line_num}:1: not a CSV row: {exc}")
+            break
+        if row is None:
+            break
+        if not any(cell.strip() for cell in row):
+            continue
+        line = reader.line_num
+        cells = dict(zip(header, row, strict=False))
+
+        def where(column: str, row: list[str] = row, line: int = line) -> str:
+            index = header.index(column) if column in header else 0
+            col = 1 + sum(len(cell) + 1 for cell in row[:index])
+            return f"{csv_path}:{line}:{col}: {column}"
+
+        file = cells.get("file", "").strip()
+        grade = cells.get("grade", "").strip()
+        if not file:
+            problems.append(f"{where('file')}: is empty")
+            continue
+        if grade not in grades:
+            problems.append(
+                f"{where('grade')}: {grade!r} is not on {grade_scale} ({', '.join(grades)})"
+            )
+            continue
+        text_path = csv_path.parent / file
+        ref = cells.get("ref", "").strip() or _essay_id(text_path)
+        if any(a.anchor_ref_id == ref for a in anchors):
+            problems.append(f"{where('ref')}: anchor ref {ref!r} appears twice")
+            continue
+        try:
+            text = _read_text(text_path)
+        except LiveConfigError as exc:
+            problems.append(f"{where('file')}: {exc}")
+            continue
+        anchors.append(AnchorInput(anchor_ref_id=ref, grade=grade, text=text))
+    if problems:
+        raise LiveConfigError("\n".join(problems))
     if not anchors:
-        raise LiveConfigError(f"{csv_path}:1: no anchors")
+        raise LiveConfigError(f"{csv_path}:2:1: no anchors: give one file,grade row per anchor")
     return tuple(anchors)
 
 

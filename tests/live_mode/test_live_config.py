@@ -80,7 +80,32 @@ def test_a_cost_cap_without_prices_is_refused(example):
 def test_a_bad_anchor_row_names_its_csv_line(example):
     csv = example / "anchors.csv"
     csv.write_text(csv.read_text().replace("anchors/anchor_c.txt,C+", "anchors/anchor_c.txt,Z"))
-    with pytest.raises(LiveConfigError, match=r"anchors\.csv:3: grade 'Z' is not on"):
+    with pytest.raises(LiveConfigError, match=r"anchors\.csv:3:22: grade: 'Z' is not on"):
+        _load(example)
+
+
+def test_every_bad_anchor_row_is_reported_at_once_and_a_spreadsheet_bom_is_read(example):
+    csv = example / "anchors.csv"
+    rows = csv.read_text().splitlines()
+    rows[2] = rows[2].replace(",C+", ",Z")
+    rows.append("anchors/missing.txt,B")
+    rows.append(",B")
+    csv.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")
+    with pytest.raises(LiveConfigError) as caught:
+        _load(example)
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ")[0].rsplit("/", 1)[-1] for line in lines] == [
+        "anchors.csv:3:22",
+        f"anchors.csv:{len(rows) - 1}:1",
+        f"anchors.csv:{len(rows)}:1",
+    ]
+    assert "cannot read the file" in lines[1]
+    assert "file: is empty" in lines[2]
+
+
+def test_a_binary_anchor_csv_is_named_as_such(example):
+    (example / "anchors.csv").write_bytes(b"\x00\x01\x02PK\x03\x04")
+    with pytest.raises(LiveConfigError, match=r"anchors\.csv:1:1: a binary file"):
         _load(example)
 
 
