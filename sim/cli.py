@@ -150,12 +150,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "summarize",
         help="recompute a trace's summary.json",
         description="Recompute the original summariser's figures for a trace folder and print "
-        "them. With --check, compare them with the folder's summary.json and published.json "
-        "(if any) and exit 1 on a difference.",
+        "them as a table (--json: as JSON). With --check, compare them with the folder's "
+        "summary.json and published.json (if any) and exit 1 on a difference.",
     )
     summarize.add_argument("folder", type=Path, help="trace folder (holds llm_callbacks.jsonl)")
     summarize.add_argument(
         "--check", action="store_true", help="compare with summary.json and published.json"
+    )
+    summarize.add_argument(
+        "--json", action="store_true", help="print the summary as JSON instead of a table"
     )
 
     compare = commands.add_parser(
@@ -413,42 +416,6 @@ def _swarm(args: argparse.Namespace) -> int:
     return swarm_command(request, wall_clock=time.perf_counter, out=sys.stdout, progress=_progress)
 
 
-def _trace_summarize(folder: Path, *, check: bool) -> int:
-    from engine.traces import (
-        PUBLISHED_FILE,
-        SUMMARY_FILE,
-        compare_to_published,
-        load_trace,
-        summarize,
-    )
-
-    trace = load_trace(folder)
-    summary = summarize(trace.scenario_id, trace.results)
-    print(json.dumps(summary, indent=2))
-    if not check:
-        return EXIT_OK
-    print()
-    problems = []
-    if trace.summary is not None:
-        mismatched = sorted(
-            k
-            for k in summary.keys() | trace.summary.keys()
-            if summary.get(k) != trace.summary.get(k)
-        )
-        problems += [f"{SUMMARY_FILE}: {key} differs" for key in mismatched]
-        if not mismatched:
-            print(f"{SUMMARY_FILE}: reproduces")
-    published = folder / PUBLISHED_FILE
-    if published.is_file():
-        figures = compare_to_published(summary, published.read_text(encoding="utf-8"))
-        problems += [f"{PUBLISHED_FILE}: {problem}" for problem in figures]
-        if not figures:
-            print(f"{PUBLISHED_FILE}: reproduces every published figure")
-    for problem in problems:
-        print(problem)
-    return EXIT_FAILED if problems else EXIT_OK
-
-
 def _is_live_config(file: Path) -> bool:
     """A live configuration names its essays; a scenario never does. Unreadable files are left
     to the scenario loader, which says what is wrong with them."""
@@ -517,7 +484,9 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.command == "validate":
         return _validate(args.files)
     if args.command == "trace":
-        return _trace_summarize(args.folder, check=args.check)
+        from sim.trace_command import trace_summarize
+
+        return trace_summarize(args.folder, check=args.check, as_json=args.json, out=sys.stdout)
     if args.command == "live":
         return _live(args)
     if args.command == "promote":
