@@ -200,3 +200,14 @@ def test_swarm_reports_failing_seeds_and_shrinks_the_first(tmp_path, capsys, mon
     assert "--swarm" in out
     minimal = next(tmp_path.glob("minimal-seed*.yaml"))
     assert "breaks" in minimal.read_text().splitlines()[0]
+
+
+def test_a_legacy_run_that_breaks_only_what_it_must_says_so(tmp_path, capsys):
+    scenario = str(REPO / "scenarios" / "batch33_serial_bundle_errors.yaml")
+    assert main(["run", scenario, "--legacy", "--out", str(tmp_path / "legacy")]) == 0
+    assert (
+        "as expected: the original system breaks completion_never_exceeds_100, "
+        "position_skew_within_limit (expect_legacy.invariants.fail)"
+    ) in capsys.readouterr().out
+    assert main(["run", scenario, "--out", str(tmp_path / "fixed")]) == 0
+    assert "as expected" not in capsys.readouterr().out
