@@ -65,7 +65,13 @@ UNJUDGED_WHEN_STOPPED = (
 
 
 def prepare_new_run(
-    config: LiveConfig, cohort: LiveCohort, base_dir: Path, folder: Path, *, dry_run: bool
+    config: LiveConfig,
+    cohort: LiveCohort,
+    base_dir: Path,
+    folder: Path,
+    *,
+    dry_run: bool,
+    config_file: Path | None = None,
 ) -> SessionPlan:
     """Claim ``folder`` and write what a resume and a promotion need, before any comparison."""
     claim_new_folder(folder)
@@ -79,6 +85,7 @@ def prepare_new_run(
         dry_run=dry_run,
         config=recorded,
         config_dir=str(base_dir.resolve()),
+        config_file=None if config_file is None else str(config_file),
         database=stored_database_url(config),
         bos_batch_id=f"{config.name}-{run_id}",
     )
@@ -132,6 +139,8 @@ def _cohort_manifest(
 def live_outcome(run: LiveRun, manifest: dict[str, Any]) -> RunOutcome:
     """The live run as a ``RunOutcome``, its invariants checked as a simulation's are."""
     document = scenario_document(manifest, replay=str(run.trace_dir))
+    # The report is of this live run, named as its configuration names it (not its replay).
+    document |= {"name": run.config.name, "description": f"live run {run.manifest.run_id}"}
     scenario = Scenario.model_validate({**document, "epoch": run.manifest.sessions[0].started_at})
     monitor = InvariantMonitor.with_liveness(LivenessBounds.from_settings(run.settings))
     for record in run.log.records():
@@ -198,6 +207,7 @@ def write_live_results(run: LiveRun, out: TextIO) -> int:
     outcome = live_outcome(run, manifest)
     report = build_report(outcome, wall_seconds=run.elapsed_s)
     report["live"] = {
+        "config": run.manifest.config_file,
         "run_id": run.manifest.run_id,
         "session": run.session,
         "dry_run": run.dry_run,

@@ -80,5 +80,7 @@ def live_session(args: argparse.Namespace) -> tuple[LiveConfig, SessionPlan]:
     refuse_taken_folder(folder)
     if not (args.skip_preflight or args.dry_run or config.provider.name == "mock"):
         check_provider(config)
-    plan = prepare_new_run(config, cohort, base_dir, folder, dry_run=args.dry_run)
+    plan = prepare_new_run(
+        config, cohort, base_dir, folder, dry_run=args.dry_run, config_file=args.config
+    )
     return config, plan

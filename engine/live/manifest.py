@@ -53,6 +53,7 @@ class RunManifest(BaseModel):
     dry_run: bool
     config: dict[str, Any]  # the validated configuration, as data
     config_dir: str  # where its relative paths (essays, anchors, assessment files) point
+    config_file: str | None = None  # the configuration file the run began from, as given
     database: str  # the store's URL, its password masked
     bos_batch_id: str
     cj_batch_ids: list[int] = Field(default_factory=list)

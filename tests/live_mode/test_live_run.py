@@ -81,6 +81,9 @@ def test_a_dry_run_records_a_trace_that_promotes_to_a_replaying_scenario(
     run_dir = tmp_path / "out"
     for name in ("events.jsonl", "report.json", "analysis.json", "outcomes.duckdb"):
         assert (run_dir / name).is_file(), name
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["scenario"] == "eng5_sample"  # the configuration's name, not its replay's
+    assert report["live"]["config"] == str(path)
     log_lines = [json.loads(line) for line in (run_dir / "live.log.jsonl").read_text().splitlines()]
     assert log_lines[0]["event"] == "live.start"
     assert log_lines[-1]["event"] == "live.end"
