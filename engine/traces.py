@@ -344,7 +344,7 @@ def _as_float(value: int | float | Decimal) -> float:
     try:
         return float(value)
     except OverflowError:  # an integer beyond any float
-        return math.copysign(math.inf, value)
+        return math.inf if value > 0 else -math.inf
 
 
 # ---------------------------------------------------------------------------------------------
