@@ -249,7 +249,7 @@ class Divergence:
 @dataclass(frozen=True, slots=True)
 class _Event:
     line: int
-    text: str  # the record's line as written, compared byte for byte
+    text: str  # the record's line without surrounding whitespace, compared exactly
     record: dict[str, Any]
 
 
