@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,27 @@ def _seed(text: str) -> int:
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"{value} is outside 0..2^64-1")
     return value
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An integer option in ``low..high``: bounds keep a typo (``--seeds 10000000000``) from
+    running for days or exhausting memory before the first seed starts."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low:,}..{high:,}")
+        return value
+
+    return parse
+
+
+SEEDS_MAX = 1_000_000  # a swarm beyond this belongs on a cluster (issue 17), not one command
+WORKERS_MAX = 256
+INCREMENTS_MAX = 100_000
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -100,17 +121,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     swarm.add_argument("scenario", type=Path, help="scenario YAML file")
     swarm.add_argument(
-        "--seeds", type=int, required=True, metavar="N", help="how many seeds (1..N)"
+        "--seeds",
+        type=_count(1, SEEDS_MAX),
+        required=True,
+        metavar="N",
+        help=f"how many seeds (1..{SEEDS_MAX:,})",
     )
     swarm.add_argument(
         "--first-seed", type=_seed, default=1, metavar="S", help="first seed (default 1)"
     )
     swarm.add_argument(
         "--workers",
-        type=int,
+        type=_count(1, WORKERS_MAX),
         default=os.cpu_count() or 1,
         metavar="K",
-        help="worker processes (default: CPU count)",
+        help=f"worker processes, 1..{WORKERS_MAX} (default: CPU count)",
     )
     swarm.add_argument(
         "--out",
@@ -267,7 +292,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=_seed, default=42, help="root seed (default: 42)")
     demo.add_argument(
-        "--increments", type=int, default=64, help="concurrent increments per counter (default: 64)"
+        "--increments",
+        type=_count(1, INCREMENTS_MAX),
+        default=64,
+        help=f"concurrent increments per counter, 1..{INCREMENTS_MAX:,} (default: 64)",
     )
     return parser
 
@@ -296,9 +324,6 @@ def _common_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True)
 
 
 def _demo(seed: int, increments: int) -> int:
-    if increments < 1:
-        print(f"cjsim: error: --increments: must be >= 1, got {increments}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     result = run_demo(seed=seed, increments=increments)
     print(f"cjsim demo (seed {result.seed}): {result.increments} concurrent increments per counter")
     print(
@@ -395,9 +420,6 @@ def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
 def _swarm(args: argparse.Namespace) -> int:
     from sim.swarm_command import SwarmRequest, swarm_command
 
-    if args.seeds < 1 or args.workers < 1:
-        print("cjsim swarm: error: --seeds and --workers must be >= 1", file=sys.stderr)
-        return EXIT_BAD_INPUT
     if args.first_seed + args.seeds - 1 > SEED_MAX:
         print(
             f"cjsim swarm: error: --seeds: seeds {args.first_seed}.. would pass 2^64-1",

@@ -12,26 +12,40 @@ original system's behaviour, every fix's toggle at once (``ORIGINAL_SYSTEM``).
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from engine.cj.grade_scales import SCALES
 from engine.randomness import SEED_MAX
-from engine.settings import Settings
+from engine.settings import DURATION_S_MAX, Settings, settings_json_schema
 from sim.runtime import DEFAULT_EPOCH
 
 __all__ = [
+    "ANCHORS_MAX",
+    "BATCHES_MAX",
     "ORIGINAL_SYSTEM",
+    "STUDENTS_MAX",
     "Distribution",
     "Expectation",
     "FaultKind",
     "FaultSpec",
+    "Latency",
     "ProviderRateLimit",
+    "Quality",
     "Scenario",
     "ScenarioError",
+    "Tokens",
 ]
 
 #: What ``--legacy`` switches on unless a scenario says otherwise: the original system.
@@ -74,21 +88,61 @@ class ScenarioError(ValueError):
     """A scenario that cannot be run; ``str()`` is one located line."""
 
 
+# ---- Bounds -------------------------------------------------------------------------------
+# Every number of a scenario is finite and bounded, so that no value makes a run hang or spend
+# minutes before its first comparison (issue 14). Durations are virtual seconds.
+
+#: The largest cohort: pairing a batch's first wave costs O(essays^2) (engine/cj/pairing.py);
+#: 2,000 students and 200 anchors start within a few seconds.
+STUDENTS_MAX = 2_000
+ANCHORS_MAX = 200
+#: Latent quality, in log-odds: sigmoid(quality_A - quality_B) is the chance that A wins, so
+#: +-20 already means certainty, and draws stay far from exp()'s overflow.
+QUALITY_MAX = 20.0
+#: One provider call's simulated latency, in milliseconds: an hour (every call deadline is
+#: shorter).
+LATENCY_MS_MAX = 3_600_000.0
+#: Tokens of one simulated call's prompt or answer.
+TOKENS_MAX = 1_000_000.0
+#: A day, in seconds: the longest Retry-After, timeout or latency spike a fault may give.
+DAY_S = 86_400.0
+#: Batches one run may submit.
+BATCHES_MAX = 50
+#: A report check's threshold (counts, seconds, USD, percentages...).
+REPORT_VALUE_MAX = 1e12
+#: What a fault's count and after_calls may say: more calls than any run makes.
+CALLS_MAX = 10_000_000
+EPOCH_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_MAX = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 class _Model(BaseModel):
     # NaN and infinity are never a meaningful scenario value (an infinite interval hangs the
-    # monitor; a NaN mean runs to garbage): every float field refuses them.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # monitor; a NaN mean runs to garbage): every float field refuses them. Each field's
+    # docstring is its description in the JSON Schema (``cjsim schema``).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
+
+
+#: What a block of ``settings:`` may hold: every engine setting, with its own description.
+#: Validation itself is the engine's (``sim/scenario_file.py`` checks the block with
+#: ``Settings``); this only describes the block to editors and validators.
+SETTINGS_SCHEMA = WithJsonSchema(settings_json_schema())
 
 
 class Distribution(_Model):
     """A distribution to draw from: ``normal`` (mean, sd), ``lognormal`` (median, sigma),
-    ``uniform`` (low, high) or ``constant`` (value). Draws are clipped at ``min``."""
+    ``uniform`` (low, high) or ``constant`` (value). Draws are clipped at ``min``. Each use
+    (quality, latency, tokens) is a subclass with its own unit and bounds."""
 
     distribution: Literal["normal", "lognormal", "uniform", "constant"] = "normal"
+    """The family: normal (mean, sd), lognormal (median, sigma), uniform (low, high) or
+    constant (value)."""
     mean: float = 0.0
-    sd: float = Field(1.0, ge=0)
-    median: float = Field(1.0, gt=0)
-    sigma: float = Field(0.25, ge=0)
+    sd: float = 1.0
+    median: float = 1.0
+    sigma: float = 0.25
     low: float = 0.0
     high: float = 1.0
     value: float = 0.0
@@ -101,22 +155,100 @@ class Distribution(_Model):
         return self
 
 
+class Quality(Distribution):
+    """Students' latent quality, in log-odds (a difference of 1 means the better essay wins
+    73% of its comparisons)."""
+
+    mean: float = Field(0.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
+    """Mean of a normal draw, in log-odds."""
+    sd: float = Field(1.0, ge=0, le=10)
+    """Standard deviation of a normal draw, in log-odds."""
+    median: float = Field(1.0, gt=0, le=10)
+    """Median of a lognormal draw, in log-odds."""
+    sigma: float = Field(0.25, ge=0, le=0.5)
+    """Standard deviation of the logarithm of a lognormal draw (unitless)."""
+    low: float = Field(0.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
+    """Lower end of a uniform draw, in log-odds."""
+    high: float = Field(1.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
+    """Upper end of a uniform draw, in log-odds."""
+    value: float = Field(0.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
+    """The value of a constant draw, in log-odds."""
+    min: float | None = Field(None, ge=-QUALITY_MAX, le=QUALITY_MAX)
+    """Draws below this are raised to it, in log-odds; none: no floor."""
+
+
+class Latency(Distribution):
+    """One simulated provider call's latency, in milliseconds (drawn latencies below 1 ms
+    count as 1 ms)."""
+
+    mean: float = Field(0.0, ge=0, le=LATENCY_MS_MAX)
+    """Mean of a normal draw, in milliseconds."""
+    sd: float = Field(1.0, ge=0, le=LATENCY_MS_MAX)
+    """Standard deviation of a normal draw, in milliseconds."""
+    median: float = Field(1.0, gt=0, le=LATENCY_MS_MAX)
+    """Median of a lognormal draw, in milliseconds."""
+    sigma: float = Field(0.25, ge=0, le=3)
+    """Standard deviation of the logarithm of a lognormal draw (unitless)."""
+    low: float = Field(0.0, ge=0, le=LATENCY_MS_MAX)
+    """Lower end of a uniform draw, in milliseconds."""
+    high: float = Field(1.0, ge=0, le=LATENCY_MS_MAX)
+    """Upper end of a uniform draw, in milliseconds."""
+    value: float = Field(0.0, ge=0, le=LATENCY_MS_MAX)
+    """The value of a constant draw, in milliseconds."""
+    min: float | None = Field(None, ge=0, le=LATENCY_MS_MAX)
+    """Draws below this are raised to it, in milliseconds; none: no floor."""
+
+
+class Tokens(Distribution):
+    """Tokens of one simulated call's prompt or answer (rounded; at least 1)."""
+
+    mean: float = Field(0.0, ge=0, le=TOKENS_MAX)
+    """Mean of a normal draw, in tokens."""
+    sd: float = Field(1.0, ge=0, le=TOKENS_MAX)
+    """Standard deviation of a normal draw, in tokens."""
+    median: float = Field(1.0, gt=0, le=TOKENS_MAX)
+    """Median of a lognormal draw, in tokens."""
+    sigma: float = Field(0.25, ge=0, le=3)
+    """Standard deviation of the logarithm of a lognormal draw (unitless)."""
+    low: float = Field(0.0, ge=0, le=TOKENS_MAX)
+    """Lower end of a uniform draw, in tokens."""
+    high: float = Field(1.0, ge=0, le=TOKENS_MAX)
+    """Upper end of a uniform draw, in tokens."""
+    value: float = Field(0.0, ge=0, le=TOKENS_MAX)
+    """The value of a constant draw, in tokens."""
+    min: float | None = Field(None, ge=0, le=TOKENS_MAX)
+    """Draws below this are raised to it, in tokens; none: no floor."""
+
+
 class AnchorSpec(_Model):
+    """One graded anchor essay."""
+
     ref: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The anchor's reference id (letters, digits, _ . -), unique in the cohort."""
     grade: str
-    quality: float | None = None
+    """Its expert grade, on the cohort's grade scale."""
+    quality: float | None = Field(None, ge=-QUALITY_MAX, le=QUALITY_MAX)
+    """Its latent quality in log-odds; none: anchor_quality_per_grade steps from the scale's
+    centre."""
     words: int = Field(500, ge=1, le=20_000)
+    """Length of its generated text, in words."""
 
 
 class StudentsSpec(_Model):
     """Generated students: ``count`` of them named ``<prefix>-000``..., or the given ``ids``
     (the essays of a recorded run, so that its trace replays them)."""
 
-    count: int = Field(12, ge=0, le=5_000)
-    quality: Distribution = Distribution()
+    count: int = Field(12, ge=0, le=STUDENTS_MAX)
+    """How many students; with ids, the number of ids (and may be left out)."""
+    quality: Quality = Quality()
+    """The distribution their latent quality is drawn from, in log-odds."""
     words: int = Field(450, ge=1, le=20_000)
+    """Length of each student's generated essay, in words."""
     prefix: str = Field("student", pattern=r"^[a-z][a-z0-9_-]*$")
-    ids: list[str] | None = Field(None, max_length=5_000)
+    """Generated students are named <prefix>-000, <prefix>-001, ..."""
+    ids: list[str] | None = Field(None, max_length=STUDENTS_MAX)
+    """The students' ids instead of generated names (a promoted live run's essays, so that its
+    trace replays them); unique, never ANCHOR_..."""
 
     @model_validator(mode="after")
     def _ids_agree(self) -> StudentsSpec:
@@ -139,10 +271,21 @@ class StudentsSpec(_Model):
 
 
 class CohortSpec(_Model):
+    """Who is compared: graded anchors on a grade scale, and students."""
+
     grade_scale: str = "eng5_np_legacy_9_step"
-    anchors: Literal["eng5", "eng5_lower5", "none"] | list[AnchorSpec] = "none"
-    anchor_quality_per_grade: float = 0.6
+    """The grade scale: eng5_np_legacy_9_step, eng5_np_national_9_step or swedish_8_anchor."""
+    anchors: (
+        Literal["eng5", "eng5_lower5", "none"]
+        | Annotated[list[AnchorSpec], Field(max_length=ANCHORS_MAX)]
+    ) = "none"
+    """The graded anchors: eng5 (the 12 ENG5 anchors), eng5_lower5 (its five weakest), none, or
+    a list of {ref, grade, quality?, words?}."""
+    anchor_quality_per_grade: float = Field(0.6, ge=-5, le=5)
+    """Latent quality step between adjacent grades, in log-odds (anchors without their own
+    quality sit at this step times their distance from the scale's centre)."""
     students: StudentsSpec = StudentsSpec()
+    """The students: generated, or named by id."""
 
     @field_validator("grade_scale")
     @classmethod
@@ -172,8 +315,11 @@ class ProviderRateLimit(_Model):
     them is answered 429 with ``retry-after``; every answer reports what remains and when it
     resets, as the providers' rate-limit headers do."""
 
-    requests_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
-    tokens_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
+    requests_per_minute: float | None = Field(None, ge=0.1, le=1_000_000)
+    """The account's request limit, in requests per minute; none: no request limit."""
+    tokens_per_minute: float | None = Field(None, ge=1, le=1_000_000_000)
+    """The account's token limit (input plus output), in tokens per minute; none: no token
+    limit."""
 
     @model_validator(mode="after")
     def _some_limit(self) -> ProviderRateLimit:
@@ -191,18 +337,32 @@ class ProviderSpec(_Model):
     provider an account's limits (requests and/or tokens per minute)."""
 
     name: str = "openai"
+    """The provider the CJ side asks for; it also decides the error shapes (anthropic,
+    openai)."""
     model: str = "gpt-5.1"
+    """The model the CJ side asks for."""
     reasoning_effort: Literal["none", "low", "medium", "high"] | None = None
+    """The reasoning effort the CJ side asks for; none: the provider's default."""
     position_bias: float = Field(0.0, ge=-5, le=5)
-    latency_ms: Distribution = Distribution(distribution="lognormal", median=1500.0, sigma=0.25)
-    prompt_tokens: Distribution = Distribution(mean=1400.0, sd=120.0, min=1.0)
-    completion_tokens: Distribution = Distribution(mean=50.0, sd=8.0, min=1.0)
+    """Log-odds advantage of the essay shown first (negative: of the one shown second)."""
+    latency_ms: Latency = Latency(distribution="lognormal", median=1500.0, sigma=0.25)
+    """Latency of one call, in milliseconds."""
+    prompt_tokens: Tokens = Tokens(mean=1400.0, sd=120.0, min=1.0)
+    """Input tokens of one comparison."""
+    completion_tokens: Tokens = Tokens(mean=50.0, sd=8.0, min=1.0)
+    """Output tokens of one comparison."""
     replay: str | None = None
+    """A trace folder (relative to the scenario file) answered from literally wherever it
+    holds the pair in the asked orientation; the model answers elsewhere."""
     mock_mode: (
         Literal["default", "cj_generic_batch", "eng5_anchor_gpt51_low", "eng5_lower5_gpt51_low"]
         | None
     ) = None
+    """Use the engine's mock provider with this profile instead of the simulated model (the
+    original's mock profiles)."""
     rate_limit: ProviderRateLimit | None = None
+    """The account's own rate limits (token buckets; 429 with retry-after past them); none:
+    unlimited."""
 
     @model_validator(mode="after")
     def _limits_need_the_simulated_provider(self) -> ProviderSpec:
@@ -212,6 +372,8 @@ class ProviderSpec(_Model):
 
 
 class FaultKind(StrEnum):
+    """What goes wrong (scenarios/README.md has the catalogue)."""
+
     HTTP_429 = "http_429"
     HTTP_429_SPEND_LIMIT = "http_429_spend_limit"
     HTTP_529 = "http_529"
@@ -261,9 +423,17 @@ CALLBACK_FAULTS = frozenset(
 
 
 class FaultTarget(_Model):
+    """Whom a fault strikes; every field left out matches all."""
+
     provider: str | None = None
+    """Only calls to this provider."""
     model: str | None = None
-    batch: int | None = Field(None, ge=1)  # the scenario's batch number, 1-based
+    """Only calls for this model."""
+    batch: int | None = Field(None, ge=1, le=BATCHES_MAX)
+    """Only this batch of the scenario (1-based)."""
+
+
+_Seconds = Annotated[float, Field(ge=0, le=DURATION_S_MAX)]
 
 
 class FaultSpec(_Model):
@@ -272,20 +442,37 @@ class FaultSpec(_Model):
     opportunities first, or once ``at_s``), and for whom (``target``)."""
 
     kind: FaultKind
+    """What goes wrong (the catalogue is in scenarios/README.md)."""
     rate: float = Field(1.0, ge=0, le=1)
-    count: int | None = Field(None, ge=1)
-    window_s: tuple[float, float] | None = None
-    after_calls: int | None = Field(None, ge=0)
-    at_s: float | None = Field(None, ge=0)
+    """Chance (0..1) that the fault strikes at each opportunity."""
+    count: int | None = Field(None, ge=1, le=CALLS_MAX)
+    """It strikes at most this many times; none: no limit."""
+    window_s: tuple[_Seconds, _Seconds] | None = None
+    """[start, end): it strikes only in this window of virtual seconds (required by
+    callback_burst and store_latency)."""
+    after_calls: int | None = Field(None, ge=0, le=CALLS_MAX)
+    """It lets this many opportunities pass first."""
+    at_s: float | None = Field(None, ge=0, le=DURATION_S_MAX)
+    """It strikes once, at this virtual second (required by orphan_callback)."""
     target: FaultTarget = FaultTarget()
-    retry_after_s: float | None = Field(None, ge=0)
-    retry_after_ms: float | None = Field(None, ge=0)
-    hang_s: float = Field(7200.0, gt=0)
-    delay_s: float | None = Field(None, ge=0)  # late: 600 s; duplicate: 1 s after the first
-    extra_latency_s: float = Field(30.0, ge=0)
-    timeout_s: float = Field(60.0, ge=0)
-    store_latency_ms: float = Field(50.0, ge=0)
+    """Whom it strikes: a provider, a model, a batch."""
+    retry_after_s: float | None = Field(None, ge=0, le=DAY_S)
+    """http_429: the Retry-After header, in seconds; give this or retry_after_ms."""
+    retry_after_ms: float | None = Field(None, ge=0, le=DAY_S * 1000)
+    """http_429: the retry-after-ms header, in milliseconds; give this or retry_after_s."""
+    hang_s: float = Field(7200.0, gt=0, le=DURATION_S_MAX)
+    """stuck: seconds the call hangs before it answers."""
+    delay_s: float | None = Field(None, ge=0, le=DURATION_S_MAX)
+    """Seconds a callback is held back: late_callback (default 600), duplicate_callback (the
+    copy's delay after the first; default 1)."""
+    extra_latency_s: float = Field(30.0, ge=0, le=DAY_S)
+    """latency_spike: seconds added to the call's latency."""
+    timeout_s: float = Field(60.0, ge=0, le=DAY_S)
+    """timeout: seconds before the call fails without an answer."""
+    store_latency_ms: float = Field(50.0, ge=0, le=60_000)
+    """store_latency: milliseconds per CJ database statement within the window."""
     malformed: Literal["not_json", "missing_winner", "invalid_winner"] = "not_json"
+    """malformed: how the answer is broken."""
 
     @model_validator(mode="after")
     def _coherent(self) -> FaultSpec:
@@ -305,32 +492,74 @@ class FaultSpec(_Model):
 
 
 class RunSpec(_Model):
-    batches: int = Field(1, ge=1, le=50)
-    batch_interval_s: float = Field(0.0, ge=0)
-    fault_phase_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400)
-    liveness_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400)
+    """How long the run lasts, how many batches it submits, and the harness's own latencies
+    and invariant limits."""
+
+    batches: int = Field(1, ge=1, le=BATCHES_MAX)
+    """How many identical batches the run submits."""
+    batch_interval_s: float = Field(0.0, ge=0, le=DAY_S)
+    """Virtual seconds between two batches' submissions."""
+    fault_phase_s: float = Field(6 * 3600.0, gt=0, le=DURATION_S_MAX)
+    """Faults are live until everything settles or this many virtual seconds pass."""
+    liveness_s: float = Field(6 * 3600.0, gt=0, le=DURATION_S_MAX)
+    """Then, faults off, everything must settle within this many virtual seconds."""
     store_latency_ms: float = Field(2.0, ge=0, le=60_000)
-    # The LPS queue lived in Redis: sub-millisecond, modelled as in-process (0) by default.
+    """Milliseconds per statement of the CJ database."""
     queue_store_latency_ms: float = Field(0.0, ge=0, le=60_000)
+    """Milliseconds per statement of the LPS queue store (the original's Redis:
+    sub-millisecond, so 0 by default)."""
     bus_latency_ms: float = Field(5.0, ge=0, le=600_000)
+    """Milliseconds a message takes on the bus."""
     bus_jitter_ms: float = Field(0.0, ge=0, le=600_000)
-    reorder_spread_s: float = Field(30.0, ge=0)
+    """Up to this many milliseconds added to a message's bus latency; above 0, callbacks can
+    overtake each other."""
+    reorder_spread_s: float = Field(30.0, ge=0, le=DAY_S)
+    """reordered_callbacks: a callback is held back up to this many seconds."""
     position_skew_limit: float = Field(0.2, ge=0, le=1)
-    position_min_comparisons: int = Field(10, ge=1)
+    """position_skew_within_limit: the largest share (0..1) by which an essay's first and
+    second positions may differ."""
+    position_min_comparisons: int = Field(10, ge=1, le=1_000_000)
+    """position_skew_within_limit looks only at essays with at least this many comparisons."""
     consumer_redeliveries: int = Field(5, ge=0, le=1000)
-    # Liveness bounds; by default derived from the engine's timeouts (see sim/liveness.py).
-    progress_bound_s: float | None = Field(None, gt=0)
-    starvation_bound_s: float | None = Field(None, gt=0)
+    """A message that fails this many times kills its consumer (a poison message)."""
+    progress_bound_s: float | None = Field(None, gt=0, le=DURATION_S_MAX)
+    """batches_progress: the longest an unfinished batch may go without progress, in seconds;
+    none: CJ_CALLBACK_DEADLINE_S + BATCH_MONITOR_INTERVAL_S + 300."""
+    starvation_bound_s: float | None = Field(None, gt=0, le=DURATION_S_MAX)
+    """no_starvation: the longest queued work may wait with no provider call served, in
+    seconds; none: PROVIDER_CALL_DEADLINE_S + SERIAL_BUNDLE_WINDOW_S + 1."""
+
+
+_Threshold = Annotated[float, Field(ge=-REPORT_VALUE_MAX, le=REPORT_VALUE_MAX)]
 
 
 class ReportCheck(_Model):
+    """One check of the run's report.json: a dotted path and exactly one comparison."""
+
     path: str = Field(pattern=r"^[A-Za-z0-9_.]+$")
+    """A dotted path into report.json, e.g. batches.0.final_state."""
     eq: Any = None
+    """The value there must equal this."""
     ne: Any = None
-    lt: float | None = None
-    le: float | None = None
-    gt: float | None = None
-    ge: float | None = None
+    """The value there must differ from this."""
+    lt: _Threshold | None = None
+    """The value there must be below this."""
+    le: _Threshold | None = None
+    """The value there must be at most this."""
+    gt: _Threshold | None = None
+    """The value there must be above this."""
+    ge: _Threshold | None = None
+    """The value there must be at least this."""
+
+    @field_validator("eq", "ne")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"a finite number, not {value}")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and abs(value) > REPORT_VALUE_MAX:
+            raise ValueError(f"{value} is beyond +-{REPORT_VALUE_MAX:g}")
+        return value
 
     @model_validator(mode="after")
     def _one_comparison(self) -> ReportCheck:
@@ -341,8 +570,12 @@ class ReportCheck(_Model):
 
 
 class InvariantExpectation(_Model):
+    """Which invariants must hold and which must break."""
+
     hold: list[str] | Literal["all"] = "all"
+    """Invariants that must hold, or all (except those in fail)."""
     fail: list[str] = []
+    """Invariants that must break."""
 
     @field_validator("hold", "fail")
     @classmethod
@@ -357,30 +590,54 @@ class InvariantExpectation(_Model):
 
 
 class Expectation(_Model):
+    """What a run must show; the exit code says whether it did."""
+
     invariants: InvariantExpectation = InvariantExpectation()
+    """Which invariants must hold and which must break."""
     report: list[ReportCheck] = []
+    """Checks of report.json, each a dotted path with one comparison."""
 
 
 class Scenario(_Model):
+    """A scenario: who is compared (cohort), by what (provider), under which engine settings
+    and faults, for how long (run), and what must come out (expect)."""
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The scenario's name (letters, digits, _ . -): its runs go to runs/<name>-seed<seed>."""
     description: str = ""
+    """What the scenario shows, in free text."""
     seed: int = Field(42, ge=0, le=SEED_MAX)
+    """The root seed, 0..2^64-1; --seed overrides it."""
     epoch: datetime = DEFAULT_EPOCH
+    """Calendar time at virtual t=0, with a timezone, in the years 1970..2999."""
     cohort: CohortSpec = CohortSpec()
+    """Who is compared: anchors on a grade scale, and students."""
     budget: int | None = Field(None, ge=1, le=1_000_000)
-    settings: dict[str, Any] = {}
-    legacy: dict[str, Any] | None = None
+    """Each batch's comparison budget (capped by MAX_PAIRWISE_COMPARISONS); none: the
+    engine's."""
+    settings: Annotated[dict[str, Any], SETTINGS_SCHEMA] = {}
+    """Engine settings by name (see engine/settings.py); --set KEY=VALUE overrides one."""
+    legacy: Annotated[dict[str, Any], SETTINGS_SCHEMA] | None = None
+    """Settings a --legacy run applies on top of settings; none: the original system (every
+    legacy toggle on)."""
     provider: ProviderSpec = ProviderSpec()
-    faults: list[FaultSpec] = []
+    """Who answers: the simulated provider's model, a replayed trace, or the mock."""
+    faults: list[FaultSpec] = Field([], max_length=1_000)
+    """What goes wrong, and when (the catalogue is in scenarios/README.md)."""
     run: RunSpec = RunSpec()
+    """How long the run lasts, how many batches, and the harness's latencies and limits."""
     expect: Expectation = Expectation()
+    """What a run must show."""
     expect_legacy: Expectation | None = None
+    """What a --legacy run must show; none: expect."""
 
     @field_validator("epoch")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("epoch needs a timezone, e.g. 2025-12-01T09:00:00Z")
+        if not EPOCH_MIN <= value < EPOCH_MAX:
+            raise ValueError(f"epoch must be in 1970..2999, got {value.isoformat()}")
         return value
 
     def engine_settings(self, *, legacy: bool = False) -> Settings:

@@ -25,9 +25,21 @@ def test_the_demo_is_reproducible_per_seed(capsys):
     assert capsys.readouterr().out != first
 
 
-def test_an_impossible_setting_is_a_clear_error(capsys):
-    assert main(["demo", "--increments", "0"]) == 2
-    assert "--increments: must be >= 1" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--increments", "0"], "argument --increments: 0 is outside 1..100,000"),
+        (["demo", "--increments", "100001"], "argument --increments: 100001 is outside"),
+        (["swarm", "s.yaml", "--seeds", "1000001"], "argument --seeds: 1000001 is outside"),
+        (["swarm", "s.yaml", "--seeds", "1", "--workers", "257"], "--workers: 257 is outside"),
+        (["swarm", "s.yaml", "--seeds", "x"], "argument --seeds: not an integer: 'x'"),
+    ],
+)
+def test_an_impossible_count_is_refused_by_its_option(capsys, argv, message):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_help_describes_the_command(capsys):

@@ -17,10 +17,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from engine.cj.grade_scales import SCALES
 from engine.live.environment import environment_problems, from_environment
@@ -32,7 +39,7 @@ from engine.located_yaml import (
     read_yaml,
 )
 from engine.randomness import SEED_MAX
-from engine.settings import Settings
+from engine.settings import DURATION_S_MAX, PRICE_PER_MTOK_MAX, Settings, settings_json_schema
 
 __all__ = [
     "Assessment",
@@ -48,23 +55,42 @@ class LiveConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # NaN and infinity are never meaningful here; every field's docstring is its description
+    # in the JSON Schema (``cjsim schema --live``).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
+
+
+#: What a block of ``settings:`` may hold: every engine setting, with its own description.
+SETTINGS_SCHEMA = WithJsonSchema(settings_json_schema())
 
 
 class ProviderConfig(_Model):
+    """Who judges: the provider and model, how long a call may take, and the client-side rate
+    limits the LPS paces itself to (below the provider's own)."""
+
     name: Literal["anthropic", "openai", "mock"] = "mock"
+    """The provider: anthropic, openai, or mock (the engine's mock provider; what --dry-run
+    uses)."""
     model: str = Field("mock-cj-judge", min_length=1)
+    """The provider's model id, e.g. claude-haiku-4-5-20251001 or gpt-5.1."""
     reasoning_effort: Literal["none", "low", "medium", "high"] | None = None
-    # Else the SDK's default, or ANTHROPIC_BASE_URL / OPENAI_BASE_URL from the environment.
+    """Reasoning effort asked of models that support it; none: the provider's default."""
     base_url: str | None = None
+    """The API's base URL; none: ANTHROPIC_BASE_URL / OPENAI_BASE_URL from the environment,
+    else the SDK's default."""
     timeout_s: float = Field(120.0, gt=0, le=3600)
-    # What `--dry-run` (and `name: mock`) answers with: the engine's mock profiles.
-    # Client-side limits, below the provider's own: the LPS paces itself to them.
-    requests_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
-    tokens_per_minute: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Seconds the SDK waits for one answer before the call fails as a timeout."""
+    requests_per_minute: float | None = Field(None, ge=0.1, le=1_000_000)
+    """Client-side request limit (requests per minute); none: no client-side limit."""
+    tokens_per_minute: float | None = Field(None, ge=1, le=1_000_000_000)
+    """Client-side token limit (input plus output tokens per minute); none: no client-side
+    limit."""
     mock_mode: Literal[
         "default", "cj_generic_batch", "eng5_anchor_gpt51_low", "eng5_lower5_gpt51_low"
     ] = "default"
+    """What --dry-run (and name: mock) answers with: one of the engine's mock profiles."""
 
 
 class Assessment(_Model):
@@ -73,11 +99,17 @@ class Assessment(_Model):
     asks the model to judge against an assignment it was never shown."""
 
     assignment: str | None = Field(None, min_length=1)
+    """The student assignment, inline."""
     assignment_file: str | None = Field(None, min_length=1)
+    """A file holding the student assignment, relative to the configuration's folder."""
     criteria: str | None = Field(None, min_length=1)
+    """The assessment criteria, inline."""
     criteria_file: str | None = Field(None, min_length=1)
+    """A file holding the assessment criteria, relative to the configuration's folder."""
     instructions: str | None = Field(None, min_length=1)
+    """The judge's instructions, inline."""
     instructions_file: str | None = Field(None, min_length=1)
+    """A file holding the judge's instructions, relative to the configuration's folder."""
 
     @model_validator(mode="after")
     def _one_source_each(self) -> Assessment:
@@ -92,12 +124,17 @@ class Assessment(_Model):
 
 
 class Caps(_Model):
-    """Hard limits, checked before every provider call. A call that would pass one is refused
-    (its comparison fails with ``quota_exhausted``) and the run winds down."""
+    """Hard limits, checked before every provider call. A call that would pass one is held,
+    not sent: calls in flight finish, and the run stops with its batch open, ready to
+    resume (see engine/live/caps.py)."""
 
-    max_requests: int | None = Field(None, ge=1)
-    max_cost_usd: float | None = Field(None, gt=0)
-    max_wall_s: float | None = Field(None, gt=0)
+    max_requests: int | None = Field(None, ge=1, le=10_000_000)
+    """Provider calls the whole run may make, across resumes; none: no limit."""
+    max_cost_usd: float | None = Field(None, gt=0, le=1_000_000)
+    """Estimated cost (USD) the whole run may reach, across resumes, from usage and pricing;
+    none: no limit."""
+    max_wall_s: float | None = Field(None, gt=0, le=DURATION_S_MAX)
+    """Seconds of wall time one session may run; none: no limit."""
 
 
 class Pricing(_Model):
@@ -105,29 +142,56 @@ class Pricing(_Model):
     Cache prices default to the input price (Anthropic bills cache writes at 1.25x input and
     reads at 0.1x; OpenAI bills cached input at a discount and writes at the input price)."""
 
-    input_per_mtok: float = Field(ge=0, allow_inf_nan=False)
-    output_per_mtok: float = Field(ge=0, allow_inf_nan=False)
-    cache_write_per_mtok: float | None = Field(None, ge=0, allow_inf_nan=False)
-    cache_read_per_mtok: float | None = Field(None, ge=0, allow_inf_nan=False)
+    input_per_mtok: float = Field(ge=0, le=PRICE_PER_MTOK_MAX)
+    """Price of uncached input tokens, USD per million."""
+    output_per_mtok: float = Field(ge=0, le=PRICE_PER_MTOK_MAX)
+    """Price of output tokens, USD per million."""
+    cache_write_per_mtok: float | None = Field(None, ge=0, le=PRICE_PER_MTOK_MAX)
+    """Price of input tokens written to the prompt cache, USD per million; none: the input
+    price."""
+    cache_read_per_mtok: float | None = Field(None, ge=0, le=PRICE_PER_MTOK_MAX)
+    """Price of input tokens read from the prompt cache, USD per million; none: the input
+    price."""
 
 
 class LiveConfig(_Model):
+    """A live run: ``cjsim live CONFIG.yaml``. Relative paths are read from this file's
+    folder."""
+
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The run's name (letters, digits, _ . -): its default folder is runs/live-<name>."""
     description: str = ""
+    """Free text about the run."""
     seed: int = Field(42, ge=0, le=SEED_MAX)
+    """The root seed of the run's pairing and orientation draws, 0..2^64-1."""
     assessment: Assessment
+    """The assignment, criteria and judge instructions every comparison shares."""
     essays: str = Field(min_length=1)
+    """A folder of .txt/.md files, one student each; the file name is the essay id."""
     anchors: str | None = None
+    """A CSV of graded anchors, file,grade[,ref] per row (paths relative to the CSV); none:
+    no anchors."""
     grade_scale: str = "eng5_np_legacy_9_step"
+    """The grade scale of the anchors and of the projected grades."""
     provider: ProviderConfig = ProviderConfig()
+    """Who judges: provider, model, timeout and client-side rate limits."""
     budget: int | None = Field(None, ge=1, le=100_000)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    """The batch's comparison budget (MAX_PAIRWISE_COMPARISONS unless settings say
+    otherwise); none: the engine's default."""
+    settings: Annotated[dict[str, Any], SETTINGS_SCHEMA] = Field(default_factory=dict)
+    """Engine settings by name (see engine/settings.py); they win over CJSIM_* variables."""
     caps: Caps = Caps()
+    """Hard limits on requests, estimated cost and wall time."""
     pricing: Pricing | None = None
-    # Default: a SQLite file in the output folder. PostgreSQL: postgresql://user@host/db
+    """Token prices for the cost estimate; required by caps.max_cost_usd."""
     database: str | None = None
-    out: str | None = None  # default: runs/live-<name>
-    metrics_port: int | None = Field(None, ge=0, le=65535)  # 0: any free port; None: off
+    """Where the run's state lives: a PostgreSQL URL (postgresql://user@host/db, its password
+    never recorded); none: a SQLite file in the output folder."""
+    out: str | None = None
+    """The run's folder; none: runs/live-<name> (runs/live-<name>-dry-run for a dry run)."""
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve Prometheus metrics on 127.0.0.1 at this port during the run; 0: any free port;
+    none: off."""
 
     @model_validator(mode="after")
     def _consistent(self) -> LiveConfig:
