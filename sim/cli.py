@@ -484,6 +484,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BAD_INPUT as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `cjsim ... | head`: the reader has what it wanted
+        # Python would complain again while flushing stdout at exit; point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # a bug of ours: the traceback is for us, and the user is told so
         traceback.print_exc()
         print(

@@ -32,7 +32,7 @@ __all__ = [
     "preflight",
 ]
 
-PREFLIGHT_DEADLINE_S = 25.0  # above the adapter's own bounds (2 x 10 s), below 30 s
+PREFLIGHT_DEADLINE_S = 9.0  # above the adapter's own bounds (2 x 4 s), below 10 s
 
 
 def build_provider(

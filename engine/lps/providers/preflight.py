@@ -11,7 +11,8 @@ engine's clock; here it is one ``PreflightFailed`` whose message tells the user 
     https://api.anthropic.com answered 500 to the model lookup: Internal server error
 
 The lookup is bounded (no SDK retries; ``PREFLIGHT_TIMEOUT_S`` to connect, and again to
-answer, so a dead endpoint fails within 20 s), and no message ever holds the key.
+answer, so a dead endpoint fails within 8 s: no input keeps a command more than 10 s from
+starting or refusing), and no message ever holds the key.
 ``preflight_failure`` is the pure translation; the adapters (``SdkProvider.preflight``) make
 the call.
 """
@@ -34,7 +35,7 @@ __all__ = [
     "unreachable_reason",
 ]
 
-PREFLIGHT_TIMEOUT_S = 10.0
+PREFLIGHT_TIMEOUT_S = 4.0  # to connect, and again to answer: a dead endpoint fails in 8 s
 MESSAGE_CHARS_MAX = 160
 
 PreflightProblem = Literal["unreachable", "key_refused", "unknown_model", "refused"]
