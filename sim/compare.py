@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import (
+from engine.located_json import (
     COUNT,
     FLAG,
     LIST,

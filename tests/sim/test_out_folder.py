@@ -59,7 +59,8 @@ def test_a_second_run_into_the_same_out_leaves_the_first_byte_for_byte(tmp_path,
     capsys.readouterr()
     assert main(["run", scenario, "--out", str(out), "--seed", "7"]) == 2
     err = capsys.readouterr().err
-    assert f"{out}: --out: holds an earlier run" in err and "Traceback" not in err
+    assert f"{out}: --out: holds an earlier run" in err
+    assert "Traceback" not in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 

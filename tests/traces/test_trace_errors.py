@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.located_json import PROBLEMS_SHOWN_MAX
 from engine.traces import (
     CALLBACKS_FILE,
-    PROBLEMS_SHOWN_MAX,
     PUBLISHED_FILE,
     SUMMARY_FILE,
     TraceError,
