@@ -66,8 +66,9 @@ def profile(session: nox.Session, name: str) -> None:
 def soak(session: nox.Session) -> None:
     """The swarm as a soak (a few hours on 2 cores): 2,000 storms of scenarios/storm.yaml and
     1,000 of every other scenario, then 200 storms of the original system (--legacy, a
-    measurement: how many seeds break each invariant), each command's wall time printed. Fewer
-    seeds for a quick look: nox -s soak -- 20."""
+    measurement: how many seeds break each invariant), the slow halves of three tests (orientation
+    over 1,000 seeds, kill -9 at 40 points, 20,000 bad-input fuzz examples), each command's wall
+    time printed. Fewer seeds for a quick look: nox -s soak -- 20."""
     session.install("-e", ".")
     seeds_storm, seeds_other = ("2000", "1000")
     if session.posargs:
@@ -93,23 +94,27 @@ def soak(session: nox.Session) -> None:
         code = subprocess.run(command, check=False).returncode
         label = f"{path} ({seeds} seeds{', legacy' if extra else ''})"
         walls.append((label, time.perf_counter() - begun, code))
-    # The 12-anchor round robin over 1,000 seeds: every anchor ends with |A-B| <= 1.
     session.install("-e", ".[test]")
-    begun = time.perf_counter()
-    code = subprocess.run(
-        [str(Path(session.bin) / "python"), "-m", "pytest", "-q", "tests/cj/test_orientation.py"],
-        env={**os.environ, "CJSIM_SLOW": "1"},
-        check=False,
-    ).returncode
-    walls.append(("round robin, 1,000 seeds (pytest)", time.perf_counter() - begun, code))
-    # A live run killed with SIGKILL at forty points, then resumed against the fake provider.
-    begun = time.perf_counter()
-    code = subprocess.run(
-        [str(Path(session.bin) / "python"), "-m", "pytest", "-q", "tests/live_mode/test_resume.py"],
-        env={**os.environ, "CJSIM_SLOW": "1"},
-        check=False,
-    ).returncode
-    walls.append(("live kill -9 and resume, 40 points (pytest)", time.perf_counter() - begun, code))
+    python = str(Path(session.bin) / "python")
+    for label, test, extra_env in (
+        # The 12-anchor round robin over 1,000 seeds: every anchor ends with |A-B| <= 1.
+        ("round robin, 1,000 seeds (pytest)", "tests/cj/test_orientation.py", {}),
+        # A live run killed with SIGKILL at forty points, then resumed against the fake provider.
+        ("live kill -9 and resume, 40 points (pytest)", "tests/live_mode/test_resume.py", {}),
+        # Shipped scenarios mutated 20,000 ways: each is accepted or refused in located lines.
+        (
+            "bad-input fuzz, 20,000 examples (pytest)",
+            "tests/bad_input/test_fuzz_scenarios.py",
+            {"CJSIM_FUZZ_EXAMPLES": "20000"},
+        ),
+    ):
+        begun = time.perf_counter()
+        code = subprocess.run(
+            [python, "-m", "pytest", "-q", test],
+            env={**os.environ, "CJSIM_SLOW": "1", **extra_env},
+            check=False,
+        ).returncode
+        walls.append((label, time.perf_counter() - begun, code))
     width = max(len(name) for name, _, _ in walls)
     session.log("soak wall times:")
     for name, wall_s, code in walls:
