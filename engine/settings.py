@@ -216,9 +216,10 @@ class Settings(BaseSettings):
     the window)."""
     LPS_CONCURRENCY_INCREASE_STEP: int = Field(1, ge=1, le=1024)
     """Calls added to the limit after each clean window."""
-    LPS_CLIENT_REQUESTS_PER_MINUTE: float | None = Field(None, ge=0.1, le=1_000_000)
+    LPS_CLIENT_REQUESTS_PER_MINUTE: float | None = Field(None, ge=1, le=1_000_000)
     """Client-side request limit (requests per minute; a token bucket with one minute's burst
-    on the runtime clock), with or without the controller; none: no client-side limit."""
+    on the runtime clock, so at least 1: a smaller bucket never holds a whole request), with or
+    without the controller; none: no client-side limit."""
     LPS_CLIENT_TOKENS_PER_MINUTE: float | None = Field(None, ge=1, le=1_000_000_000)
     """Client-side token limit (input plus output tokens per minute; a token bucket with one
     minute's burst); none: no client-side limit."""

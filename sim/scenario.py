@@ -315,9 +315,9 @@ class ProviderRateLimit(_Model):
     them is answered 429 with ``retry-after``; every answer reports what remains and when it
     resets, as the providers' rate-limit headers do."""
 
-    requests_per_minute: float | None = Field(None, ge=0.1, le=1_000_000)
+    requests_per_minute: float | None = Field(None, gt=0, le=1_000_000)
     """The account's request limit, in requests per minute; none: no request limit."""
-    tokens_per_minute: float | None = Field(None, ge=1, le=1_000_000_000)
+    tokens_per_minute: float | None = Field(None, gt=0, le=1_000_000_000)
     """The account's token limit (input plus output), in tokens per minute; none: no token
     limit."""
 

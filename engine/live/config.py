@@ -82,8 +82,9 @@ class ProviderConfig(_Model):
     else the SDK's default."""
     timeout_s: float = Field(120.0, gt=0, le=3600)
     """Seconds the SDK waits for one answer before the call fails as a timeout."""
-    requests_per_minute: float | None = Field(None, ge=0.1, le=1_000_000)
-    """Client-side request limit (requests per minute); none: no client-side limit."""
+    requests_per_minute: float | None = Field(None, ge=1, le=1_000_000)
+    """Client-side request limit (requests per minute, at least 1); none: no client-side
+    limit."""
     tokens_per_minute: float | None = Field(None, ge=1, le=1_000_000_000)
     """Client-side token limit (input plus output tokens per minute); none: no client-side
     limit."""
