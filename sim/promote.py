@@ -22,6 +22,7 @@ from engine.settings import Settings
 from engine.traces import TraceError, load_trace
 from sim.scenario import ScenarioError
 from sim.scenario_file import parse_scenario
+from sim.schemas import header_line
 
 __all__ = ["COHORT_FILE", "cohort_manifest", "promote", "scenario_document"]
 
@@ -121,8 +122,10 @@ def promote(trace_dir: Path, out: Path | None = None) -> Path:
         raise TraceError(f"{manifest_path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
     target = out or trace_dir.parent / f"replay_{manifest['name']}.yaml"
     replay = os.path.relpath(trace_dir.resolve(), target.resolve().parent)
-    text = f"# Replays {len(trace.results)} recorded callbacks of {trace_dir}.\n" + yaml.safe_dump(
-        scenario_document(manifest, replay=replay), sort_keys=False
+    text = (
+        header_line(target)
+        + f"# Replays {len(trace.results)} recorded callbacks of {trace_dir}.\n"
+        + yaml.safe_dump(scenario_document(manifest, replay=replay), sort_keys=False)
     )
     try:
         parse_scenario(text, str(target))

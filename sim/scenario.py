@@ -34,6 +34,7 @@ from sim.runtime import DEFAULT_EPOCH
 __all__ = [
     "ANCHORS_MAX",
     "BATCHES_MAX",
+    "COHORT_WORDS_MAX",
     "ORIGINAL_SYSTEM",
     "STUDENTS_MAX",
     "Distribution",
@@ -96,6 +97,10 @@ class ScenarioError(ValueError):
 #: 2,000 students and 200 anchors start within a few seconds.
 STUDENTS_MAX = 2_000
 ANCHORS_MAX = 200
+#: Words of generated essay text in a cohort (students x words, plus listed anchors' words):
+#: generating and prompting 2,000 essays of 20,000 words each would take longer than the
+#: pairing. 5 million is 2,000 students of 2,500 words.
+COHORT_WORDS_MAX = 5_000_000
 #: Latent quality, in log-odds: sigmoid(quality_A - quality_B) is the chance that A wins, so
 #: +-20 already means certainty, and draws stay far from exp()'s overflow.
 QUALITY_MAX = 20.0
@@ -271,7 +276,8 @@ class StudentsSpec(_Model):
 
 
 class CohortSpec(_Model):
-    """Who is compared: graded anchors on a grade scale, and students."""
+    """Who is compared: graded anchors on a grade scale, and students; their essays hold at
+    most 5,000,000 words of generated text in all."""
 
     grade_scale: str = "eng5_np_legacy_9_step"
     """The grade scale: eng5_np_legacy_9_step, eng5_np_national_9_step or swedish_8_anchor."""
@@ -306,7 +312,21 @@ class CohortSpec(_Model):
                     )
             if len({a.ref for a in self.anchors}) != len(self.anchors):
                 raise ValueError("anchor refs must be unique")
+        if self.text_words > COHORT_WORDS_MAX:
+            raise ValueError(
+                f"the cohort's essays would hold {self.text_words:,} words (students x words, plus "
+                f"the anchors'); at most {COHORT_WORDS_MAX:,}"
+            )
         return self
+
+    @property
+    def text_words(self) -> int:
+        """Words of generated text: every student's essay, and every listed anchor's (the
+        named anchor sets are a dozen essays at most)."""
+        students = self.students
+        essays = len(students.ids) if students.ids is not None else students.count
+        anchors = sum(a.words for a in self.anchors) if isinstance(self.anchors, list) else 0
+        return essays * students.words + anchors
 
 
 class ProviderRateLimit(_Model):
@@ -593,7 +613,7 @@ class Expectation(_Model):
     """What a run must show; the exit code says whether it did."""
 
     invariants: InvariantExpectation = InvariantExpectation()
-    """Which invariants must hold and which must break."""
+    """The invariants that must hold, and those that must break."""
     report: list[ReportCheck] = []
     """Checks of report.json, each a dotted path with one comparison."""
 

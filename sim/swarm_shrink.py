@@ -29,6 +29,7 @@ import yaml
 from pydantic import ValidationError
 
 from sim.scenario import Scenario
+from sim.schemas import header_line
 from sim.swarm import judge
 from sim.swarm_result import SeedResult
 
@@ -177,10 +178,11 @@ def shrink(
 
 
 def write_scenario(scenario: Scenario, path: Path, note: str) -> None:
-    """Write ``scenario`` as YAML, ``note`` as its opening comment lines."""
+    """Write ``scenario`` as YAML, ``note`` as its opening comment lines (after the line that
+    names the scenario schema, when a folder above ``path`` ships one)."""
     data = json.loads(scenario.model_dump_json(exclude_defaults=True))
     data = {"name": data.pop("name"), "seed": scenario.seed, **data}  # the seed, even if 42
-    header = "".join(f"# {line}\n" for line in note.splitlines())
+    header = header_line(path) + "".join(f"# {line}\n" for line in note.splitlines())
     partial = path.with_name(path.name + ".partial")
     partial.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     partial.replace(path)  # whole or not at all
