@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from sim.demo import run_demo
 from sim.out_folder import OutputTaken
 from sim.promote import promote
 from sim.run_command import RunRequest, run_command
-from sim.scenario import Scenario, ScenarioError
+from sim.scenario import ScenarioError
 from sim.scenario_file import load_scenario
 
 __all__ = ["main"]
@@ -159,12 +158,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser(
         "schema",
-        help="print the scenario JSON Schema (for editor completion)",
+        help="print (or write) the JSON Schemas, for editors and validators",
         description="Print the JSON Schema of scenario files, or with --live of live run "
-        "configurations, for editors and validators.",
+        "configurations. With --write DIR, write both (scenario.schema.json, "
+        "live.schema.json) into DIR, as shipped in schemas/. A YAML file that opens with "
+        "`# yaml-language-server: $schema=PATH` gets completion and checking in editors.",
     )
     schema.add_argument(
         "--live", action="store_true", help="the schema of a live configuration instead"
+    )
+    schema.add_argument(
+        "--write", type=Path, metavar="DIR", help="write both schema files into DIR"
     )
 
     trace = commands.add_parser("trace", help="work with recorded traces")
@@ -438,6 +442,19 @@ def _swarm(args: argparse.Namespace) -> int:
     return swarm_command(request, wall_clock=time.perf_counter, out=sys.stdout, progress=_progress)
 
 
+def _schema(*, live: bool, folder: Path | None) -> int:
+    from sim.schemas import live_schema, scenario_schema, schema_text, write_schemas
+
+    if folder is None:
+        print(schema_text(live_schema() if live else scenario_schema()), end="")
+        return EXIT_OK
+    if folder.exists() and not folder.is_dir():
+        raise OutputTaken(f"{folder}: --write: exists and is not a folder")
+    for path in write_schemas(folder):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _is_live_config(file: Path) -> bool:
     """A live configuration names its essays; a scenario never does. Unreadable files are left
     to the scenario loader, which says what is wrong with them."""
@@ -528,13 +545,7 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         print(render_divergence(divergence, args.run_a, args.run_b), end="")
         return EXIT_OK if divergence is None else EXIT_FAILED
     if args.command == "schema":
-        if args.live:
-            from engine.live.config import LiveConfig
-
-            print(json.dumps(LiveConfig.model_json_schema(), indent=2))
-        else:
-            print(json.dumps(Scenario.model_json_schema(), indent=2))
-        return EXIT_OK
+        return _schema(live=args.live, folder=args.write)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -141,6 +141,23 @@ def test_schema_is_a_json_schema_of_the_scenario(capsys):
     assert {"cohort", "faults", "expect", "settings"} <= set(schema["properties"])
 
 
+def test_schema_write_writes_the_shipped_files_and_print_matches_them(tmp_path, capsys):
+    assert main(["schema", "--write", str(tmp_path / "schemas")]) == 0
+    for name, flag in (("scenario.schema.json", []), ("live.schema.json", ["--live"])):
+        written = (tmp_path / "schemas" / name).read_text()
+        assert written == (REPO / "schemas" / name).read_text()
+        capsys.readouterr()
+        assert main(["schema", *flag]) == 0
+        assert capsys.readouterr().out == written
+
+
+def test_schema_write_into_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("mine")
+    assert main(["schema", "--write", str(tmp_path / "f")]) == 2
+    assert f"{tmp_path / 'f'}: --write: exists and is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "f").read_text() == "mine"
+
+
 def _fingerprint(seed: int, hash_seed: str) -> str:
     code = (
         "from sim.scenario_file import load_scenario; from sim.runner import run_scenario; "
