@@ -137,7 +137,7 @@ def test_validate_checks_every_file(tmp_path, capsys):
 def test_schema_is_a_json_schema_of_the_scenario(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert schema["title"] == "Scenario"
+    assert schema["title"] == "cjsim scenario"
     assert {"cohort", "faults", "expect", "settings"} <= set(schema["properties"])
 
 
