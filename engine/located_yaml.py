@@ -106,6 +106,7 @@ def locate_all(
     unknown key gets a "did you mean" when ``vocabulary`` (the known field names) holds a near
     one."""
     known = sorted(set(vocabulary))
+    errors = [_key_as_written(error) for error in errors]
     kept = []
     for error in errors:
         path = yaml_path(prefix + tuple(error["loc"]))
@@ -157,6 +158,7 @@ def most_specific(errors: list[Any]) -> Any:
 
 
 def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: str) -> str:
+    error = _key_as_written(error)
     line, col = position(root, yaml_path(prefix + tuple(error["loc"])))
     path, message = describe(error, prefix)
     return f"{source}:{line}:{col}: {path}: {message}"
@@ -190,7 +192,7 @@ def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:
         child = None
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                if key_node.value == str(part):
+                if _key_matches(key_node, part):
                     best = key_node.start_mark
                     child = value_node
                     break
@@ -203,6 +205,26 @@ def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:
             break
         node = child
     return best.line + 1, best.column + 1
+
+
+def _key_as_written(error: Any) -> Any:
+    """pydantic names a key that is not a string by a rendering of it (``'None'``, ``1`` for
+    True); the key itself, kept in ``input``, is what the file holds."""
+    if error["type"] != "invalid_key" or not error["loc"]:
+        return error
+    return {**error, "loc": (*error["loc"][:-1], error.get("input"))}
+
+
+def _key_matches(key_node: yaml.Node, part: Any) -> bool:
+    """Whether a mapping key, as written, is the key pydantic names (``~`` is None, ``yes``
+    may be True: YAML resolves keys as it does values)."""
+    if not isinstance(key_node, yaml.ScalarNode):
+        return False
+    if part is None or isinstance(part, bool):
+        return key_node.tag == (
+            "tag:yaml.org,2002:null" if part is None else "tag:yaml.org,2002:bool"
+        ) and (part is None or yaml.safe_load(key_node.value) is part)
+    return bool(key_node.value == str(part))
 
 
 def field_names(schema: dict[str, Any]) -> set[str]:

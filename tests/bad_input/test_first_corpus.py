@@ -155,3 +155,14 @@ def test_a_cap_override_out_of_range_is_refused_by_its_option(
     err = capsys.readouterr().err
     assert err.strip() == problem
     assert not (tmp_path / "o").exists()
+
+
+def test_a_key_that_is_not_text_is_located_where_it_is_written(tmp_path, capsys):
+    path = _write(tmp_path, "name: x\n~: 1\nrun:\n  yes: 2\n  3: 4\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{path}:2:1: None: Keys should be strings (got None)",
+        f"{path}:4:3: run.True: Keys should be strings (got True)",
+        f"{path}:5:3: run.3: Keys should be strings (got 3)",
+    ]
