@@ -10,7 +10,6 @@ against the same scenario, so a live run and its replay are described alike.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,22 @@ from typing import Any
 import yaml
 
 from engine.cj.intake import AnchorInput, EssayInput
+from engine.located_json import (
+    COUNT,
+    LIST,
+    OBJECT,
+    TEXT,
+    Figure,
+    Problem,
+    check_figures,
+    parse_json,
+    problem_lines,
+    read_file_text,
+)
+from engine.run_files import write_whole
 from engine.settings import Settings
 from engine.traces import TraceError, load_trace
+from sim.out_folder import OutputTaken
 from sim.scenario import ScenarioError
 from sim.scenario_file import parse_scenario
 from sim.schemas import header_line
@@ -116,11 +129,10 @@ def promote(trace_dir: Path, out: Path | None = None) -> Path:
             f"{manifest_path}: not found: only a live run's trace knows its cohort "
             "(reconstructed traces are replayed by the shipped scenarios)"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TraceError(f"{manifest_path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+    manifest = _read_cohort(manifest_path)
     target = out or trace_dir.parent / f"replay_{manifest['name']}.yaml"
+    if target.exists():  # never over what an earlier promotion (or anything else) wrote
+        raise OutputTaken(f"{target}: --out: exists; choose another file or remove this one")
     replay = os.path.relpath(trace_dir.resolve(), target.resolve().parent)
     text = (
         header_line(target)
@@ -132,5 +144,44 @@ def promote(trace_dir: Path, out: Path | None = None) -> Path:
     except ScenarioError as exc:
         raise TraceError(f"{manifest_path}: the promoted scenario is invalid: {exc}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    write_whole(target, text)
     return target
+
+
+# What scenario_document reads of cohort.json; a file edited by hand is checked against it.
+COHORT_FIGURES = (
+    Figure("name", TEXT, required=True),
+    Figure("seed", COUNT, required=True),
+    Figure("grade_scale", TEXT, required=True),
+    Figure("anchors", LIST, required=True),
+    Figure("anchors.#", OBJECT),
+    Figure("anchors.#.ref", TEXT, required=True),
+    Figure("anchors.#.grade", TEXT, required=True),
+    Figure("anchors.#.words", COUNT, required=True),
+    Figure("students", LIST, required=True),
+    Figure("students.#", OBJECT),
+    Figure("students.#.id", TEXT, required=True),
+    Figure("students.#.words", COUNT, required=True),
+    Figure("provider", OBJECT, required=True),
+    Figure("provider.name", TEXT, required=True),
+    Figure("provider.model", TEXT, required=True),
+    Figure("provider.reasoning_effort", TEXT, nullable=True),
+    Figure("budget", COUNT, nullable=True),
+    Figure("settings", OBJECT, required=True),
+)
+
+
+def _read_cohort(path: Path) -> dict[str, Any]:
+    """``cohort.json``, every problem of it located (``TraceError``)."""
+    text = read_file_text(path)
+    if isinstance(text, Problem):
+        raise TraceError(problem_lines([text]))
+    document, problems = parse_json(text, str(path))
+    if document is not None:
+        if not isinstance(document.value, dict):
+            problems = [document.problem((), "expected an object")]
+        else:
+            problems = check_figures(document, COHORT_FIGURES)
+    if problems or document is None:
+        raise TraceError(problem_lines(problems))
+    return dict(document.value)

@@ -41,3 +41,67 @@ def test_a_trace_without_a_cohort_cannot_be_promoted(capsys):
     err = capsys.readouterr().err
     assert "cohort.json: not found" in err
     assert "Traceback" not in err
+
+
+COHORT = {
+    "name": "t",
+    "seed": 1,
+    "grade_scale": "eng5_np_legacy_9_step",
+    "anchors": [],
+    "students": [{"id": "s1", "words": 400}, {"id": "s2", "words": 420}],
+    "provider": {"name": "openai", "model": "gpt-5.1", "reasoning_effort": None},
+    "budget": None,
+    "settings": {},
+}
+
+
+@pytest.fixture
+def live_trace(tmp_path: Path) -> Path:
+    """A trace folder as a live run leaves it: callbacks, summary and ``cohort.json``."""
+    import json
+    import shutil
+
+    folder = tmp_path / "run" / "trace"
+    shutil.copytree(TRACES / "eng5_anchor_align_gpt51_low_20251201", folder)
+    (folder / "published.json").unlink(missing_ok=True)
+    (folder / "cohort.json").write_text(json.dumps(COHORT))
+    return folder
+
+
+def test_a_second_promotion_never_overwrites_the_first(live_trace, capsys):
+    assert main(["promote", str(live_trace)]) == 0
+    written = live_trace.parent / "replay_t.yaml"
+    before = written.read_bytes()
+    assert main(["promote", str(live_trace)]) == 2
+    assert f"{written}: --out: exists" in capsys.readouterr().err
+    assert written.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("cohort", "where", "problem"),
+    [
+        ("[]", ":1:1: (top level)", "expected an object"),
+        ('{"name": "t"', ":1:13: (top level)", "not JSON"),
+        ("{}", ":1:1: name", "required field is missing"),
+        (
+            '{"name": "t", "seed": -1, "grade_scale": "x", "anchors": [], "students": [],\n'
+            ' "provider": {"name": "openai", "model": "m"}, "settings": {}}',
+            ":1:15: seed",
+            "expected a whole number",
+        ),
+        (
+            '{"name": "t", "seed": 1, "grade_scale": "x", "anchors": [], "students": [7],\n'
+            ' "provider": {"name": "openai", "model": "m"}, "settings": {}}',
+            ":1:74: students.0",
+            "expected an object",
+        ),
+    ],
+)
+def test_a_broken_cohort_is_located_not_a_traceback(live_trace, capsys, cohort, where, problem):
+    (live_trace / "cohort.json").write_text(cohort)
+    assert main(["promote", str(live_trace)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    line = err.splitlines()[0]
+    assert line.startswith(f"{live_trace / 'cohort.json'}{where}")
+    assert problem in line
