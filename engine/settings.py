@@ -167,8 +167,9 @@ class Settings(BaseSettings):
     """Retries per request after a retryable provider error."""
     QUEUE_PROCESSING_TIMEOUT_S: float = Field(600.0, gt=0, le=DURATION_S_MAX)
     """Seconds a queue item may stay in processing before the cleanup sweep expires it."""
-    QUEUE_CLEANUP_INTERVAL_S: float = Field(30.0, ge=0.1, le=86_400)
-    """Seconds between the LPS queue's cleanup sweeps (expiries and processing timeouts)."""
+    QUEUE_CLEANUP_INTERVAL_S: float = Field(30.0, ge=1, le=86_400)
+    """Seconds between the LPS queue's cleanup sweeps (expiries and processing timeouts); at
+    least 1, since a simulated run sweeps all its virtual time long."""
     LPS_WORKERS: int = Field(4, ge=1, le=256)
     """LPS workers serving the queue, so that one slow call never holds every other batch's
     items."""

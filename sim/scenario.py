@@ -93,13 +93,14 @@ class ScenarioError(ValueError):
 # Every number of a scenario is finite and bounded, so that no value makes a run hang or spend
 # minutes before its first comparison (issue 14). Durations are virtual seconds.
 
-#: The largest cohort: pairing a batch's first wave costs O(essays^2) (engine/cj/pairing.py);
-#: 2,000 students and 200 anchors start within a few seconds.
-STUDENTS_MAX = 2_000
+#: The largest cohort: pairing a batch's first wave costs O(essays^2) (engine/cj/pairing.py:
+#: about 3 s for 2,200 essays, 0.8 s for 1,200), so that a run's first comparison goes out
+#: within a few seconds even on a busy machine.
+STUDENTS_MAX = 1_000
 ANCHORS_MAX = 200
 #: Words of generated essay text in a cohort (students x words, plus listed anchors' words):
-#: generating and prompting 2,000 essays of 20,000 words each would take longer than the
-#: pairing. 5 million is 2,000 students of 2,500 words.
+#: 2,200 essays of 20,000 words took 5 s to generate before the first event. 5 million is
+#: 1,000 students of 5,000 words.
 COHORT_WORDS_MAX = 5_000_000
 #: Latent quality, in log-odds: sigmoid(quality_A - quality_B) is the chance that A wins, so
 #: +-20 already means certainty, and draws stay far from exp()'s overflow.
