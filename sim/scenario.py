@@ -537,8 +537,8 @@ class RunSpec(_Model):
     reorder_spread_s: float = Field(30.0, ge=0, le=DAY_S)
     """reordered_callbacks: a callback is held back up to this many seconds."""
     position_skew_limit: float = Field(0.2, ge=0, le=1)
-    """position_skew_within_limit: the largest share (0..1) by which an essay's first and
-    second positions may differ."""
+    """position_skew_within_limit: the largest |A - B| / (A + B) an essay may show, A and B
+    being how often it was shown first and second (0..1)."""
     position_min_comparisons: int = Field(10, ge=1, le=1_000_000)
     """position_skew_within_limit looks only at essays with at least this many comparisons."""
     consumer_redeliveries: int = Field(5, ge=0, le=1000)

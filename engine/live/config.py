@@ -164,7 +164,7 @@ class LiveConfig(_Model):
     description: str = ""
     """Free text about the run."""
     seed: int = Field(42, ge=0, le=SEED_MAX)
-    """The root seed of the run's pairing and orientation draws, 0..2^64-1."""
+    """The run's root seed, 0..2^64-1: each session's random streams derive from it."""
     assessment: Assessment
     """The assignment, criteria and judge instructions every comparison shares."""
     essays: str = Field(min_length=1)
