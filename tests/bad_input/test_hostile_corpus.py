@@ -138,13 +138,11 @@ SYNTAX = [
         "null-key",
         "name: x\n~: 1\n",
         r"{bad}:2:1: ",
-        pending="a key that is not a string (null, true) is located at 1:1, not where it is",
     ),
     scenario(
         "boolean-key",
         "name: x\nyes: 1\n",
         r"{bad}:2:1: ",
-        pending="a key that is not a string (null, true) is located at 1:1, not where it is",
     ),
     scenario("integer-key", "name: x\n5: 1\n", r"{bad}:2:1: 5: "),
     scenario(
@@ -1181,7 +1179,6 @@ TRACES = [
         ["promote", "{tmp}/trace"],
         r"{tmp}/trace/cohort\.json:1:1: ",
         files=_promotable([]),
-        pending="promote: cohort.json is not validated (its shape escapes as an internal error)",
     ),
     case(
         "promote-cohort-without-name",
@@ -1189,7 +1186,6 @@ TRACES = [
         r"{tmp}/trace/cohort\.json:1:1: ",
         "name",
         files=_promotable({k: v for k, v in COHORT.items() if k != "name"}),
-        pending="promote: cohort.json is not validated (its shape escapes as an internal error)",
     ),
     case(
         "promote-cohort-students-text",
@@ -1197,7 +1193,6 @@ TRACES = [
         r"{tmp}/trace/cohort\.json:1:\d+: ",
         "students",
         files=_promotable({**COHORT, "students": "many"}),
-        pending="promote: cohort.json is not validated (its shape escapes as an internal error)",
     ),
     case(
         "promote-cohort-bad-name",
@@ -1213,7 +1208,6 @@ TRACES = [
         ["promote", "{tmp}/trace", "--out", "{tmp}/taken"],
         r"{tmp}/taken: --out: ",
         files={**_promotable(COHORT), "taken/keep.txt": "mine"},
-        pending="promote --out naming a folder: IsADirectoryError escapes as an internal error",
     ),
 ]
 
