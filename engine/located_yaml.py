@@ -23,6 +23,7 @@ __all__ = [
     "locate",
     "locate_all",
     "most_specific",
+    "place",
     "position",
     "read_text",
     "read_yaml",
@@ -181,6 +182,17 @@ def describe(error: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str]:
         ):
             message = f"{message} (got {shown!r})"
     return path or "(top level)", message
+
+
+def place(path: Any, loc: tuple[Any, ...]) -> str:
+    """``file:line:col`` of the key at ``loc`` in a YAML file already read once without error
+    (for a problem found after loading, such as a database that does not answer)."""
+    try:
+        root = yaml.compose(read_text(path, LocatedYamlError))
+    except (LocatedYamlError, yaml.YAMLError):
+        root = None
+    line, col = position(root, loc)
+    return f"{path}:{line}:{col}"
 
 
 def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:

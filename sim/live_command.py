@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from engine.live.cohort import LiveCohort, load_cohort
 from engine.live.config import LiveConfig, LiveConfigError
+from engine.live.database import stored_database_url
 from engine.live.manifest import RunManifest, new_run_id, read_manifest
 from engine.live.run_folder import (
     claim_new_folder,
@@ -29,7 +30,7 @@ from engine.live.run_folder import (
     write_json,
 )
 from engine.live.secrets import Scrubber
-from engine.live.session import LiveRun, SessionPlan, stored_database_url
+from engine.live.session import LiveRun, SessionPlan
 from engine.settings import Settings
 from engine.traces import SUMMARY_FILE
 from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from engine.live.cohort import load_cohort
 from engine.live.config import LiveConfig, LiveConfigError, load_live_config, settings_problems
+from engine.live.database import unreachable_database
 from engine.live.providers import check_provider
 from engine.live.run_folder import refuse_taken_folder
 from engine.live.session import SessionPlan
+from engine.located_yaml import place
 from sim.live_command import prepare_new_run, prepare_resume
 
 __all__ = ["live_session"]
@@ -80,6 +82,10 @@ def live_session(args: argparse.Namespace) -> tuple[LiveConfig, SessionPlan]:
     refuse_taken_folder(folder)
     if not (args.skip_preflight or args.dry_run or config.provider.name == "mock"):
         check_provider(config)
+    if config.database is not None:  # before the folder is claimed: a dead server is one line
+        problem = unreachable_database(config.database)
+        if problem is not None:
+            raise LiveConfigError(f"{place(args.config, ('database',))}: database: {problem}")
     plan = prepare_new_run(
         config, cohort, base_dir, folder, dry_run=args.dry_run, config_file=args.config
     )

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from scipy.stats import kendalltau
-
 from engine.cj.grade_scales import GradeScale
 
 __all__ = ["AlignmentReport", "Inversion", "anchor_alignment"]
@@ -80,6 +78,9 @@ def anchor_alignment(
     if len(anchors) >= 2:
         grade_ranks = [scale.index(anchor_grades[a]) for a in anchors]
         scores = [anchor_scores[a] for a in anchors]
+        # scipy.stats takes 1.4 s to import: paid by the runs that align, not by every command.
+        from scipy.stats import kendalltau
+
         statistic = kendalltau(scores, grade_ranks).statistic
         tau = None if statistic != statistic else float(statistic)  # NaN: no variation
     return AlignmentReport(

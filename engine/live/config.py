@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -194,6 +195,16 @@ class LiveConfig(_Model):
     """Serve Prometheus metrics on 127.0.0.1 at this port during the run; 0: any free port;
     none: off."""
 
+    @field_validator("database")
+    @classmethod
+    def _storable(cls, url: str | None) -> str | None:
+        from engine.live.database import database_problem  # sqlalchemy only when asked
+
+        problem = None if url is None else database_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
     @model_validator(mode="after")
     def _consistent(self) -> LiveConfig:
         if self.grade_scale not in SCALES:
@@ -247,9 +258,12 @@ def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
         config = LiveConfig.model_validate(data)
     except ValidationError as exc:
         vocabulary = field_names(LiveConfig.model_json_schema())
-        raise LiveConfigError(
-            locate_all(exc.errors(), (), root, source, vocabulary=vocabulary)
-        ) from None
+        # A database URL may hold a password: its problem is told without repeating it.
+        errors = [
+            {k: v for k, v in e.items() if k != "input"} if e["loc"][:1] == ("database",) else e
+            for e in exc.errors()
+        ]
+        raise LiveConfigError(locate_all(errors, (), root, source, vocabulary=vocabulary)) from None
     problems = settings_problems(config, root, source, os.environ)
     if problems:
         raise LiveConfigError("\n".join(problems))

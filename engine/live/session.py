@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from engine.bus import LocalBus
@@ -44,6 +43,7 @@ from engine.eventlog import LogRecord, MemoryEventLog
 from engine.live.caps import CapLimits, CappedProvider, CostModel, with_caps
 from engine.live.cohort import LiveCohort
 from engine.live.config import LiveConfig, LiveConfigError
+from engine.live.database import database_url
 from engine.live.history import earlier_events, earlier_spending
 from engine.live.logs import LOGGER, log_event, open_run_log
 from engine.live.manifest import RunManifest, SessionEntry
@@ -62,23 +62,13 @@ from engine.randomness import Streams
 from engine.settings import Settings
 from engine.store.errors import StoreError
 from engine.store.rows import Row
-from engine.store.sql import SqlStore, sqlite_url
+from engine.store.sql import SqlStore
 from engine.traces import TraceRecorder
 
-__all__ = [
-    "DATABASE_FILE",
-    "EVENTS_FILE",
-    "TRACE_FOLDER",
-    "LiveRun",
-    "SessionPlan",
-    "database_url",
-    "run_live",
-    "stored_database_url",
-]
+__all__ = ["EVENTS_FILE", "TRACE_FOLDER", "LiveRun", "SessionPlan", "run_live"]
 
 EVENTS_FILE = "events.jsonl"
 TRACE_FOLDER = "trace"
-DATABASE_FILE = "cj.sqlite"
 SETTLE_CHECK_S = 0.25
 # The rows a run's report reads, each kept to this run's batches (a PostgreSQL database may
 # hold other runs).
@@ -141,21 +131,6 @@ class LiveRun:
     resumed: tuple[ResumedBatch, ...] = ()
     orphans_settled: int = 0
     retried: tuple[RetriedErrors, ...] = ()
-
-
-def database_url(config: LiveConfig, folder: Path) -> str:
-    """Where the run's state lives: the configuration's database, else a SQLite file in the
-    run's folder."""
-    return config.database or sqlite_url(folder / DATABASE_FILE)
-
-
-def stored_database_url(config: LiveConfig) -> str:
-    """The database as the manifest records it: never with its password (a resumed session
-    takes it from ``PGPASSWORD`` or ``~/.pgpass``, as libpq does)."""
-    if config.database is None:
-        return f"sqlite:///{DATABASE_FILE} (in the run's folder)"
-    # URL.set(password=None) leaves the password as it is: a None there means "no change".
-    return sa.make_url(config.database)._replace(password=None).render_as_string(False)
 
 
 def _event_writer(handle: TextIO, log: MemoryEventLog) -> Callable[[LogRecord], None]:

@@ -79,7 +79,7 @@ from engine.store.errors import (
 from engine.store.rows import Row, require_int_key, table
 from engine.store.sql_tables import TableMap, table_map
 
-__all__ = ["SqlStore", "SqlTx", "sqlite_url"]
+__all__ = ["SqlStore", "SqlTx", "sqlite_url", "store_url_problem"]
 
 R = TypeVar("R", bound=Row)
 
@@ -347,6 +347,18 @@ class SqlStore:
         lines = str(cause).strip().splitlines() or [type(cause).__name__]
         reason = lines[0]
         return reason.replace(self._password, "***") if self._password else reason
+
+
+def store_url_problem(url: str) -> str | None:
+    """Why ``SqlStore`` cannot store in ``url`` (not a URL, another database, SQLite in
+    memory); ``None`` when it can. Says nothing of whether the database answers."""
+    try:
+        _async_url(url)
+    except sa.exc.ArgumentError:
+        return "not a database URL (sqlite:///path/to/file.db or postgresql://user@host/db)"
+    except ValueError as exc:
+        return str(exc).replace("SqlStore", "cjsim")
+    return None
 
 
 def _async_url(url: str | sa.URL) -> sa.URL:
