@@ -26,9 +26,9 @@ from engine.contracts import ErrorDetail, EventEnvelope, LLMComparisonResultV1
 from engine.eventlog import MemoryEventLog
 from engine.ports import Handler, Queue, Runtime
 from engine.randomness import Streams
+from sim.fault_catalogue import CALLBACK_FAULTS, FaultKind
 from sim.faults import FaultPlan, Opportunity
 from sim.runtime import SimRuntime
-from sim.scenario import CALLBACK_FAULTS, FaultKind
 
 __all__ = ["SimulatedBus"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from engine.eventlog import MemoryEventLog
 from engine.randomness import Rng
-from sim.scenario import FaultKind, FaultSpec
+from sim.fault_catalogue import FaultKind, FaultSpec
 
 __all__ = ["FaultPlan", "Opportunity"]
 

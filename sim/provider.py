@@ -43,8 +43,9 @@ from engine.randomness import Rng, Streams
 from engine.traces import Trace
 from sim.cohorts import canonical_essay_key
 from sim.distributions import draw
+from sim.fault_catalogue import PROVIDER_FAULTS, FaultKind, FaultSpec
 from sim.faults import FaultPlan, Opportunity
-from sim.scenario import PROVIDER_FAULTS, FaultKind, FaultSpec, ProviderRateLimit, ProviderSpec
+from sim.scenario import ProviderRateLimit, ProviderSpec
 
 __all__ = ["AccountLimits", "ReplayIndex", "SimulatedProvider"]
 

@@ -13,13 +13,10 @@ original system's behaviour, every fix's toggle at once (``ORIGINAL_SYSTEM``).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     WithJsonSchema,
     field_validator,
@@ -29,7 +26,21 @@ from pydantic import (
 from engine.cj.grade_scales import SCALES
 from engine.randomness import SEED_MAX
 from engine.settings import DURATION_S_MAX, Settings, settings_json_schema
+from sim.distributions import Distribution, Latency, Quality, Tokens
+from sim.fault_catalogue import FaultKind, FaultSpec
 from sim.runtime import DEFAULT_EPOCH
+from sim.scenario_bounds import (
+    ANCHORS_MAX,
+    BATCHES_MAX,
+    COHORT_WORDS_MAX,
+    DAY_S,
+    EPOCH_MAX,
+    EPOCH_MIN,
+    QUALITY_MAX,
+    REPORT_VALUE_MAX,
+    STUDENTS_MAX,
+    ScenarioModel,
+)
 
 __all__ = [
     "ANCHORS_MAX",
@@ -89,144 +100,13 @@ class ScenarioError(ValueError):
     """A scenario that cannot be run; ``str()`` is one located line."""
 
 
-# ---- Bounds -------------------------------------------------------------------------------
-# Every number of a scenario is finite and bounded, so that no value makes a run hang or spend
-# minutes before its first comparison (issue 14). Durations are virtual seconds.
-
-#: The largest cohort: pairing a batch's first wave costs O(essays^2) (engine/cj/pairing.py:
-#: about 3 s for 2,200 essays, 0.8 s for 1,200), so that a run's first comparison goes out
-#: within a few seconds even on a busy machine.
-STUDENTS_MAX = 1_000
-ANCHORS_MAX = 200
-#: Words of generated essay text in a cohort (students x words, plus listed anchors' words):
-#: 2,200 essays of 20,000 words took 5 s to generate before the first event. 5 million is
-#: 1,000 students of 5,000 words.
-COHORT_WORDS_MAX = 5_000_000
-#: Latent quality, in log-odds: sigmoid(quality_A - quality_B) is the chance that A wins, so
-#: +-20 already means certainty, and draws stay far from exp()'s overflow.
-QUALITY_MAX = 20.0
-#: One provider call's simulated latency, in milliseconds: an hour (every call deadline is
-#: shorter).
-LATENCY_MS_MAX = 3_600_000.0
-#: Tokens of one simulated call's prompt or answer.
-TOKENS_MAX = 1_000_000.0
-#: A day, in seconds: the longest Retry-After, timeout or latency spike a fault may give.
-DAY_S = 86_400.0
-#: Batches one run may submit.
-BATCHES_MAX = 50
-#: A report check's threshold (counts, seconds, USD, percentages...).
-REPORT_VALUE_MAX = 1e12
-#: What a fault's count and after_calls may say: more calls than any run makes.
-CALLS_MAX = 10_000_000
-EPOCH_MIN = datetime(1970, 1, 1, tzinfo=UTC)
-EPOCH_MAX = datetime(3000, 1, 1, tzinfo=UTC)
-
-
-class _Model(BaseModel):
-    # NaN and infinity are never a meaningful scenario value (an infinite interval hangs the
-    # monitor; a NaN mean runs to garbage): every float field refuses them. Each field's
-    # docstring is its description in the JSON Schema (``cjsim schema``).
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
 #: What a block of ``settings:`` may hold: every engine setting, with its own description.
 #: Validation itself is the engine's (``sim/scenario_file.py`` checks the block with
 #: ``Settings``); this only describes the block to editors and validators.
 SETTINGS_SCHEMA = WithJsonSchema(settings_json_schema())
 
 
-class Distribution(_Model):
-    """A distribution to draw from: ``normal`` (mean, sd), ``lognormal`` (median, sigma),
-    ``uniform`` (low, high) or ``constant`` (value). Draws are clipped at ``min``. Each use
-    (quality, latency, tokens) is a subclass with its own unit and bounds."""
-
-    distribution: Literal["normal", "lognormal", "uniform", "constant"] = "normal"
-    """The family: normal (mean, sd), lognormal (median, sigma), uniform (low, high) or
-    constant (value)."""
-    mean: float = 0.0
-    sd: float = 1.0
-    median: float = 1.0
-    sigma: float = 0.25
-    low: float = 0.0
-    high: float = 1.0
-    value: float = 0.0
-    min: float | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Distribution:
-        if self.distribution == "uniform" and self.high < self.low:
-            raise ValueError(f"uniform needs low <= high, got low={self.low}, high={self.high}")
-        return self
-
-
-class Quality(Distribution):
-    """Students' latent quality, in log-odds (a difference of 1 means the better essay wins
-    73% of its comparisons)."""
-
-    mean: float = Field(0.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
-    """Mean of a normal draw, in log-odds."""
-    sd: float = Field(1.0, ge=0, le=10)
-    """Standard deviation of a normal draw, in log-odds."""
-    median: float = Field(1.0, gt=0, le=10)
-    """Median of a lognormal draw, in log-odds."""
-    sigma: float = Field(0.25, ge=0, le=0.5)
-    """Standard deviation of the logarithm of a lognormal draw (unitless)."""
-    low: float = Field(0.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
-    """Lower end of a uniform draw, in log-odds."""
-    high: float = Field(1.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
-    """Upper end of a uniform draw, in log-odds."""
-    value: float = Field(0.0, ge=-QUALITY_MAX, le=QUALITY_MAX)
-    """The value of a constant draw, in log-odds."""
-    min: float | None = Field(None, ge=-QUALITY_MAX, le=QUALITY_MAX)
-    """Draws below this are raised to it, in log-odds; none: no floor."""
-
-
-class Latency(Distribution):
-    """One simulated provider call's latency, in milliseconds (drawn latencies below 1 ms
-    count as 1 ms)."""
-
-    mean: float = Field(0.0, ge=0, le=LATENCY_MS_MAX)
-    """Mean of a normal draw, in milliseconds."""
-    sd: float = Field(1.0, ge=0, le=LATENCY_MS_MAX)
-    """Standard deviation of a normal draw, in milliseconds."""
-    median: float = Field(1.0, gt=0, le=LATENCY_MS_MAX)
-    """Median of a lognormal draw, in milliseconds."""
-    sigma: float = Field(0.25, ge=0, le=3)
-    """Standard deviation of the logarithm of a lognormal draw (unitless)."""
-    low: float = Field(0.0, ge=0, le=LATENCY_MS_MAX)
-    """Lower end of a uniform draw, in milliseconds."""
-    high: float = Field(1.0, ge=0, le=LATENCY_MS_MAX)
-    """Upper end of a uniform draw, in milliseconds."""
-    value: float = Field(0.0, ge=0, le=LATENCY_MS_MAX)
-    """The value of a constant draw, in milliseconds."""
-    min: float | None = Field(None, ge=0, le=LATENCY_MS_MAX)
-    """Draws below this are raised to it, in milliseconds; none: no floor."""
-
-
-class Tokens(Distribution):
-    """Tokens of one simulated call's prompt or answer (rounded; at least 1)."""
-
-    mean: float = Field(0.0, ge=0, le=TOKENS_MAX)
-    """Mean of a normal draw, in tokens."""
-    sd: float = Field(1.0, ge=0, le=TOKENS_MAX)
-    """Standard deviation of a normal draw, in tokens."""
-    median: float = Field(1.0, gt=0, le=TOKENS_MAX)
-    """Median of a lognormal draw, in tokens."""
-    sigma: float = Field(0.25, ge=0, le=3)
-    """Standard deviation of the logarithm of a lognormal draw (unitless)."""
-    low: float = Field(0.0, ge=0, le=TOKENS_MAX)
-    """Lower end of a uniform draw, in tokens."""
-    high: float = Field(1.0, ge=0, le=TOKENS_MAX)
-    """Upper end of a uniform draw, in tokens."""
-    value: float = Field(0.0, ge=0, le=TOKENS_MAX)
-    """The value of a constant draw, in tokens."""
-    min: float | None = Field(None, ge=0, le=TOKENS_MAX)
-    """Draws below this are raised to it, in tokens; none: no floor."""
-
-
-class AnchorSpec(_Model):
+class AnchorSpec(ScenarioModel):
     """One graded anchor essay."""
 
     ref: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -240,7 +120,7 @@ class AnchorSpec(_Model):
     """Length of its generated text, in words."""
 
 
-class StudentsSpec(_Model):
+class StudentsSpec(ScenarioModel):
     """Generated students: ``count`` of them named ``<prefix>-000``..., or the given ``ids``
     (the essays of a recorded run, so that its trace replays them)."""
 
@@ -276,7 +156,7 @@ class StudentsSpec(_Model):
         return [f"{self.prefix}-{index:03d}" for index in range(self.count)]
 
 
-class CohortSpec(_Model):
+class CohortSpec(ScenarioModel):
     """Who is compared: graded anchors on a grade scale, and students; their essays hold at
     most 5,000,000 words of generated text in all."""
 
@@ -330,7 +210,7 @@ class CohortSpec(_Model):
         return essays * students.words + anchors
 
 
-class ProviderRateLimit(_Model):
+class ProviderRateLimit(ScenarioModel):
     """The provider's own rate limits, as a real API enforces them on an account: a token bucket
     per limit (one minute's worth, refilled continuously), in virtual time. A request beyond
     them is answered 429 with ``retry-after``; every answer reports what remains and when it
@@ -349,7 +229,7 @@ class ProviderRateLimit(_Model):
         return self
 
 
-class ProviderSpec(_Model):
+class ProviderSpec(ScenarioModel):
     """Who answers. By default the simulated provider's model: Bradley–Terry outcomes from the
     essays' latent quality plus ``position_bias`` for the essay shown first, latency and tokens
     from the given distributions (or, with ``replay``, from the trace). ``replay`` answers
@@ -392,127 +272,7 @@ class ProviderSpec(_Model):
         return self
 
 
-class FaultKind(StrEnum):
-    """What goes wrong (scenarios/README.md has the catalogue)."""
-
-    HTTP_429 = "http_429"
-    HTTP_429_SPEND_LIMIT = "http_429_spend_limit"
-    HTTP_529 = "http_529"
-    HTTP_500 = "http_500"
-    HTTP_503 = "http_503"
-    TIMEOUT = "timeout"
-    CONNECTION_RESET = "connection_reset"
-    MAX_TOKENS = "max_tokens"
-    MALFORMED = "malformed"
-    LATENCY_SPIKE = "latency_spike"
-    STUCK = "stuck"
-    WORKER_CRASH = "worker_crash"
-    DUPLICATE_CALLBACK = "duplicate_callback"
-    LATE_CALLBACK = "late_callback"
-    REORDERED_CALLBACKS = "reordered_callbacks"
-    ORPHAN_CALLBACK = "orphan_callback"
-    DROPPED_CALLBACK = "dropped_callback"
-    CALLBACK_BURST = "callback_burst"
-    STORE_LATENCY = "store_latency"
-
-
-PROVIDER_FAULTS = frozenset(
-    {
-        FaultKind.HTTP_429,
-        FaultKind.HTTP_429_SPEND_LIMIT,
-        FaultKind.HTTP_529,
-        FaultKind.HTTP_500,
-        FaultKind.HTTP_503,
-        FaultKind.TIMEOUT,
-        FaultKind.CONNECTION_RESET,
-        FaultKind.MAX_TOKENS,
-        FaultKind.MALFORMED,
-        FaultKind.LATENCY_SPIKE,
-        FaultKind.STUCK,
-        FaultKind.WORKER_CRASH,
-    }
-)
-CALLBACK_FAULTS = frozenset(
-    {
-        FaultKind.DUPLICATE_CALLBACK,
-        FaultKind.LATE_CALLBACK,
-        FaultKind.REORDERED_CALLBACKS,
-        FaultKind.DROPPED_CALLBACK,
-        FaultKind.CALLBACK_BURST,
-    }
-)
-
-
-class FaultTarget(_Model):
-    """Whom a fault strikes; every field left out matches all."""
-
-    provider: str | None = None
-    """Only calls to this provider."""
-    model: str | None = None
-    """Only calls for this model."""
-    batch: int | None = Field(None, ge=1, le=BATCHES_MAX)
-    """Only this batch of the scenario (1-based)."""
-
-
-_Seconds = Annotated[float, Field(ge=0, le=DURATION_S_MAX)]
-
-
-class FaultSpec(_Model):
-    """One fault: what, how often (``rate`` per opportunity), how many times at most
-    (``count``), when (``window_s`` [start, end) in virtual seconds, ``after_calls``
-    opportunities first, or once ``at_s``), and for whom (``target``)."""
-
-    kind: FaultKind
-    """What goes wrong (the catalogue is in scenarios/README.md)."""
-    rate: float = Field(1.0, ge=0, le=1)
-    """Chance (0..1) that the fault strikes at each opportunity."""
-    count: int | None = Field(None, ge=1, le=CALLS_MAX)
-    """It strikes at most this many times; none: no limit."""
-    window_s: tuple[_Seconds, _Seconds] | None = None
-    """[start, end): it strikes only in this window of virtual seconds (required by
-    callback_burst and store_latency)."""
-    after_calls: int | None = Field(None, ge=0, le=CALLS_MAX)
-    """It lets this many opportunities pass first."""
-    at_s: float | None = Field(None, ge=0, le=DURATION_S_MAX)
-    """It strikes once, at this virtual second (required by orphan_callback)."""
-    target: FaultTarget = FaultTarget()
-    """Whom it strikes: a provider, a model, a batch."""
-    retry_after_s: float | None = Field(None, ge=0, le=DAY_S)
-    """http_429: the Retry-After header, in seconds; give this or retry_after_ms."""
-    retry_after_ms: float | None = Field(None, ge=0, le=DAY_S * 1000)
-    """http_429: the retry-after-ms header, in milliseconds; give this or retry_after_s."""
-    hang_s: float = Field(7200.0, gt=0, le=DURATION_S_MAX)
-    """stuck: seconds the call hangs before it answers."""
-    delay_s: float | None = Field(None, ge=0, le=DURATION_S_MAX)
-    """Seconds a callback is held back: late_callback (default 600), duplicate_callback (the
-    copy's delay after the first; default 1)."""
-    extra_latency_s: float = Field(30.0, ge=0, le=DAY_S)
-    """latency_spike: seconds added to the call's latency."""
-    timeout_s: float = Field(60.0, ge=0, le=DAY_S)
-    """timeout: seconds before the call fails without an answer."""
-    store_latency_ms: float = Field(50.0, ge=0, le=60_000)
-    """store_latency: milliseconds per CJ database statement within the window."""
-    malformed: Literal["not_json", "missing_winner", "invalid_winner"] = "not_json"
-    """malformed: how the answer is broken."""
-
-    @model_validator(mode="after")
-    def _coherent(self) -> FaultSpec:
-        if self.window_s is not None and not (0 <= self.window_s[0] < self.window_s[1]):
-            raise ValueError(
-                f"window_s must be [start, end) with 0 <= start < end, got {list(self.window_s)}"
-            )
-        if self.kind is FaultKind.ORPHAN_CALLBACK and self.at_s is None:
-            raise ValueError("orphan_callback needs at_s: when the stray callback arrives")
-        if self.kind in (FaultKind.CALLBACK_BURST, FaultKind.STORE_LATENCY) and (
-            self.window_s is None
-        ):
-            raise ValueError(f"{self.kind.value} needs window_s: [start, end)")
-        if self.retry_after_s is not None and self.retry_after_ms is not None:
-            raise ValueError("give retry_after_s or retry_after_ms, not both")
-        return self
-
-
-class RunSpec(_Model):
+class RunSpec(ScenarioModel):
     """How long the run lasts, how many batches it submits, and the harness's own latencies
     and invariant limits."""
 
@@ -554,7 +314,7 @@ class RunSpec(_Model):
 _Threshold = Annotated[float, Field(ge=-REPORT_VALUE_MAX, le=REPORT_VALUE_MAX)]
 
 
-class ReportCheck(_Model):
+class ReportCheck(ScenarioModel):
     """One check of the run's report.json: a dotted path and exactly one comparison."""
 
     path: str = Field(pattern=r"^[A-Za-z0-9_.]+$")
@@ -590,7 +350,7 @@ class ReportCheck(_Model):
         return self
 
 
-class InvariantExpectation(_Model):
+class InvariantExpectation(ScenarioModel):
     """Which invariants must hold and which must break."""
 
     hold: list[str] | Literal["all"] = "all"
@@ -610,7 +370,7 @@ class InvariantExpectation(_Model):
         return value
 
 
-class Expectation(_Model):
+class Expectation(ScenarioModel):
     """What a run must show; the exit code says whether it did."""
 
     invariants: InvariantExpectation = InvariantExpectation()
@@ -619,7 +379,7 @@ class Expectation(_Model):
     """Checks of report.json, each a dotted path with one comparison."""
 
 
-class Scenario(_Model):
+class Scenario(ScenarioModel):
     """A scenario: who is compared (cohort), by what (provider), under which engine settings
     and faults, for how long (run), and what must come out (expect)."""
 

@@ -119,7 +119,8 @@ def _check_settings(
             errors = exc.errors()
             if legacy:  # a key the legacy block set is its own; the rest came from settings
                 prefix = ("legacy",)
-                errors = [e for e in errors if not e["loc"] or e["loc"][0] in scenario.legacy]
+                own = scenario.legacy or {}
+                errors = [e for e in errors if not e["loc"] or e["loc"][0] in own]
                 errors = errors or exc.errors()
             raise ScenarioError(
                 _report(errors, prefix, root, source, applied, vocabulary=_setting_names())

@@ -122,7 +122,7 @@ def _settings_by_reference(schema: dict[str, Any]) -> dict[str, Any]:
             return {"$ref": f"#/$defs/{SETTINGS_DEF}", **rest}
         return {key: replace(value) for key, value in node.items()}
 
-    replaced = replace(schema)
+    replaced: dict[str, Any] = replace(schema)
     if replaced != schema:
         definitions = replaced.setdefault("$defs", {})
         assert SETTINGS_DEF not in definitions, f"a model is already named {SETTINGS_DEF}"

@@ -56,7 +56,8 @@ from typing import Any
 
 from engine.randomness import Rng, stable_hash64
 from engine.settings import Settings
-from sim.scenario import Expectation, FaultKind, FaultSpec, Scenario
+from sim.fault_catalogue import FaultKind, FaultSpec
+from sim.scenario import Expectation, Scenario
 
 __all__ = [
     "BATCHES_MAX",

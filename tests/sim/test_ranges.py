@@ -16,17 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from engine.live.config import Caps, LiveConfig, Pricing, ProviderConfig
 from engine.settings import Settings
-from sim.scenario import (
-    ANCHORS_MAX,
-    COHORT_WORDS_MAX,
-    STUDENTS_MAX,
-    CohortSpec,
-    FaultSpec,
-    ReportCheck,
-    Scenario,
-    ScenarioError,
-    StudentsSpec,
-)
+from sim.fault_catalogue import FaultSpec
+from sim.scenario import CohortSpec, ReportCheck, Scenario, ScenarioError, StudentsSpec
+from sim.scenario_bounds import ANCHORS_MAX, COHORT_WORDS_MAX, STUDENTS_MAX
 from sim.scenario_file import parse_scenario
 
 # ---- The models, their numeric fields and their bounds -------------------------------------

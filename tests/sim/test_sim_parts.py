@@ -15,10 +15,11 @@ from engine.randomness import Streams
 from engine.traces import Trace
 from sim.bus import SimulatedBus
 from sim.cohorts import canonical_essay_key
+from sim.fault_catalogue import PROVIDER_FAULTS, FaultKind, FaultSpec
 from sim.faults import FaultPlan, Opportunity
 from sim.provider import ReplayIndex, SimulatedProvider
 from sim.runtime import SimRuntime
-from sim.scenario import PROVIDER_FAULTS, FaultKind, FaultSpec, ProviderSpec
+from sim.scenario import ProviderSpec
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 

@@ -13,8 +13,9 @@ import sim.swarm
 import sim.swarm_shrink
 from engine.ports import TaskCrashed
 from sim.cli import main
+from sim.fault_catalogue import FaultKind
 from sim.runtime import SimulationStalled
-from sim.scenario import FaultKind, Scenario
+from sim.scenario import Scenario
 from sim.scenario_file import load_scenario
 from sim.swarm import swarm_seeds
 from sim.swarm_result import CRASH, WORKER_DIED, SeedResult, summarize
