@@ -10,6 +10,7 @@ internal errors (``except Exception``) cannot turn them into an exit code.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import time
 from collections.abc import Callable
@@ -73,8 +74,6 @@ def cli(
 ) -> Callable[..., Outcome]:
     """``cli(*argv)`` runs ``cjsim`` in-process, its real work replaced by a tripwire, under a
     10 s alarm, and returns what the user saw."""
-    import importlib
-
     for module, attribute in WORK_ENTRY_POINTS:
         monkeypatch.setattr(importlib.import_module(module), attribute, _tripwire(attribute))
 
