@@ -237,7 +237,8 @@ def test_every_shipped_scenario_survives_the_round_trip_unmutated(scenario, cli,
     [
         pytest.param(
             kind,
-            marks=[pytest.mark.xfail(strict=True, reason=f"pending: {PENDING[kind]}")]
+            # Strict at the default count or more: fewer examples may never draw the bug.
+            marks=[pytest.mark.xfail(strict=EXAMPLES >= 500, reason=f"pending: {PENDING[kind]}")]
             if kind in PENDING
             else [],
         )
