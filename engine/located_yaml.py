@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 __all__ = [
     "SCHEMA_KEY",
+    "Located",
     "LocatedYamlError",
+    "YamlDocument",
     "describe",
     "did_you_mean",
     "field_names",
+    "in_file_order",
     "locate",
     "locate_all",
+    "located_problems",
     "most_specific",
     "place",
     "position",
@@ -38,43 +43,146 @@ class LocatedYamlError(ValueError):
 SCHEMA_KEY = "$schema"  # how editors find a file's schema; not a field of the document
 
 
-def read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
-    """The document's data and its node tree (for locating later errors). A key given twice
-    in one mapping is an error (YAML loaders keep the last one silently); a top-level
-    ``$schema`` key is dropped."""
+class Located(NamedTuple):
+    """One problem's line: where it is (for file order) and what it says."""
+
+    line: int
+    col: int
+    text: str
+
+
+def in_file_order(problems: Iterable[Located]) -> str:
+    """Problems one per line, in file order, each once."""
+    ordered = sorted(problems, key=lambda problem: (problem.line, problem.col))
+    return "\n".join(dict.fromkeys(problem.text for problem in ordered))
+
+
+class YamlDocument(NamedTuple):
+    """A parsed document: its data, its node tree (to locate later errors) and the problems
+    found while reading it (keys given twice), to be reported with the document's others."""
+
+    data: Any
+    root: yaml.Node | None
+    problems: list[Located]
+
+
+NODES_MAX = 1_000_000  # aliases may not expand a document beyond this many values
+DEPTH_MAX = 200  # nesting deeper than this is refused (PyYAML recurses once per level)
+
+
+def read_yaml(text: str, source: str) -> YamlDocument:
+    """The document, its node tree and its keys given twice (YAML loaders keep the last one
+    silently); a top-level ``$schema`` key is dropped. ``LocatedYamlError`` for a document that
+    cannot be read at all: malformed, nested too deeply, or aliases that expand beyond
+    ``NODES_MAX`` values (a "billion laughs", which would take minutes to walk)."""
+    deep = _too_deep(text)
+    if deep is not None:
+        line, col = deep
+        raise LocatedYamlError(f"{source}:{line}:{col}: yaml: nested more than {DEPTH_MAX} deep")
     try:
-        data, root = yaml.safe_load(text), yaml.compose(text)
+        root = yaml.compose(text)
+        _refuse_alias_bombs(root, source)
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "malformed YAML"
         raise LocatedYamlError(f"{source}:{line}:{col}: yaml: {problem}") from None
-    except yaml.YAMLError as exc:
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line, col = _line_col(text, exc.position)
+        raise LocatedYamlError(
+            f"{source}:{line}:{col}: yaml: the character {exc.character!r} is not allowed"
+        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
         raise LocatedYamlError(f"{source}:1:1: yaml: {exc}") from None
-    _refuse_duplicate_keys(root, source)
     if isinstance(data, dict) and isinstance(data.get(SCHEMA_KEY), str):
         del data[SCHEMA_KEY]
-    return data, root
+    return YamlDocument(data, root, _duplicate_keys(root, source))
 
 
-def _refuse_duplicate_keys(node: yaml.Node | None, source: str) -> None:
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where flow brackets or indentation first nest past ``DEPTH_MAX`` (before PyYAML, whose
+    recursion would overflow the stack), or ``None``."""
+    depth = 0
+    for offset, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+            if depth > DEPTH_MAX:
+                return _line_col(text, offset)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    for number, line in enumerate(text.splitlines(), start=1):
+        indent = len(line) - len(line.lstrip(" -"))
+        if indent > 2 * DEPTH_MAX:
+            return number, 1
+    return None
+
+
+def _refuse_alias_bombs(root: yaml.Node | None, source: str) -> None:
+    """Count the values the document expands to (an alias counts as all it names), each
+    node's total once; refuse at the first alias-bearing node that passes ``NODES_MAX``."""
+    totals: dict[int, int] = {}  # id(node) -> expanded size; ids only key this walk's memo
+
+    def expanded(node: yaml.Node) -> int:
+        known = totals.get(id(node))
+        if known is not None:
+            return known
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += expanded(child)
+            if total > NODES_MAX:
+                mark = child.start_mark
+                raise LocatedYamlError(
+                    f"{source}:{mark.line + 1}:{mark.column + 1}: yaml: aliases expand this to "
+                    f"more than {NODES_MAX:,} values (a 'billion laughs')"
+                )
+        totals[id(node)] = total
+        return total
+
+    if root is not None:
+        expanded(root)
+
+
+def _duplicate_keys(node: yaml.Node | None, source: str) -> list[Located]:
+    problems = []
     pending = [] if node is None else [node]
+    visited: set[int] = set()  # a node an alias shares is checked once
     while pending:
         current = pending.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
         if isinstance(current, yaml.MappingNode):
             seen: dict[str, yaml.Mark] = {}
             for key_node, value_node in current.value:
                 key = str(key_node.value)
                 if isinstance(key_node, yaml.ScalarNode) and key in seen:
                     mark = key_node.start_mark
-                    raise LocatedYamlError(
-                        f"{source}:{mark.line + 1}:{mark.column + 1}: {key}: duplicate key "
-                        f"(first at line {seen[key].line + 1})"
+                    line, col = mark.line + 1, mark.column + 1
+                    problems.append(
+                        Located(
+                            line,
+                            col,
+                            f"{source}:{line}:{col}: {key}: duplicate key "
+                            f"(first at line {seen[key].line + 1})",
+                        )
                     )
-                seen[key] = key_node.start_mark
+                else:
+                    seen[key] = key_node.start_mark
                 pending.append(value_node)
         elif isinstance(current, yaml.SequenceNode):
             pending.extend(current.value)
+    return problems
 
 
 def read_text(path: Any, error: type[ValueError]) -> str:
@@ -84,12 +192,20 @@ def read_text(path: Any, error: type[ValueError]) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise error(f"{path}:1:1: cannot read the file: {exc.strerror}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise error(f"{path}:1:1: UTF-16 text (save it as UTF-8)")
     if b"\x00" in data[:8192]:  # no text file holds a NUL, though it may decode as UTF-8
         raise error(f"{path}:1:1: a binary file (byte {data.index(0)} is NUL), not text")
     try:
         return str(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise error(f"{path}:1:1: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        col = len(data[start : exc.start].decode("utf-8-sig", errors="replace")) + 1
+        raise error(
+            f"{path}:{line}:{col}: not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be "
+            "decoded; save the file as UTF-8)"
+        ) from None
 
 
 def locate_all(
@@ -100,14 +216,26 @@ def locate_all(
     *,
     vocabulary: Iterable[str] = (),
 ) -> str:
-    """Every problem of a document, one located line each, in file order.
+    """Every problem of a document, one located line each, in file order."""
+    return in_file_order(located_problems(errors, prefix, root, source, vocabulary=vocabulary))
+
+
+def located_problems(
+    errors: list[Any],
+    prefix: tuple[Any, ...],
+    root: yaml.Node | None,
+    source: str,
+    *,
+    vocabulary: Iterable[str] = (),
+) -> list[Located]:
+    """Every problem of a document, each located.
 
     A value that fits none of a union's branches is reported once per branch; a branch whose
     location another error goes deeper into is the noise of that union and is left out. An
     unknown key gets a "did you mean" when ``vocabulary`` (the known field names) holds a near
     one."""
     known = sorted(set(vocabulary))
-    errors = [_key_as_written(error) for error in errors]
+    errors = [_as_written(error) for error in errors]
     kept = []
     for error in errors:
         path = yaml_path(prefix + tuple(error["loc"]))
@@ -120,21 +248,23 @@ def locate_all(
         if deeper and _from_union(error):
             continue
         kept.append(error)
-    lines = []
+    problems = []
     for error in kept or errors[:1]:
-        line = locate(error, prefix, root, source) + did_you_mean(error, known)
-        where = position(root, yaml_path(prefix + tuple(error["loc"])))
-        lines.append((where, line))
-    unique = dict.fromkeys(line for _, line in sorted(lines, key=lambda item: item[0]))
-    return "\n".join(unique)
+        line, col = position(root, yaml_path(prefix + tuple(error["loc"])))
+        text = locate(error, prefix, root, source) + did_you_mean(error, known)
+        problems.append(Located(line, col, text))
+    return problems
 
 
 def did_you_mean(error: Any, vocabulary: Iterable[str]) -> str:
     """For an unknown key near a known name, `` (did you mean 'name'?)``; else nothing."""
     if error["type"] != "extra_forbidden" or not error["loc"]:
         return ""
-    near = difflib.get_close_matches(str(error["loc"][-1]), list(vocabulary), n=1, cutoff=0.75)
-    return f" (did you mean {near[0]!r}?)" if near else ""
+    # Case aside: a lower-case setting name (max_pairwise_comparisons) is still near its name.
+    by_folded = {name.casefold(): name for name in sorted(vocabulary, reverse=True)}
+    folded = str(error["loc"][-1]).casefold()
+    near = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.75)
+    return f" (did you mean {by_folded[near[0]]!r}?)" if near else ""
 
 
 def _from_union(error: Any) -> bool:
@@ -159,7 +289,7 @@ def most_specific(errors: list[Any]) -> Any:
 
 
 def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: str) -> str:
-    error = _key_as_written(error)
+    error = _as_written(error)
     line, col = position(root, yaml_path(prefix + tuple(error["loc"])))
     path, message = describe(error, prefix)
     return f"{source}:{line}:{col}: {path}: {message}"
@@ -219,12 +349,26 @@ def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:
     return best.line + 1, best.column + 1
 
 
-def _key_as_written(error: Any) -> Any:
-    """pydantic names a key that is not a string by a rendering of it (``'None'``, ``1`` for
-    True); the key itself, kept in ``input``, is what the file holds."""
-    if error["type"] != "invalid_key" or not error["loc"]:
+#: A check across fields names the field it is about at the start of its message
+#: (``"window_s: must be [start, end)"``), so that the problem is located at that field, not
+#: at the mapping that holds it. A dotted path reaches into a nested mapping.
+_NAMES_ITS_FIELD = re.compile(r"^(?:Value error, )?([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
+
+
+def _as_written(error: Any) -> Any:
+    """An error located where the file says what it is about.
+
+    pydantic names a key that is not a string by a rendering of it (``'None'``, ``1`` for
+    True); the key itself, kept in ``input``, is what the file holds. A check across fields
+    names its field in its message (``_NAMES_ITS_FIELD``)."""
+    if error["type"] == "invalid_key" and error["loc"]:
+        return {**error, "loc": (*error["loc"][:-1], error.get("input"))}
+    named = _NAMES_ITS_FIELD.match(error["msg"]) if error["type"] == "value_error" else None
+    if named is None:
         return error
-    return {**error, "loc": (*error["loc"][:-1], error.get("input"))}
+    field = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
+    moved = {key: value for key, value in error.items() if key != "input"}
+    return {**moved, "loc": (*error["loc"], *field), "msg": named.group(2)}
 
 
 def _key_matches(key_node: yaml.Node, part: Any) -> bool:

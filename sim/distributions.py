@@ -35,7 +35,9 @@ class Distribution(ScenarioModel):
     @model_validator(mode="after")
     def _ordered(self) -> Distribution:
         if self.distribution == "uniform" and self.high < self.low:
-            raise ValueError(f"uniform needs low <= high, got low={self.low}, high={self.high}")
+            raise ValueError(
+                f"high: uniform needs low <= high, got low={self.low}, high={self.high}"
+            )
         return self
 
 

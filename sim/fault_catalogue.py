@@ -121,14 +121,14 @@ class FaultSpec(ScenarioModel):
     def _coherent(self) -> FaultSpec:
         if self.window_s is not None and not (0 <= self.window_s[0] < self.window_s[1]):
             raise ValueError(
-                f"window_s must be [start, end) with 0 <= start < end, got {list(self.window_s)}"
+                f"window_s: must be [start, end) with 0 <= start < end, got {list(self.window_s)}"
             )
         if self.kind is FaultKind.ORPHAN_CALLBACK and self.at_s is None:
-            raise ValueError("orphan_callback needs at_s: when the stray callback arrives")
+            raise ValueError("at_s: orphan_callback needs it: when the stray callback arrives")
         if self.kind in (FaultKind.CALLBACK_BURST, FaultKind.STORE_LATENCY) and (
             self.window_s is None
         ):
-            raise ValueError(f"{self.kind.value} needs window_s: [start, end)")
+            raise ValueError(f"window_s: {self.kind.value} needs it: [start, end)")
         if self.retry_after_s is not None and self.retry_after_ms is not None:
-            raise ValueError("give retry_after_s or retry_after_ms, not both")
+            raise ValueError("retry_after_ms: give retry_after_s or retry_after_ms, not both")
         return self

@@ -141,12 +141,13 @@ class StudentsSpec(ScenarioModel):
         if self.ids is None:
             return self
         if "count" in self.model_fields_set and self.count != len(self.ids):
-            raise ValueError(f"count is {self.count} but {len(self.ids)} ids are given")
+            raise ValueError(f"count: is {self.count} but {len(self.ids)} ids are given")
         if len(set(self.ids)) != len(self.ids):
-            raise ValueError("student ids must be unique")
+            again = next(i for i, s in enumerate(self.ids) if s in self.ids[:i])
+            raise ValueError(f"ids.{again}: {self.ids[again]!r} is given twice (ids are unique)")
         bad = [i for i in self.ids if not i or i.startswith("ANCHOR_")]
         if bad:
-            raise ValueError(f"not a student id: {bad[0]!r}")
+            raise ValueError(f"ids.{self.ids.index(bad[0])}: not a student id: {bad[0]!r}")
         return self
 
     @property
@@ -185,14 +186,16 @@ class CohortSpec(ScenarioModel):
     def _grades_on_scale(self) -> CohortSpec:
         if isinstance(self.anchors, list):
             grades = SCALES[self.grade_scale].grades
-            for anchor in self.anchors:
+            for index, anchor in enumerate(self.anchors):
                 if anchor.grade not in grades:
                     raise ValueError(
-                        f"anchor {anchor.ref!r}: grade {anchor.grade!r} is not on "
+                        f"anchors.{index}.grade: {anchor.grade!r} is not on "
                         f"{self.grade_scale} ({', '.join(grades)})"
                     )
-            if len({a.ref for a in self.anchors}) != len(self.anchors):
-                raise ValueError("anchor refs must be unique")
+            refs = [a.ref for a in self.anchors]
+            again = next((i for i, ref in enumerate(refs) if ref in refs[:i]), None)
+            if again is not None:
+                raise ValueError(f"anchors.{again}.ref: {refs[again]!r} is given twice")
         if self.text_words > COHORT_WORDS_MAX:
             raise ValueError(
                 f"the cohort's essays would hold {self.text_words:,} words (students x words, plus "
@@ -268,7 +271,7 @@ class ProviderSpec(ScenarioModel):
     @model_validator(mode="after")
     def _limits_need_the_simulated_provider(self) -> ProviderSpec:
         if self.rate_limit is not None and self.mock_mode is not None:
-            raise ValueError("rate_limit is modelled by the simulated provider, not by mock_mode")
+            raise ValueError("rate_limit: is modelled by the simulated provider, not by mock_mode")
         return self
 
 

@@ -17,11 +17,13 @@ import yaml
 from pydantic import ValidationError
 
 from engine.located_yaml import (
+    Located,
     LocatedYamlError,
     describe,
     did_you_mean,
     field_names,
-    locate_all,
+    in_file_order,
+    located_problems,
     position,
     read_text,
     read_yaml,
@@ -73,41 +75,35 @@ def _parse(
     text: str, source: str, overrides: list[str] | None
 ) -> tuple[Scenario, yaml.Node | None]:
     try:
-        data, root = read_yaml(text, source)
+        document = read_yaml(text, source)
     except LocatedYamlError as exc:
         raise ScenarioError(str(exc)) from None
+    data, root = document.data, document.root
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}:1:1: (top level): a scenario is a mapping of fields")
     applied = [(override, apply_overrides(data, override)) for override in overrides or ()]
+    problems = _Problems(root, source, applied, list(document.problems))
+    scenario = None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = [_report(exc.errors(), (), root, source, applied, vocabulary=_vocabulary())]
+        problems.add(exc.errors(), (), _vocabulary())
         settings = data.get("settings")
         if isinstance(settings, dict):  # so that every problem shows at once
             try:
                 Settings.for_simulation(**{k: v for k, v in settings.items() if isinstance(k, str)})
             except ValidationError as settings_exc:
-                problems.append(
-                    _report(
-                        settings_exc.errors(),
-                        ("settings",),
-                        root,
-                        source,
-                        applied,
-                        vocabulary=_setting_names(),
-                    )
-                )
-        raise ScenarioError("\n".join(problems)) from None
-    _check_settings(scenario, root, source, applied)
+                problems.add(settings_exc.errors(), ("settings",), _setting_names())
+    else:
+        _check_settings(scenario, problems)
+    problems.raise_any()
+    assert scenario is not None
     return scenario, root
 
 
-def _check_settings(
-    scenario: Scenario, root: yaml.Node | None, source: str, applied: list[tuple[str, Path_]]
-) -> None:
+def _check_settings(scenario: Scenario, problems: _Problems) -> None:
     """The engine must accept the scenario's settings, and its ``legacy:`` settings on top."""
     checks: list[tuple[Path_, bool]] = [(("settings",), False)]
     if scenario.legacy is not None:
@@ -122,35 +118,45 @@ def _check_settings(
                 own = scenario.legacy or {}
                 errors = [e for e in errors if not e["loc"] or e["loc"][0] in own]
                 errors = errors or exc.errors()
-            raise ScenarioError(
-                _report(errors, prefix, root, source, applied, vocabulary=_setting_names())
-            ) from None
+            problems.add(errors, prefix, _setting_names())
+            return
 
 
-def _report(
-    errors: list[Any],
-    prefix: Path_,
-    root: yaml.Node | None,
-    source: str,
-    applied: list[tuple[str, Path_]],
-    *,
-    vocabulary: frozenset[str],
-) -> str:
-    """File problems located in the file, in file order; then the overrides' problems."""
-    from_file, from_overrides = [], []
-    for error in errors:
-        path = yaml_path(prefix + tuple(error["loc"]))
-        cause = next((text for text, set_at in applied if _related(path, set_at)), None)
-        if cause is None:
-            from_file.append(error)
-        else:
-            where, message = describe(error, prefix)
-            hint = did_you_mean(error, vocabulary)
-            from_overrides.append(f"--set {cause}: {where}: {message}{hint}")
-    lines = list(dict.fromkeys(from_overrides))
-    if from_file:
-        lines.insert(0, locate_all(from_file, prefix, root, source, vocabulary=vocabulary))
-    return "\n".join(lines)
+class _Problems:
+    """A file's problems as they are found: located in the file and reported in file order,
+    then those a ``--set`` override caused, by the override's text."""
+
+    def __init__(
+        self,
+        root: yaml.Node | None,
+        source: str,
+        applied: list[tuple[str, Path_]],
+        in_file: list[Located],
+    ) -> None:
+        self.root, self.source, self.applied = root, source, applied
+        self.in_file = in_file
+        self.from_overrides: list[str] = []
+
+    def add(self, errors: list[Any], prefix: Path_, vocabulary: frozenset[str]) -> None:
+        from_file = []
+        for error in errors:
+            path = yaml_path(prefix + tuple(error["loc"]))
+            cause = next((text for text, set_at in self.applied if _related(path, set_at)), None)
+            if cause is None:
+                from_file.append(error)
+            else:
+                where, message = describe(error, prefix)
+                hint = did_you_mean(error, vocabulary)
+                self.from_overrides.append(f"--set {cause}: {where}: {message}{hint}")
+        self.in_file += located_problems(
+            from_file, prefix, self.root, self.source, vocabulary=vocabulary
+        )
+
+    def raise_any(self) -> None:
+        lines = [in_file_order(self.in_file)] if self.in_file else []
+        lines += dict.fromkeys(self.from_overrides)
+        if lines:
+            raise ScenarioError("\n".join(lines))
 
 
 def _related(error_at: Path_, set_at: Path_) -> bool:

@@ -35,7 +35,9 @@ from engine.live.environment import environment_problems, from_environment
 from engine.located_yaml import (
     LocatedYamlError,
     field_names,
+    in_file_order,
     locate_all,
+    located_problems,
     read_text,
     read_yaml,
 )
@@ -117,10 +119,11 @@ class Assessment(_Model):
     def _one_source_each(self) -> Assessment:
         for part in ("assignment", "criteria", "instructions"):
             if getattr(self, part) is not None and getattr(self, f"{part}_file") is not None:
-                raise ValueError(f"give {part} or {part}_file, not both")
+                raise ValueError(f"{part}_file: give {part} or {part}_file, not both")
         if self.assignment is None and self.assignment_file is None:
             raise ValueError(
-                "the student assignment is required: assignment (inline) or assignment_file"
+                "assignment: the student assignment is required: assignment (inline) or "
+                "assignment_file"
             )
         return self
 
@@ -209,9 +212,11 @@ class LiveConfig(_Model):
     def _consistent(self) -> LiveConfig:
         if self.grade_scale not in SCALES:
             known = ", ".join(sorted(SCALES))
-            raise ValueError(f"unknown grade scale {self.grade_scale!r}; known: {known}")
+            raise ValueError(
+                f"grade_scale: unknown grade scale {self.grade_scale!r}; known: {known}"
+            )
         if self.caps.max_cost_usd is not None and self.pricing is None:
-            raise ValueError("caps.max_cost_usd needs pricing (input_per_mtok, output_per_mtok)")
+            raise ValueError("caps.max_cost_usd: needs pricing (input_per_mtok, output_per_mtok)")
         return self
 
     def engine_settings(self, *, mock: bool) -> Settings:
@@ -249,9 +254,10 @@ def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
     source = str(path)
     text = read_text(path, LiveConfigError)
     try:
-        data, root = read_yaml(text, source)
+        document = read_yaml(text, source)
     except LocatedYamlError as exc:
         raise LiveConfigError(str(exc)) from None
+    data, root = document.data, document.root
     if not isinstance(data, dict):
         raise LiveConfigError(f"{source}:1:1: (top level): a live configuration is a mapping")
     try:
@@ -263,8 +269,11 @@ def load_live_config(path: Path) -> tuple[LiveConfig, Path]:
             {k: v for k, v in e.items() if k != "input"} if e["loc"][:1] == ("database",) else e
             for e in exc.errors()
         ]
-        raise LiveConfigError(locate_all(errors, (), root, source, vocabulary=vocabulary)) from None
+        found = located_problems(errors, (), root, source, vocabulary=vocabulary)
+        raise LiveConfigError(in_file_order(document.problems + found)) from None
     problems = settings_problems(config, root, source, os.environ)
+    if document.problems:
+        problems.insert(0, in_file_order(document.problems))
     if problems:
         raise LiveConfigError("\n".join(problems))
     return config, path.parent

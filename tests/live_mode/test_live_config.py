@@ -73,7 +73,9 @@ def test_a_cost_cap_without_prices_is_refused(example):
     path = example / "eng5_sample.yaml"
     text = path.read_text()
     path.write_text(text[: text.index("pricing:")])
-    with pytest.raises(LiveConfigError, match="max_cost_usd needs pricing"):
+    with pytest.raises(
+        LiveConfigError, match=r"eng5_sample.yaml:28:3: caps.max_cost_usd: needs pricing"
+    ):
         _load(example)
 
 
@@ -110,8 +112,11 @@ def test_a_binary_anchor_csv_is_named_as_such(example):
 
 
 def test_essay_problems_name_the_file(example):
-    (example / "essays" / "student_07.txt").write_bytes(b"\xff\xfe bad bytes")
-    with pytest.raises(LiveConfigError, match=r"student_07\.txt:1:1: not UTF-8"):
+    (example / "essays" / "student_07.txt").write_bytes(b"fine\nbad \xff bytes")
+    with pytest.raises(LiveConfigError, match=r"student_07\.txt:2:5: not UTF-8"):
+        _load(example)
+    (example / "essays" / "student_07.txt").write_bytes("utf-16".encode("utf-16"))
+    with pytest.raises(LiveConfigError, match=r"student_07\.txt:1:1: UTF-16 text"):
         _load(example)
     (example / "essays" / "student_07.txt").write_text("   \n")
     with pytest.raises(LiveConfigError, match="the essay is empty"):

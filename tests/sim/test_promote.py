@@ -22,17 +22,18 @@ def test_students_can_be_named_so_that_a_trace_replays_them():
 
 
 @pytest.mark.parametrize(
-    ("students", "problem"),
+    ("students", "where", "problem"),
     [
-        ("{count: 2, ids: [a, b, c]}", "count is 2 but 3 ids are given"),
-        ("{ids: [a, a]}", "student ids must be unique"),
-        ("{ids: [ANCHOR_x]}", "not a student id"),
+        ("{count: 2, ids: [a, b, c]}", "s.yaml:3:14: cohort.students.count", "is 2 but 3 ids"),
+        ("{ids: [a, b, a]}", "s.yaml:3:26: cohort.students.ids.2", "'a' is given twice"),
+        ("{ids: [ANCHOR_x]}", "s.yaml:3:20: cohort.students.ids.0", "not a student id"),
     ],
 )
-def test_bad_student_ids_are_located(students, problem):
-    with pytest.raises(ScenarioError, match=problem) as info:
+def test_bad_student_ids_are_located_at_the_field(students, where, problem):
+    with pytest.raises(ScenarioError) as info:
         parse_scenario(f"name: s\ncohort:\n  students: {students}\n", "s.yaml")
-    assert str(info.value).startswith("s.yaml:3:")
+    assert str(info.value).startswith(f"{where}: ")
+    assert problem in str(info.value)
 
 
 def test_a_trace_without_a_cohort_cannot_be_promoted(capsys):
