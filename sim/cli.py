@@ -8,6 +8,7 @@ expectations, 1 when one fails, 2 on bad input (one located line, no traceback).
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import os
 import sys
@@ -39,11 +40,37 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but bad arguments exit 2 with one line and the command's usage."""
+    """argparse, but bad arguments exit 2 with one line and the command's usage, and a
+    misspelt command or option gets a "did you mean" (Python 3.11's argparse gives none)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}{self._near(message)}\n")
+
+    def _near(self, message: str) -> str:
+        if "invalid choice: " in message:
+            given = message.split("invalid choice: ", 1)[1].split(" ", 1)[0].strip("'")
+            choices = [a.choices for a in self._actions if isinstance(a.choices, dict)]
+            names = [name for group in choices for name in group]
+        elif message.startswith("unrecognized arguments: "):
+            given = message.removeprefix("unrecognized arguments: ").split(" ", 1)[0]
+            names = sorted(_option_strings(self))
+        else:
+            return ""
+        near = difflib.get_close_matches(given, names, n=1, cutoff=0.6)
+        return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of ``parser`` and of its subcommands."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action.choices, dict):
+            for sub in action.choices.values():
+                if isinstance(sub, argparse.ArgumentParser):
+                    found |= _option_strings(sub)
+    return found
 
 
 def _seed(text: str) -> int:
@@ -443,13 +470,23 @@ def _swarm(args: argparse.Namespace) -> int:
 
 
 def _schema(*, live: bool, folder: Path | None) -> int:
-    from sim.schemas import live_schema, scenario_schema, schema_text, write_schemas
+    from sim.schemas import (
+        LIVE_SCHEMA_FILE,
+        SCENARIO_SCHEMA_FILE,
+        live_schema,
+        scenario_schema,
+        schema_text,
+        write_schemas,
+    )
 
     if folder is None:
         print(schema_text(live_schema() if live else scenario_schema()), end="")
         return EXIT_OK
     if folder.exists() and not folder.is_dir():
         raise OutputTaken(f"{folder}: --write: exists and is not a folder")
+    for name in (SCENARIO_SCHEMA_FILE, LIVE_SCHEMA_FILE):
+        if (folder / name).exists() and not (folder / name).is_file():
+            raise OutputTaken(f"{folder / name}: --write: exists and is not a file")
     for path in write_schemas(folder):
         print(f"wrote {path}")
     return EXIT_OK

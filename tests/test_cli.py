@@ -60,3 +60,25 @@ def test_an_internal_error_prints_its_traceback_exits_1_and_says_it_is_a_bug(mon
     assert "RuntimeError: a bug, planted" in err
     assert err.rstrip().endswith("please report it with the command you ran")
     assert "a bug in cjsim, not a problem with your input" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["rn", "x.yaml"], "(did you mean 'run'?)"),
+        (["run", "x.yaml", "--sed", "4"], "(did you mean '--seed'?)"),
+        (["swarm", "x.yaml", "--seeds", "2", "--wokers", "1"], "(did you mean '--workers'?)"),
+        (["trace", "sumarize", "t"], "(did you mean 'summarize'?)"),
+    ],
+)
+def test_a_misspelt_command_or_option_gets_the_near_name(capsys, argv, hint):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.rstrip().endswith(hint)
+
+
+def test_a_name_near_nothing_gets_no_guess(capsys):
+    with pytest.raises(SystemExit):
+        main(["zzzzzz"])
+    assert "did you mean" not in capsys.readouterr().err

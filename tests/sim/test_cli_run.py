@@ -228,3 +228,12 @@ def test_a_legacy_run_that_breaks_only_what_it_must_says_so(tmp_path, capsys):
     ) in capsys.readouterr().out
     assert main(["run", scenario, "--out", str(tmp_path / "fixed")]) == 0
     assert "as expected" not in capsys.readouterr().out
+
+
+def test_schema_write_where_a_folder_holds_a_schema_name_is_refused(tmp_path, capsys):
+    (tmp_path / "live.schema.json").mkdir()
+    assert main(["schema", "--write", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'live.schema.json'}: --write: exists and is not a file" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "scenario.schema.json").exists()
