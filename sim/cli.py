@@ -509,7 +509,7 @@ def _validate_one(file: Path) -> str:
         from engine.live.config import load_live_config
 
         config, base_dir = load_live_config(file)
-        cohort = load_cohort(config, base_dir)
+        cohort = load_cohort(config, base_dir, config_file=file)
         essays = len(cohort.students) + len(cohort.anchors)
         return f"{file}: ok (live configuration {config.name}, {essays} essays)"
     scenario = load_scenario(file)

@@ -77,9 +77,12 @@ def live_session(args: argparse.Namespace) -> tuple[LiveConfig, SessionPlan]:
         raise LiveConfigError("CONFIG: a live run needs a configuration file, or --resume RUN_DIR")
     config, base_dir = load_live_config(args.config)
     config = _with_caps(config, args)
-    cohort = load_cohort(config, base_dir)
+    cohort = load_cohort(config, base_dir, config_file=args.config)
     folder = args.out or _default_folder(config, base_dir, dry_run=args.dry_run)
-    refuse_taken_folder(folder)
+    named_by = None
+    if args.out is None and config.out:  # the configuration chose the folder: say where
+        named_by = f"{place(args.config, ('out',))}: out"
+    refuse_taken_folder(folder, named_by=named_by)
     if not (args.skip_preflight or args.dry_run or config.provider.name == "mock"):
         check_provider(config)
     if config.database is not None:  # before the folder is claimed: a dead server is one line

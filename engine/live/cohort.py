@@ -9,18 +9,21 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from engine.cj.grade_scales import SCALES
 from engine.cj.intake import AnchorInput, BatchRequest, EssayInput, LLMChoice
 from engine.cj.prompts import AssessmentContext
 from engine.live.config import Assessment, LiveConfig, LiveConfigError
-from engine.located_yaml import read_text
+from engine.located_yaml import place, read_text
 
 __all__ = ["LiveCohort", "load_cohort"]
 
 ESSAY_SUFFIXES = (".txt", ".md")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +79,7 @@ def _context(assessment: Assessment, base_dir: Path) -> AssessmentContext:
 
 
 def _students(folder: Path) -> tuple[EssayInput, ...]:
-    if not folder.is_dir():
-        raise LiveConfigError(f"{folder}: essays: not a folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in ESSAY_SUFFIXES)
-    if not files:
-        raise LiveConfigError(f"{folder}: essays: no .txt or .md files")
     students: list[EssayInput] = []
     seen: dict[str, Path] = {}
     for file in files:
@@ -98,7 +97,8 @@ def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
     """The graded anchors of a ``file,grade[,ref]`` CSV; every bad row is reported at once,
     each at its line and column."""
     grades = SCALES[grade_scale].grades
-    reader = csv.reader(io.StringIO(read_text(csv_path, LiveConfigError)))
+    # strict: an unclosed quote is an error at its line, not a field that swallows the file.
+    reader = csv.reader(io.StringIO(read_text(csv_path, LiveConfigError)), strict=True)
     try:
         header = [name.strip() for name in next(reader, [])]
     except csv.Error as exc:
@@ -113,7 +113,8 @@ def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
         try:
             row = next(reader, None)
         except csv.Error as exc:
-            problems.append(f"{csv_path}:{reader.line_num}:1: not a CSV row: {exc}")
+            hint = " (a quote that is never closed)" if "end of data" in str(exc) else ""
+            problems.append(f"{csv_path}:{reader.line_num}:1: not a CSV row: {exc}{hint}")
             break
         if row is None:
             break
@@ -155,11 +156,51 @@ def _anchors(csv_path: Path, grade_scale: str) -> tuple[AnchorInput, ...]:
     return tuple(anchors)
 
 
-def load_cohort(config: LiveConfig, base_dir: Path) -> LiveCohort:
-    students = _students(base_dir / config.essays)
-    anchors = (
-        () if config.anchors is None else _anchors(base_dir / config.anchors, config.grade_scale)
-    )
-    return LiveCohort(
-        students=students, anchors=anchors, context=_context(config.assessment, base_dir)
-    )
+def load_cohort(
+    config: LiveConfig, base_dir: Path, *, config_file: Path | None = None
+) -> LiveCohort:
+    """The essays, anchors and assessment texts ``config`` names, every problem reported at
+    once. A path that is not there is located at the configuration's key that names it (given
+    ``config_file``), else at the path itself."""
+
+    def missing(loc: tuple[str, ...], path: Path, what: str) -> str:
+        where = f"{path}:1:1" if config_file is None else place(config_file, loc)
+        return f"{where}: {'.'.join(loc)}: {path} {what}"
+
+    problems: list[str] = []
+    essays = base_dir / config.essays
+    students: tuple[EssayInput, ...] = ()
+    if not essays.is_dir():
+        problems.append(missing(("essays",), essays, "is not a folder"))
+    elif not any(p.suffix.lower() in ESSAY_SUFFIXES for p in essays.iterdir()):
+        problems.append(missing(("essays",), essays, "holds no .txt or .md files"))
+    else:
+        students = _collect(problems, lambda: _students(essays), ())
+    anchors: tuple[AnchorInput, ...] = ()
+    if config.anchors is not None:
+        csv_path = base_dir / config.anchors
+        if not csv_path.is_file():
+            problems.append(missing(("anchors",), csv_path, "is not a file"))
+        else:
+            anchors = _collect(problems, lambda: _anchors(csv_path, config.grade_scale), ())
+    for name in ("assignment", "criteria", "instructions"):
+        file = getattr(config.assessment, f"{name}_file")
+        if file is not None and not (base_dir / file).is_file():
+            problems.append(
+                missing(("assessment", f"{name}_file"), base_dir / file, "is not a file")
+            )
+    context = AssessmentContext()
+    if not problems:
+        context = _collect(problems, lambda: _context(config.assessment, base_dir), context)
+    if problems:
+        raise LiveConfigError("\n".join(problems))
+    return LiveCohort(students=students, anchors=anchors, context=context)
+
+
+def _collect(problems: list[str], read: Callable[[], T], instead: T) -> T:
+    """What ``read`` returns, or ``instead`` with its problem added to ``problems``."""
+    try:
+        return read()
+    except LiveConfigError as exc:
+        problems.append(str(exc))
+        return instead

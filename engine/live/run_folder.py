@@ -70,14 +70,17 @@ def claim_new_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def refuse_taken_folder(folder: Path) -> None:
-    """``RunFolderTaken`` if ``folder`` cannot take a new run; nothing is written."""
+def refuse_taken_folder(folder: Path, *, named_by: str | None = None) -> None:
+    """``RunFolderTaken`` if ``folder`` cannot take a new run; nothing is written. The
+    message starts with ``named_by`` (who chose the folder: ``file:line:col: out``), else with
+    the folder and ``--out``."""
+    where = named_by or f"{folder}: --out"
     if folder.exists() and not folder.is_dir():
-        raise RunFolderTaken(f"{folder}: --out: exists and is not a folder")
+        raise RunFolderTaken(f"{where}: {folder} exists and is not a folder")
     found = [name for name in RUN_FILES if (folder / name).exists()]
     if found:
         raise RunFolderTaken(
-            f"{folder}: --out: holds another run ({found[0]}); nothing was changed. Continue it "
+            f"{where}: {folder} holds another run ({found[0]}); nothing was changed. Continue it "
             f"with `cjsim live --resume {folder}`, or choose a new folder with `--out DIR`"
         )
 

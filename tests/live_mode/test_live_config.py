@@ -122,5 +122,31 @@ def test_essay_problems_name_the_file(example):
     with pytest.raises(LiveConfigError, match="the essay is empty"):
         _load(example)
     shutil.rmtree(example / "essays")
-    with pytest.raises(LiveConfigError, match="essays: not a folder"):
+    with pytest.raises(LiveConfigError, match=r"essays: .*/essays is not a folder"):
+        _load(example)
+
+
+def test_missing_paths_are_located_at_the_key_that_names_them_all_at_once(example):
+    path = example / "eng5_sample.yaml"
+    text = path.read_text()
+    path.write_text(
+        text.replace("essays: essays", "essays: nowhere").replace(
+            "anchors: anchors.csv", "anchors: gone.csv"
+        )
+    )
+    config, base = load_live_config(path)
+    with pytest.raises(LiveConfigError) as caught:
+        load_cohort(config, base, config_file=path)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:")
+    assert ": essays: " in lines[0]
+    assert lines[0].endswith("nowhere is not a folder")
+    assert ": anchors: " in lines[1]
+    assert lines[1].endswith("gone.csv is not a file")
+
+
+def test_an_unclosed_quote_in_the_anchors_csv_is_named_at_its_line(example):
+    (example / "anchors.csv").write_text('file,grade\n"anchors/anchor_a.txt,A\n')
+    with pytest.raises(LiveConfigError, match=r"anchors\.csv:2:1: not a CSV row: .* never closed"):
         _load(example)
