@@ -20,6 +20,7 @@ __all__ = [
     "Located",
     "LocatedYamlError",
     "YamlDocument",
+    "as_written",
     "describe",
     "did_you_mean",
     "field_names",
@@ -235,7 +236,7 @@ def located_problems(
     unknown key gets a "did you mean" when ``vocabulary`` (the known field names) holds a near
     one."""
     known = sorted(set(vocabulary))
-    errors = [_as_written(error) for error in errors]
+    errors = [as_written(error) for error in errors]
     kept = []
     for error in errors:
         path = yaml_path(prefix + tuple(error["loc"]))
@@ -289,7 +290,7 @@ def most_specific(errors: list[Any]) -> Any:
 
 
 def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: str) -> str:
-    error = _as_written(error)
+    error = as_written(error)
     line, col = position(root, yaml_path(prefix + tuple(error["loc"])))
     path, message = describe(error, prefix)
     return f"{source}:{line}:{col}: {path}: {message}"
@@ -297,6 +298,7 @@ def locate(error: Any, prefix: tuple[Any, ...], root: yaml.Node | None, source: 
 
 def describe(error: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str]:
     """A pydantic error as the dotted field it concerns and a plain message."""
+    error = as_written(error)
     # pydantic puts union branches (e.g. "list[AnchorSpec]") in loc; they are not YAML keys.
     path = ".".join(str(part) for part in yaml_path(prefix + tuple(error["loc"])))
     message = error["msg"]
@@ -355,7 +357,7 @@ def position(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, int]:
 _NAMES_ITS_FIELD = re.compile(r"^(?:Value error, )?([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
 
 
-def _as_written(error: Any) -> Any:
+def as_written(error: Any) -> Any:
     """An error located where the file says what it is about.
 
     pydantic names a key that is not a string by a rendering of it (``'None'``, ``1`` for

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from engine.cj.intake import AnchorInput, EssayInput
 from engine.located_json import (
@@ -23,17 +24,19 @@ from engine.located_json import (
     OBJECT,
     TEXT,
     Figure,
+    JsonText,
     Problem,
     check_figures,
     parse_json,
     problem_lines,
     read_file_text,
 )
+from engine.located_yaml import as_written, describe, yaml_path
 from engine.run_files import write_whole
 from engine.settings import Settings
 from engine.traces import TraceError, load_trace
 from sim.out_folder import OutputTaken
-from sim.scenario import ScenarioError
+from sim.scenario import Scenario, ScenarioError
 from sim.scenario_file import parse_scenario
 from sim.schemas import header_line
 
@@ -126,10 +129,11 @@ def promote(trace_dir: Path, out: Path | None = None) -> Path:
     manifest_path = trace_dir / COHORT_FILE
     if not manifest_path.is_file():
         raise TraceError(
-            f"{manifest_path}: not found: only a live run's trace knows its cohort "
+            f"{manifest_path}:1:1: (file): not found: only a live run's trace knows its cohort "
             "(reconstructed traces are replayed by the shipped scenarios)"
         )
-    manifest = _read_cohort(manifest_path)
+    cohort = _read_cohort(manifest_path)
+    manifest = dict(cohort.value)
     target = out or trace_dir.parent / f"replay_{manifest['name']}.yaml"
     if target.exists():  # never over what an earlier promotion (or anything else) wrote
         raise OutputTaken(f"{target}: --out: exists; choose another file or remove this one")
@@ -140,9 +144,22 @@ def promote(trace_dir: Path, out: Path | None = None) -> Path:
         + yaml.safe_dump(scenario_document(manifest, replay=replay), sort_keys=False)
     )
     try:
+        Scenario.model_validate(scenario_document(manifest, replay=replay))
+    except ValidationError as exc:  # a value of cohort.json the replay cannot take: say which
+        raise TraceError(
+            problem_lines(
+                [
+                    cohort.problem(_in_cohort(as_written(e)["loc"]), ": ".join(describe(e)))
+                    for e in exc.errors()
+                ]
+            )
+        ) from None
+    try:
         parse_scenario(text, str(target))
     except ScenarioError as exc:
-        raise TraceError(f"{manifest_path}: the promoted scenario is invalid: {exc}") from None
+        raise TraceError(
+            f"{manifest_path}:1:1: (file): the promoted scenario would be invalid: {exc}"
+        ) from None
     target.parent.mkdir(parents=True, exist_ok=True)
     write_whole(target, text)
     return target
@@ -171,7 +188,7 @@ COHORT_FIGURES = (
 )
 
 
-def _read_cohort(path: Path) -> dict[str, Any]:
+def _read_cohort(path: Path) -> JsonText:
     """``cohort.json``, every problem of it located (``TraceError``)."""
     text = read_file_text(path)
     if isinstance(text, Problem):
@@ -184,4 +201,18 @@ def _read_cohort(path: Path) -> dict[str, Any]:
             problems = check_figures(document, COHORT_FIGURES)
     if problems or document is None:
         raise TraceError(problem_lines(problems))
-    return dict(document.value)
+    return document
+
+
+def _in_cohort(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Where in cohort.json the value at ``loc`` of the replay scenario came from."""
+    path = yaml_path(tuple(loc))
+    if path[:2] == ("cohort", "anchors"):
+        return ("anchors", *path[2:])
+    if path[:3] == ("cohort", "students", "ids"):
+        return ("students", *path[3:4], "id")
+    if path[:2] == ("cohort", "grade_scale"):
+        return ("grade_scale",)
+    if path[:1] in (("name",), ("seed",), ("settings",), ("provider",), ("budget",)):
+        return path
+    return ()

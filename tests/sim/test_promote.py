@@ -40,8 +40,25 @@ def test_a_trace_without_a_cohort_cannot_be_promoted(capsys):
     trace = TRACES / "eng5_lower5_gpt51_low_20251202"
     assert main(["promote", str(trace)]) == 2
     err = capsys.readouterr().err
-    assert "cohort.json: not found" in err
+    assert err.startswith(f"{trace / 'cohort.json'}:1:1: (file): not found")
     assert "Traceback" not in err
+
+
+def test_a_cohort_value_the_replay_cannot_take_is_located_in_cohort_json(live_trace, capsys):
+    import json
+
+    cohort = {**COHORT, "students": [{"id": "s1", "words": 400}, {"id": "ANCHOR_x", "words": 9}]}
+    (live_trace / "cohort.json").write_text(json.dumps(cohort, indent=1))
+    assert main(["promote", str(live_trace)]) == 2
+    err = capsys.readouterr().err
+    line = next(
+        n
+        for n, text in enumerate(json.dumps(cohort, indent=1).splitlines(), 1)
+        if "ANCHOR_x" in text
+    )
+    assert err.startswith(f"{live_trace / 'cohort.json'}:{line}:")
+    assert "not a student id" in err
+    assert not (live_trace.parent / "replay_t.yaml").exists()
 
 
 COHORT = {
