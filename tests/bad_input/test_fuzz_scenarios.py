@@ -9,9 +9,10 @@ may be harmless) or 2 with every line of stderr at ``FILE:LINE:COL: ``, never a 
 internal error or an exception out of ``main``, and within 10 s (see ``conftest.cli``). A
 duplicated key and a non-finite number are refused whatever their place.
 
-One test per kind of mutation, so that a kind which finds a bug can be marked on its own. The
-examples are shared out between the kinds: ``CJSIM_FUZZ_EXAMPLES`` in all (default 500; the
-soak runs 20,000), drawn deterministically (``derandomize``) so that CI sees the same ones.
+One test per kind of mutation, so that a kind which finds a bug can be marked on its own (a
+strict xfail naming the bug, as in ``test_hostile_corpus``). The examples are shared out between
+the kinds: ``CJSIM_FUZZ_EXAMPLES`` in all (default 500; the soak runs 20,000), drawn
+deterministically (``derandomize``) so that CI sees the same ones.
 """
 
 from __future__ import annotations
@@ -55,11 +56,6 @@ EXAMPLES_PER_KIND = max(1, -(-EXAMPLES // len(KINDS)))  # rounded up: at least E
 RETYPES: tuple[Any, ...] = ("text", 7, [1, "a"], {"k": 1}, True, None)
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "minus-inf": -math.inf}
 GARBAGE = "cjsim_garbage_7c1f"  # a plain scalar the dump leaves alone, then swapped for bytes
-# Kinds that find a bug outside the tests today: strict xfails, so each fails loudly once fixed.
-PENDING = {
-    "garbage": "a control character (PyYAML's ReaderError) is reported at 1:1 with a character "
-    "offset, on two lines",
-}
 
 Path_ = tuple[str | int, ...]
 
@@ -232,19 +228,7 @@ def test_every_shipped_scenario_survives_the_round_trip_unmutated(scenario, cli,
     assert outcome.out.startswith(f"{path}: ok")
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            kind,
-            # Strict at the default count or more: fewer examples may never draw the bug.
-            marks=[pytest.mark.xfail(strict=EXAMPLES >= 500, reason=f"pending: {PENDING[kind]}")]
-            if kind in PENDING
-            else [],
-        )
-        for kind in KINDS
-    ],
-)
+@pytest.mark.parametrize("kind", KINDS)
 @settings(
     max_examples=EXAMPLES_PER_KIND,
     deadline=None,

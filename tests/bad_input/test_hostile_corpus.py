@@ -118,10 +118,7 @@ LAUGHS = "name: x\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" +
 )
 LAUGHS_IN_A_FIELD = LAUGHS.replace("i: &i", "description: &i")
 DEEP = "name: x\ndescription: " + "[" * 5000 + "]" * 5000 + "\n"
-
-# Traces locate a byte that is not UTF-8 at its line and column; the YAML and CSV reader does not.
-NOT_UTF8 = "a byte that is not UTF-8 is reported at 1:1 with a byte offset, not at its line:col"
-CROSS_FIELD = "a check across fields is located at the mapping that holds them, not at the field"
+DEEP_BLOCK = "name: x\ndescription:\n" + "".join("  " * depth + "a:\n" for depth in range(1, 1000))
 
 SYNTAX = [
     scenario("tab-indent", "name: x\nrun:\n\tbatches: 2\n", r"{bad}:3:1: "),
@@ -147,33 +144,40 @@ SYNTAX = [
         r"{bad}:2:1: ",
     ),
     scenario("integer-key", "name: x\n5: 1\n", r"{bad}:2:1: 5: "),
+    scenario("alias-bomb-unknown-keys", LAUGHS, r"{bad}:\d+:\d+: ", "alias"),
     scenario(
         "alias-bomb-in-a-field",
         LAUGHS_IN_A_FIELD,
-        r"{bad}:10:1: description: ",
-        pending="a billion-laughs alias bomb is walked for minutes (the duplicate-key check "
-        "visits every alias expansion) instead of refused within 10 s",
+        r"{bad}:\d+:\d+: ",
+        "alias",
     ),
     scenario(
         "nesting-5000-deep",
         DEEP,
-        r"{bad}:2:\d+: ",
-        pending="PyYAML's recursion limit escapes as RecursionError (an internal error, exit 1)",
+        r"{bad}:2:214: ",
+        "deep",
+        pending="nesting past Python's recursion limit: PyYAML's composer recurses before "
+        "the depth check (200) sees it (RecursionError, an internal error, exit 1)",
+    ),
+    scenario(
+        "nesting-1000-deep-block",
+        DEEP_BLOCK,
+        r"{bad}:\d+:\d+: ",
+        "deep",
+        pending="nesting past Python's recursion limit: PyYAML's composer recurses before "
+        "the depth check (200) sees it (RecursionError, an internal error, exit 1)",
     ),
     scenario("nul-character", "name: x\nseed: 1\x00\n", r"{bad}:\d+:\d+: "),
     scenario(
         "control-character",
         "name: x\nseed: 1\x01\n",
         r"{bad}:2:8: ",
-        pending="a control character (PyYAML's ReaderError) is reported at 1:1 with a character "
-        "offset, on two lines",
     ),
     scenario(
         "latin-1",
         b"name: x\ndescription: caf\xe9\n",
         r"{bad}:2:17: ",
         "UTF-8",
-        pending=NOT_UTF8,
     ),
     scenario("utf-16", "name: x\n".encode("utf-16"), r"{bad}:1:1: "),
     scenario("bom-then-typo", b"\xef\xbb\xbfname: x\nsed: 1\n", r"{bad}:2:1: sed: ", "'seed'"),
@@ -253,7 +257,7 @@ FIELDS = [
     scenario(
         "quality-uniform-reversed",
         STUDENTS + "quality: {distribution: uniform, low: 2, high: 1}\n",
-        r"{bad}:4:5: cohort\.students\.quality: ",
+        r"{bad}:4:46: cohort\.students\.quality\.high: ",
         "low <= high",
     ),
     scenario("students-words-zero", STUDENTS + "words: 0\n", r"{bad}:4:5: cohort\."),
@@ -261,13 +265,13 @@ FIELDS = [
     scenario(
         "students-ids-repeated",
         STUDENTS + "ids: [a, a]\n",
-        r"{bad}:3:3: cohort\.students: ",
-        "unique",
+        r"{bad}:4:14: cohort\.students\.ids\.1: ",
+        "'a'",
     ),
     scenario(
         "students-ids-vs-count",
         STUDENTS + "ids: [a, b]\n    count: 3\n",
-        r"{bad}:3:3: cohort\.students: ",
+        r"{bad}:5:5: cohort\.students\.count: ",
     ),
     scenario(
         "grade-scale-unknown",
@@ -282,7 +286,6 @@ FIELDS = [
         "name: x\ncohort:\n  anchors: [{ref: a, grade: Z}]\n",
         r"{bad}:3:22: cohort\.anchors\.0\.grade: ",
         "'Z'",
-        pending=CROSS_FIELD,
     ),
     scenario(
         "anchor-ref-pattern",
@@ -321,7 +324,6 @@ FIELDS = [
         "name: x\nsettings:\n  max_pairwise_comparisons: 5\n",
         r"{bad}:3:3: settings\.max_pairwise_comparisons: ",
         "did you mean 'MAX_PAIRWISE_COMPARISONS'",
-        pending="'did you mean' is case-sensitive: a lower-case setting name gets no hint",
     ),
     scenario(
         "setting-enum",
@@ -390,7 +392,7 @@ FIELDS = [
     scenario(
         "rate-limit-with-mock",
         "name: x\nprovider:\n  mock_mode: default\n  rate_limit: {requests_per_minute: 5}\n",
-        r"{bad}:2:1: provider: ",
+        r"{bad}:4:3: provider\.rate_limit: ",
     ),
     scenario(
         "replay-missing-trace",
@@ -406,7 +408,7 @@ FIELDS = [
     case(
         "replay-broken-trace",
         ["validate", "{bad}"],
-        r"({bad}:3:3: provider\.replay: |{tmp}/trace/llm_callbacks\.jsonl:2:1: )",
+        r"{bad}:3:3: provider\.replay: ",
         files={
             "bad.yaml": "name: x\nprovider:\n  replay: trace\n",
             "trace/llm_callbacks.jsonl": CALLBACK_LINES[0] + "\n{oops\n",
@@ -437,7 +439,6 @@ FIELDS = [
         "fault-window-reversed",
         FAULT + "window_s: [300, 100]}\n",
         r"{bad}:3:22: faults\.0\.window_s: ",
-        pending=CROSS_FIELD,
     ),
     scenario("fault-window-short", FAULT + "window_s: [0]}\n", r"{bad}:3:22: faults\.0\.window"),
     scenario(
@@ -450,19 +451,19 @@ FIELDS = [
     scenario(
         "orphan-without-at",
         "name: x\nfaults:\n  - {kind: orphan_callback}\n",
-        r"{bad}:3:5: faults\.0: ",
+        r"{bad}:3:5: faults\.0\.at_s: ",
         "at_s",
     ),
     scenario(
         "burst-without-window",
         "name: x\nfaults:\n  - {kind: callback_burst}\n",
-        r"{bad}:3:5: faults\.0: ",
+        r"{bad}:3:5: faults\.0\.window_s: ",
         "window_s",
     ),
     scenario(
         "retry-after-twice",
         FAULT + "retry_after_s: 1, retry_after_ms: 5}\n",
-        r"{bad}:3:5: faults\.0: ",
+        r"{bad}:3:40: faults\.0\.retry_after_ms: ",
     ),
     scenario("hang-zero", FAULT + "hang_s: 0}\n", r"{bad}:3:22: faults\.0\.hang_s: "),
     scenario("hang-overflow", FAULT + "hang_s: 1.0e+400}\n", r"{bad}:3:22: faults\.0\.hang_s: "),
@@ -570,19 +571,16 @@ DUPLICATES = [
         "two-duplicates-both-reported",
         "name: x\nseed: 1\nseed: 2\nbudget: 3\nbudget: 4\n",
         (r"{bad}:3:1: seed: ", r"{bad}:5:1: budget: "),
-        pending="only the first duplicate key of a file is reported",
     ),
     scenario(
         "duplicate-and-unknown-both-reported",
         "name: x\nseed: 1\nseed: 2\nbudgit: 3\n",
         (r"{bad}:3:1: seed: ", r"{bad}:4:1: budgit: "),
-        pending="a duplicate key stops the file's other problems from being reported",
     ),
     scenario(
         "settings-and-fields-both-reported",
         "name: x\nsettings:\n  NOT_A_SETTING: 1\nrun: {batches: 0}\n",
         (r"{bad}:3:3: settings\.NOT_A_SETTING: ", r"{bad}:4:7: run\.batches: "),
-        pending="settings problems are listed after the file's other problems, not in file order",
     ),
 ]
 
@@ -693,14 +691,12 @@ OPTIONS = [
         ["runn", "{storm}"],
         r".*'runn'",
         "did you mean 'run'",
-        pending="argparse names the unknown command but gives no 'did you mean'",
     ),
     case(
         "option-near-name",
         [*RUN, "--sed", "5"],
         r".*--sed",
         "did you mean '--seed'",
-        pending="argparse names the unknown option but gives no 'did you mean'",
     ),
     case("run-without-scenario", ["run"], r".*scenario"),
     case("schema-unknown-option", ["schema", "--bogus"], r".*--bogus"),
@@ -713,10 +709,8 @@ OPTIONS = [
     case(
         "schema-write-over-a-folder",
         ["schema", "--write", "{tmp}/out"],
-        r"({tmp}/out/scenario\.schema\.json|{tmp}/out)(:1:1)?: ",
+        r"{tmp}/out/scenario\.schema\.json: --write: ",
         files={"out/scenario.schema.json/keep.txt": "mine"},
-        pending="schema --write: a folder where a schema file goes escapes as an internal error "
-        "(IsADirectoryError)",
     ),
     case("schema-extra-argument", ["schema", "extra"], r".*extra"),
     case("trace-without-action", ["trace"], r".*ACTION"),
@@ -763,17 +757,13 @@ LIVE = [
     live_config(
         "essays-missing",
         _edited("essays: essays", "essays: nowhere"),
-        r"({live}:14:\d+: essays|{livedir}/nowhere:1:1: )",
-        pending="an essays folder that is missing or holds no essays is named without a "
-        "line:col (neither the configuration's essays: nor folder:1:1)",
+        r"{live}:14:1: essays: ",
     ),
     live_config(
         "essays-empty-folder",
         _edited("essays: essays", "essays: none_here"),
-        r"({live}:14:\d+: essays|{livedir}/none_here:1:1: )",
+        r"{live}:14:1: essays: ",
         files={"live/none_here/notes.pdf": "not an essay"},
-        pending="an essays folder that is missing or holds no essays is named without a "
-        "line:col (neither the configuration's essays: nor folder:1:1)",
     ),
     live_config(
         "essay-empty",
@@ -788,7 +778,6 @@ LIVE = [
         r"{livedir}/essays/student_02\.txt:1:6: ",
         "UTF-8",
         files={"live/essays/student_02.txt": b"A caf\xe9 essay.\n"},
-        pending=NOT_UTF8,
     ),
     live_config(
         "essay-binary",
@@ -806,12 +795,12 @@ LIVE = [
     live_config(
         "anchors-csv-missing",
         _edited("anchors: anchors.csv", "anchors: missing.csv"),
-        r"({livedir}/missing\.csv:1:1: |{live}:15:1: anchors)",
+        r"{live}:15:1: anchors: ",
     ),
     live_config(
         "assignment-file-missing",
         _edited("assignment_file: assessment/assignment.md", "assignment_file: missing.md"),
-        r"({livedir}/missing\.md:1:1: |{live}:8:3: assessment\.assignment_file)",
+        r"{live}:8:3: assessment\.assignment_file: ",
     ),
     live_config(
         "criteria-file-empty",
@@ -828,7 +817,7 @@ LIVE = [
     live_config(
         "assignment-twice",
         _edited("  criteria_file:", "  assignment: Write.\n  criteria_file:"),
-        r"{live}:7:1: assessment: ",
+        r"{live}:8:3: assessment\.assignment_file: ",
         "not both",
     ),
     live_config(
@@ -884,7 +873,6 @@ LIVE = [
         _edited(PRICING_BLOCK, ""),
         r"{live}:28:3: caps\.max_cost_usd: ",
         "pricing",
-        pending=CROSS_FIELD,
     ),
     live_config(
         "cap-requests-zero", _edited("max_requests: 120", "max_requests: 0"), r"{live}:27:3: caps"
@@ -917,10 +905,9 @@ LIVE = [
     case(
         "config-out-a-file",
         ["live", "{live}", "--dry-run"],
-        r"({live}:38:\d+: out|{livedir}/taken: out): ",
+        r"{live}:38:1: out: ",
         files={"live/eng5_sample.yaml": LIVE_TEXT + "out: taken\n", "live/taken": "mine"},
         live=True,
-        pending="a configuration's out: that names a file is blamed on --out, which was not given",
     ),
     case(
         "config-missing",
@@ -1077,7 +1064,6 @@ ANCHORS = [
         "csv-latin-1",
         b"file,grade\nanchors/caf\xe9.txt,A\n",
         r"{livedir}/anchors\.csv:2:12: ",
-        pending=NOT_UTF8,
     ),
     anchors("csv-binary", ELF, r"{livedir}/anchors\.csv:1:1: ", "binary"),
     anchors(
@@ -1085,8 +1071,6 @@ ANCHORS = [
         'file,grade\n"anchors/anchor_a.txt,A\n',
         r"{livedir}/anchors\.csv:2:1: ",
         "quote",
-        pending="an unclosed quote in the anchors CSV is reported as an empty grade, at a column "
-        "past the end of its line",
     ),
 ]
 
@@ -1123,7 +1107,7 @@ TRACES = [
     case(
         "trace-missing",
         ["trace", "summarize", "{tmp}/nope"],
-        r"{tmp}/nope(/llm_callbacks\.jsonl)?:1:1: ",
+        r"{tmp}/nope:1:1: ",
     ),
     case(
         "trace-empty-folder",
@@ -1180,7 +1164,7 @@ TRACES = [
         r"{tmp}/trace/published\.json:2:\d+: ",
         files={**_trace([GOOD_LINE]), "trace/published.json": "{\n  oops\n}\n"},
     ),
-    case("promote-missing", ["promote", "{tmp}/nope"], r"{tmp}/nope(/llm_callbacks\.jsonl)?:1:1: "),
+    case("promote-missing", ["promote", "{tmp}/nope"], r"{tmp}/nope:1:1: "),
     case(
         "promote-broken-trace",
         ["promote", "{tmp}/trace"],
@@ -1192,7 +1176,6 @@ TRACES = [
         ["promote", "{tmp}/trace"],
         r"{tmp}/trace/cohort\.json:1:1: ",
         files=_trace([GOOD_LINE]),
-        pending="promote: a missing cohort.json is named without a line:col",
     ),
     case(
         "promote-cohort-not-json",
@@ -1226,8 +1209,6 @@ TRACES = [
         r"{tmp}/trace/cohort\.json:1:\d+: ",
         "name",
         files=_promotable({**COHORT, "name": "a b!"}),
-        pending="promote: a cohort.json value that makes the replay invalid is blamed on "
-        "cohort.json without a line:col (and located in a file never written)",
     ),
     case(
         "promote-out-a-folder",
