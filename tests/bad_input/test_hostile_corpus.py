@@ -244,6 +244,8 @@ SYNTAX = [
 # ------------------------------------------------------------------------------------------
 
 STUDENTS = "name: x\ncohort:\n  students:\n    "
+# YAML 1.1 reads yes, on and true as booleans, and pydantic's lax mode takes a boolean as 1.
+BOOLEAN = "a boolean is accepted where a number is expected (budget: yes is a budget of 1)"
 FAULT = "name: x\nfaults:\n  - {kind: http_429, "
 
 FIELDS = [
@@ -326,6 +328,20 @@ FIELDS = [
         "less than or equal to",
     ),
     scenario("budget-zero", "name: x\nbudget: 0\n", r"{bad}:2:1: budget: "),
+    scenario("budget-yes", "name: x\nbudget: yes\n", r"{bad}:2:1: budget: ", pending=BOOLEAN),
+    scenario("seed-on", "name: x\nseed: on\n", r"{bad}:2:1: seed: ", pending=BOOLEAN),
+    scenario(
+        "fault-rate-true",
+        FAULT + "rate: true}\n",
+        r"{bad}:3:22: faults\.0\.rate: ",
+        pending=BOOLEAN,
+    ),
+    scenario(
+        "setting-workers-true",
+        "name: x\nsettings:\n  LPS_WORKERS: true\n",
+        r"{bad}:3:3: settings\.LPS_WORKERS: ",
+        pending=BOOLEAN,
+    ),
     scenario("budget-text", "name: x\nbudget: lots\n", r"{bad}:2:1: budget: "),
     scenario("budget-inf", "name: x\nbudget: .inf\n", r"{bad}:2:1: budget: "),
     scenario("budget-minus-inf", "name: x\nbudget: -.inf\n", r"{bad}:2:1: budget: "),
@@ -657,6 +673,7 @@ OPTIONS = [
         [*RUN, "--set", "cohort.students.count=1000000000"],
         r"--set cohort\.students\.count=1000000000: ",
     ),
+    case("set-budget-yes", [*RUN, "--set", "budget=yes"], r"--set budget=yes: ", pending=BOOLEAN),
     case("set-budget-1e12", [*RUN, "--set", "budget=1000000000000"], r"--set budget="),
     case("set-fault-kind", [*RUN, "--set", "faults.0.kind=meteor"], r"--set faults\.0\.kind="),
     case("set-inside-a-value", [*RUN, "--set", "run.liveness_s.x=1"], r"--set run\.liveness_s\.x"),
@@ -880,6 +897,12 @@ LIVE = [
     live_config("metrics-port-70000", _edited("port: 0", "port: 70000"), r"{live}:37:1: metrics"),
     live_config("metrics-port-negative", _edited("port: 0", "port: -1"), r"{live}:37:1: metrics"),
     live_config("budget-1e12", _edited("budget: 45", "budget: 1000000000000"), r"{live}:21:1: bu"),
+    live_config(
+        "budget-true",
+        _edited("budget: 45", "budget: true"),
+        r"{live}:21:1: budget: ",
+        pending=BOOLEAN,
+    ),
     live_config("seed-negative", _edited("seed: 42", "seed: -1"), r"{live}:6:1: seed: "),
     live_config("name-pattern", _edited("name: eng5_sample", "name: a b"), r"{live}:4:1: name: "),
     live_config(
@@ -1016,6 +1039,18 @@ LIVE = [
         files={"broken/run.json": "[" * 100_000 + "]" * 100_000},
         pending="run.json nested past the recursion limit escapes as RecursionError (internal "
         "error); traces, cohort.json and run folders refuse it at 64 levels",
+    ),
+    case(
+        "resume-manifest-config-invalid",
+        ["live", "--resume", "{tmp}/broken"],
+        r"{tmp}/broken/run\.json:\d+:\d+: config\.budget: ",
+        files={
+            "broken/run.json": json.dumps(
+                {**MANIFEST, "config": {**MANIFEST["config"], "budget": -1}}, indent=2
+            )
+        },
+        pending="an invalid configuration in run.json is printed as pydantic's multi-line "
+        "report, without a line:col",
     ),
     case(
         "resume-manifest-missing-field",
