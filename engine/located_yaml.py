@@ -68,6 +68,10 @@ class YamlDocument(NamedTuple):
 
 
 NODES_MAX = 1_000_000  # aliases may not expand a document beyond this many values
+TEXT_BYTES_MAX = 16 * 2**20  # a text input (an essay, a CSV, a YAML file) is at most this big
+#: A YAML document: PyYAML reads about 0.6 MB/s, so this keeps parsing to a few seconds. The
+#: largest shipped scenario is a few kilobytes.
+YAML_CHARS_MAX = 2 * 2**20
 DEPTH_MAX = 200  # nesting deeper than this is refused (PyYAML recurses once per level)
 
 
@@ -76,6 +80,11 @@ def read_yaml(text: str, source: str) -> YamlDocument:
     silently); a top-level ``$schema`` key is dropped. ``LocatedYamlError`` for a document that
     cannot be read at all: malformed, nested too deeply, or aliases that expand beyond
     ``NODES_MAX`` values (a "billion laughs", which would take minutes to walk)."""
+    if len(text) > YAML_CHARS_MAX:
+        raise LocatedYamlError(
+            f"{source}:1:1: yaml: {len(text):,} characters is more than the "
+            f"{YAML_CHARS_MAX:,} a scenario or configuration may hold"
+        )
     deep = _too_deep(text)
     if deep is not None:
         line, col = deep
@@ -190,6 +199,15 @@ def read_text(path: Any, error: type[ValueError]) -> str:
     """A text file, UTF-8 with or without a byte-order mark; ``error`` (one located line) for
     a file that cannot be read or is not text."""
     try:
+        size = path.stat().st_size
+        if not path.is_file():  # a folder, or a named pipe that would wait for a writer forever
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise error(f"{path}:1:1: {kind}; a file was expected")
+        if size > TEXT_BYTES_MAX:
+            raise error(
+                f"{path}:1:1: {size / 2**20:,.1f} MiB is more than the "
+                f"{TEXT_BYTES_MAX // 2**20} MiB a text input may hold"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise error(f"{path}:1:1: cannot read the file: {exc.strerror}") from None

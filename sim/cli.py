@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm import tqdm
 
 from engine.eventlog import LogRecord
 from engine.live.config import LiveConfigError
+from engine.located_yaml import LocatedYamlError, read_text, read_yaml
 from engine.randomness import SEED_MAX
 from engine.store.errors import StoreError
 from engine.traces import TraceError
@@ -496,8 +496,8 @@ def _is_live_config(file: Path) -> bool:
     """A live configuration names its essays; a scenario never does. Unreadable files are left
     to the scenario loader, which says what is wrong with them."""
     try:
-        head = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        head = read_yaml(read_text(file, ScenarioError), str(file)).data
+    except (ScenarioError, LocatedYamlError):
         return False
     return isinstance(head, dict) and "essays" in head
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["SIBLINGS_MAX", "OutputTaken", "output_folder"]
+__all__ = ["NAME_BYTES_MAX", "SIBLINGS_MAX", "OutputTaken", "output_folder"]
 
 SIBLINGS_MAX = 10_000  # a bound on the search for a free default folder
+NAME_BYTES_MAX = 255  # one name in a path (NAME_MAX on Linux, macOS and Windows alike)
 
 
 class OutputTaken(ValueError):
@@ -26,6 +27,12 @@ def output_folder(requested: Path | None, default: Path, markers: Sequence[str])
     ``default``, ``default-2``, ... . Raises ``OutputTaken`` for a requested folder that is a
     file or holds an earlier run."""
     if requested is not None:
+        long = next((part for part in requested.parts if len(part.encode()) > NAME_BYTES_MAX), None)
+        if long is not None:
+            raise OutputTaken(
+                f"{requested}: --out: the name {long[:20]}... is longer than the "
+                f"{NAME_BYTES_MAX} bytes a file system allows"
+            )
         if requested.exists() and not requested.is_dir():
             raise OutputTaken(f"{requested}: --out: exists and is not a folder")
         held = _held(requested, markers)

@@ -386,7 +386,7 @@ class Scenario(ScenarioModel):
     """A scenario: who is compared (cohort), by what (provider), under which engine settings
     and faults, for how long (run), and what must come out (expect)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     """The scenario's name (letters, digits, _ . -): its runs go to runs/<name>-seed<seed>."""
     description: str = ""
     """What the scenario shows, in free text."""

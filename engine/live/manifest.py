@@ -13,7 +13,6 @@ PostgreSQL database, or two sessions of one run, never issue the same id.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.live.config import LiveConfig, LiveConfigError
 from engine.live.run_folder import MANIFEST_FILE, write_json
+from engine.located_json import Problem, parse_json, problem_lines, read_file_text
+from engine.located_yaml import describe
 from engine.randomness import derive_seed
 
 __all__ = ["ManifestError", "RunManifest", "SessionEntry", "new_run_id", "read_manifest"]
@@ -89,19 +90,21 @@ def read_manifest(folder: Path) -> RunManifest:
     path = folder / MANIFEST_FILE
     if not folder.is_dir():
         raise ManifestError(f"{folder}: --resume: not a folder")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         raise ManifestError(
-            f"{path}: --resume: not found: {folder} holds no live run to resume"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}:1:1: cannot read the manifest: {exc}") from None
+            f"{path}:1:1: --resume: not found: {folder} holds no live run to resume"
+        )
+    text = read_file_text(path)
+    if isinstance(text, Problem):
+        raise ManifestError(problem_lines([text]))
+    document, problems = parse_json(text, str(path))  # nesting and NaN refused, located
+    if document is None:
+        raise ManifestError(problem_lines(problems))
     try:
-        return RunManifest.model_validate(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+        return RunManifest.model_validate(document.value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ManifestError(f"{path}:1:1: {where}: {first['msg']}") from None
+        raise ManifestError(
+            problem_lines(
+                [document.problem(tuple(e["loc"]), ": ".join(describe(e))) for e in exc.errors()]
+            )
+        ) from None
