@@ -149,7 +149,7 @@ def promote(trace_dir: Path, out: Path | None = None) -> Path:
         raise TraceError(
             problem_lines(
                 [
-                    cohort.problem(_in_cohort(as_written(e)["loc"]), ": ".join(describe(e)))
+                    cohort.problem(_in_cohort(as_written(e)["loc"]), describe(e)[1])
                     for e in exc.errors()
                 ]
             )

@@ -7,8 +7,11 @@ minutes before its first comparison (issue 14). Durations are virtual seconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from engine.numbers import refuse_booleans_for_numbers
 
 __all__ = [
     "ANCHORS_MAX",
@@ -55,15 +58,6 @@ EPOCH_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_MAX = datetime(3000, 1, 1, tzinfo=UTC)
 
 
-class _Model(BaseModel):
-    # NaN and infinity are never a meaningful scenario value (an infinite interval hangs the
-    # monitor; a NaN mean runs to garbage): every float field refuses them. Each field's
-    # docstring is its description in the JSON Schema (``cjsim schema``).
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
 class ScenarioModel(BaseModel):
     """Every scenario model: unknown keys refused, frozen, finite."""
 
@@ -73,3 +67,10 @@ class ScenarioModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """``budget: yes`` is not a budget of 1 (``engine/numbers.py``)."""
+        assert info.field_name is not None
+        return refuse_booleans_for_numbers(value, cls.model_fields[info.field_name].annotation)

@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -41,6 +42,7 @@ from engine.located_yaml import (
     read_text,
     read_yaml,
 )
+from engine.numbers import refuse_booleans_for_numbers
 from engine.randomness import SEED_MAX
 from engine.settings import DURATION_S_MAX, PRICE_PER_MTOK_MAX, Settings, settings_json_schema
 
@@ -63,6 +65,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """``budget: yes`` is not a budget of 1 (``engine/numbers.py``)."""
+        assert info.field_name is not None
+        return refuse_booleans_for_numbers(value, cls.model_fields[info.field_name].annotation)
 
 
 #: What a block of ``settings:`` may hold: every engine setting, with its own description.

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.live.config import LiveConfig, LiveConfigError
 from engine.live.run_folder import MANIFEST_FILE, write_json
 from engine.located_json import Problem, parse_json, problem_lines, read_file_text
-from engine.located_yaml import describe
+from engine.located_yaml import as_written, describe, yaml_path
 from engine.randomness import derive_seed
 
 __all__ = ["ManifestError", "RunManifest", "SessionEntry", "new_run_id", "read_manifest"]
@@ -101,10 +101,17 @@ def read_manifest(folder: Path) -> RunManifest:
     if document is None:
         raise ManifestError(problem_lines(problems))
     try:
-        return RunManifest.model_validate(document.value)
+        manifest = RunManifest.model_validate(document.value)
+        LiveConfig.model_validate(manifest.config)  # the configuration it will resume with
     except ValidationError as exc:
+        # A configuration error's location is inside config; a manifest's starts at the top.
+        inside = () if exc.title == RunManifest.__name__ else ("config",)
         raise ManifestError(
             problem_lines(
-                [document.problem(tuple(e["loc"]), ": ".join(describe(e))) for e in exc.errors()]
+                [
+                    document.problem((*inside, *yaml_path(as_written(e)["loc"])), describe(e)[1])
+                    for e in exc.errors()
+                ]
             )
         ) from None
+    return manifest

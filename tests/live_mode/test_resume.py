@@ -195,3 +195,24 @@ def test_a_database_password_never_reaches_the_run_folder(tmp_path):
     written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert "hunter2secret" not in written
     assert plan.manifest.live_config.database == "postgresql://cjsim@127.0.0.1:5432/cjsim"
+
+
+def test_a_broken_manifest_is_located_in_run_json_field_by_field(tmp_path, capsys):
+    import json as json_module
+
+    manifest = {
+        "run_id": "r",
+        "name": "n",
+        "dry_run": True,
+        "config": {"name": "n", "essays": "e", "assessment": {"assignment": "a"}, "budget": "x"},
+        "config_dir": "/",
+        "database": "sqlite:///cj.sqlite",
+        "bos_batch_id": "b",
+    }
+    (tmp_path / "run.json").write_text(json_module.dumps(manifest, indent=1))
+    assert main(["live", "--resume", str(tmp_path), "--progress", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{tmp_path / 'run.json'}:11:3: config.budget: Input should be")
+    (tmp_path / "run.json").write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    assert main(["live", "--resume", str(tmp_path), "--progress", "none"]) == 2
+    assert capsys.readouterr().err.startswith(f"{tmp_path / 'run.json'}:1:")
