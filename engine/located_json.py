@@ -96,6 +96,9 @@ def read_file_text(path: Path, *, cut_tail: bool = False) -> str | Problem:
     does; the text then ends with a newline or is empty."""
     source = str(path)
     try:
+        if path.exists() and not path.is_file():  # a named pipe would wait for a writer forever
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            return Problem(source, 1, 1, "(file)", f"{kind}; a file was expected")
         data = path.read_bytes()
     except OSError as exc:
         return Problem(source, 1, 1, "(file)", f"cannot read the file: {exc.strerror}")

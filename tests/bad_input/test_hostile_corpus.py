@@ -1218,8 +1218,6 @@ TRACES = [
         ["trace", "summarize", "{tmp}/trace"],
         TRACE_JSONL + ":1:1: ",
         files={CALLBACKS: Fifo()},
-        pending="a trace or run folder whose file is a named pipe waits forever for a writer "
-        "(the JSON-lines reader does not refuse what is not a regular file, as read_text does)",
     ),
     case(
         "trace-summary-not-json",
@@ -1354,8 +1352,6 @@ COMPARE = [
         ["diff", "{tmp}/run_a", "{tmp}/run_a"],
         r"{tmp}/run_a/events\.jsonl:1:1: ",
         files=_run_folder(**{"events.jsonl": Fifo()}),
-        pending="a trace or run folder whose file is a named pipe waits forever for a writer "
-        "(the JSON-lines reader does not refuse what is not a regular file, as read_text does)",
     ),
     case(
         "diff-binary",
