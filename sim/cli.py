@@ -23,6 +23,7 @@ from engine.eventlog import LogRecord
 from engine.live.config import LiveConfigError
 from engine.located_yaml import LocatedYamlError, read_text, read_yaml
 from engine.randomness import SEED_MAX
+from engine.settings import Settings
 from engine.store.errors import StoreError
 from engine.traces import TraceError
 from sim.cli_parser import EXIT_BAD_INPUT, build_parser
@@ -62,7 +63,26 @@ def _set_start_up_aside() -> None:
     gc.freeze()
 
 
+def _note_ignored_settings() -> None:
+    """A simulated run depends on its scenario and seed only, so ``CJSIM_<SETTING>`` variables
+    (which a live run reads) do not reach it: say so rather than let one seem to be obeyed."""
+    ignored = sorted(
+        name
+        for name in os.environ
+        if name.upper().startswith("CJSIM_")
+        and name.upper().removeprefix("CJSIM_") in Settings.model_fields
+    )
+    for name in ignored:
+        setting = name.upper().removeprefix("CJSIM_")
+        print(
+            f"cjsim: note: {name} is ignored: a simulated run depends on its scenario and seed "
+            f"only (use --set {setting}=... instead)",
+            file=sys.stderr,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
+    _note_ignored_settings()
     request = RunRequest(
         path=args.scenario,
         seed=args.seed,
@@ -134,6 +154,7 @@ def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
 
 
 def _swarm(args: argparse.Namespace) -> int:
+    _note_ignored_settings()
     from sim.swarm_command import SwarmRequest, swarm_command
 
     if args.first_seed + args.seeds - 1 > SEED_MAX:

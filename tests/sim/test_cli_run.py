@@ -237,3 +237,15 @@ def test_schema_write_where_a_folder_holds_a_schema_name_is_refused(tmp_path, ca
         capsys.readouterr().err
     )
     assert not (tmp_path / "scenario.schema.json").exists()
+
+
+def test_a_settings_variable_is_said_to_be_ignored_by_a_simulated_run(
+    tmp_path, monkeypatch, capsys
+):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text("name: tiny\ncohort: {students: {count: 3}}\nbudget: 6\n")
+    monkeypatch.setenv("CJSIM_MAX_PAIRWISE_COMPARISONS", "3")
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "cjsim: note: CJSIM_MAX_PAIRWISE_COMPARISONS is ignored" in err
+    assert "--set MAX_PAIRWISE_COMPARISONS=..." in err
