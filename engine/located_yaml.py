@@ -92,7 +92,7 @@ def read_yaml(text: str, source: str) -> YamlDocument:
     try:
         root = yaml.compose(text)
         _refuse_alias_bombs(root, source)
-        data = yaml.safe_load(text)
+        data = _construct(root)  # from the tree already composed: the text is parsed once
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -108,6 +108,17 @@ def read_yaml(text: str, source: str) -> YamlDocument:
     if isinstance(data, dict) and isinstance(data.get(SCHEMA_KEY), str):
         del data[SCHEMA_KEY]
     return YamlDocument(data, root, _duplicate_keys(root, source))
+
+
+def _construct(root: yaml.Node | None) -> Any:
+    """The Python data of a composed document, as ``yaml.safe_load`` would build it."""
+    if root is None:
+        return None
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
