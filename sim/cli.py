@@ -219,7 +219,8 @@ def _validate_one(file: Path) -> str:
         essays = len(cohort.students) + len(cohort.anchors)
         return f"{file}: ok (live configuration {config.name}, {essays} essays)"
     scenario = load_scenario(file)
-    return f"{file}: ok ({scenario.name}, {len(scenario.faults)} faults)"
+    faults = len(scenario.faults)
+    return f"{file}: ok ({scenario.name}, {faults} fault{'' if faults == 1 else 's'})"
 
 
 def _validate(files: Sequence[Path]) -> int:
