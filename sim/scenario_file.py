@@ -35,7 +35,7 @@ from sim.scenario import Scenario, ScenarioError
 
 __all__ = ["apply_overrides", "load_scenario", "parse_scenario"]
 
-Path_ = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]  # a place in a scenario: mapping keys and list indexes
 
 
 @functools.cache
@@ -105,7 +105,7 @@ def _parse(
 
 def _check_settings(scenario: Scenario, problems: _Problems) -> None:
     """The engine must accept the scenario's settings, and its ``legacy:`` settings on top."""
-    checks: list[tuple[Path_, bool]] = [(("settings",), False)]
+    checks: list[tuple[KeyPath, bool]] = [(("settings",), False)]
     if scenario.legacy is not None:
         checks.append((("legacy",), True))
     for prefix, legacy in checks:
@@ -130,14 +130,14 @@ class _Problems:
         self,
         root: yaml.Node | None,
         source: str,
-        applied: list[tuple[str, Path_]],
+        applied: list[tuple[str, KeyPath]],
         in_file: list[Located],
     ) -> None:
         self.root, self.source, self.applied = root, source, applied
         self.in_file = in_file
         self.from_overrides: list[str] = []
 
-    def add(self, errors: list[Any], prefix: Path_, vocabulary: frozenset[str]) -> None:
+    def add(self, errors: list[Any], prefix: KeyPath, vocabulary: frozenset[str]) -> None:
         from_file = []
         for error in errors:
             path = yaml_path(prefix + tuple(error["loc"]))
@@ -159,13 +159,13 @@ class _Problems:
             raise ScenarioError("\n".join(lines))
 
 
-def _related(error_at: Path_, set_at: Path_) -> bool:
+def _related(error_at: KeyPath, set_at: KeyPath) -> bool:
     """An override explains an error at, inside or around what it set."""
     shorter = min(len(error_at), len(set_at))
     return tuple(map(str, error_at[:shorter])) == tuple(map(str, set_at[:shorter]))
 
 
-def apply_overrides(data: dict[str, Any], override: str) -> Path_:
+def apply_overrides(data: dict[str, Any], override: str) -> KeyPath:
     """Apply one ``--set KEY=VALUE`` and say where it landed: an UPPERCASE key is an engine
     setting, anything else a dotted scenario path (``run.liveness_s=600``, ``faults.0.rate=1``,
     where a number indexes a list). The value is read as YAML. A path that cannot be followed is
