@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -81,10 +82,18 @@ def test_a_folder_without_callbacks_names_the_file(tmp_path):
     )
 
 
-def test_a_callbacks_path_that_is_a_folder_cannot_be_read(tmp_path):
+def test_a_callbacks_path_that_is_a_folder_is_named_as_one(tmp_path):
     (tmp_path / CALLBACKS_FILE).mkdir()
     [line] = _error(tmp_path)
-    assert line.startswith(f"{tmp_path / CALLBACKS_FILE}:1:1: (file): cannot read the file")
+    assert line == f"{tmp_path / CALLBACKS_FILE}:1:1: (file): a folder; a file was expected"
+
+
+def test_a_callbacks_path_that_is_a_named_pipe_is_refused_before_it_is_opened(tmp_path):
+    os.mkfifo(tmp_path / CALLBACKS_FILE)  # opening it to read would wait for a writer forever
+    [line] = _error(tmp_path)
+    assert (
+        line == f"{tmp_path / CALLBACKS_FILE}:1:1: (file): not a regular file; a file was expected"
+    )
 
 
 @pytest.mark.parametrize(
