@@ -19,10 +19,10 @@ import uuid
 
 import numpy as np
 
+from engine.seeds import SEED_MAX
+
 __all__ = ["SEED_MAX", "DeterministicIds", "Rng", "Streams", "derive_seed", "stable_hash64"]
 
-#: Root seeds are unsigned 64-bit integers: 0..2^64-1 (where the seeded generators stop).
-SEED_MAX = 2**64 - 1
 
 #: The scalar stream type, for annotations: a private ``random.Random`` from ``Streams.random``.
 Rng = _random_module.Random

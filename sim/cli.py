@@ -1,250 +1,38 @@
-"""The ``cjsim`` command.
+"""The ``cjsim`` command: parse the arguments, run the command, turn errors into exit codes.
 
-This is the one module of the harness allowed to read the wall clock: it times what it runs
-for the user (``wall_seconds``), outside the event log. Exit codes: 0 when a run meets its
-expectations, 1 when one fails, 2 on bad input (one located line, no traceback).
+This is the one module of the harness allowed to read the wall clock: it hands
+``time.perf_counter`` to the commands that time what they run for the user (``wall_seconds``),
+outside the event log. It imports only the grammar (``sim/cli_parser.py``) until a command
+runs, so ``cjsim --help`` answers at once. Exit codes: 0 when a run meets its expectations, 1
+when one fails (or on an internal error, which prints its traceback and says it is a bug), 2
+on bad input (one located line per problem, no traceback).
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
-from tqdm import tqdm
-
-from engine.eventlog import LogRecord
-from engine.live.config import LiveConfigError
-from engine.located_yaml import LocatedYamlError, read_text, read_yaml
-from engine.randomness import SEED_MAX
-from engine.settings import Settings
-from engine.store.errors import StoreError
-from engine.traces import TraceError
 from sim.cli_parser import EXIT_BAD_INPUT, build_parser
-from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
-from sim.demo import run_demo
-from sim.out_folder import OutputTaken
-from sim.promote import promote
-from sim.run_command import RunRequest, run_command
-from sim.scenario import ScenarioError
-from sim.scenario_file import load_scenario
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def _demo(seed: int, increments: int) -> int:
-    result = run_demo(seed=seed, increments=increments)
-    print(f"cjsim demo (seed {result.seed}): {result.increments} concurrent increments per counter")
-    print(
-        f"  without row lock: {result.without_lock:>4} / {result.increments}"
-        f"  ({result.increments - result.without_lock} lost updates)"
-    )
-    print(f"  with row lock:    {result.with_lock:>4} / {result.increments}")
-    print(f"  virtual time {result.virtual_seconds:.3f} s, {result.events} events")
-    print(f"  fingerprint {result.fingerprint}")
-    return EXIT_OK
-
-
-def _set_start_up_aside() -> None:
-    """``cjsim run`` runs once per process, and what start-up built (imported libraries,
-    parsers) lives until exit. One collection of start-up's garbage, then ``gc.freeze``, keeps
-    every full collection during the simulation from walking those objects again: a full
-    collection landing inside a short run cost a third of its wall time. Start-up is not the
-    simulation's time, and the simulation's own objects are collected as before."""
-    gc.collect()
-    gc.freeze()
-
-
-def _note_ignored_settings() -> None:
-    """A simulated run depends on its scenario and seed only, so ``CJSIM_<SETTING>`` variables
-    (which a live run reads) do not reach it: say so rather than let one seem to be obeyed."""
-    ignored = sorted(
-        name
-        for name in os.environ
-        if name.upper().startswith("CJSIM_")
-        and name.upper().removeprefix("CJSIM_") in Settings.model_fields
-    )
-    for name in ignored:
-        setting = name.upper().removeprefix("CJSIM_")
-        print(
-            f"cjsim: note: {name} is ignored: a simulated run depends on its scenario and seed "
-            f"only (use --set {setting}=... instead)",
-            file=sys.stderr,
-        )
-
-
-def _run(args: argparse.Namespace) -> int:
-    _note_ignored_settings()
-    request = RunRequest(
-        path=args.scenario,
-        seed=args.seed,
-        overrides=tuple(args.overrides),
-        out=args.out,
-        legacy=args.legacy,
-        swarm=args.swarm,
-    )
-    bar = tqdm(
-        total=None, unit="cmp", desc="comparisons", file=sys.stderr, disable=None, leave=False
-    )
-
-    def progress(record: LogRecord) -> None:
-        """The bar follows the run's comparisons and its virtual clock."""
-        if record.kind == "cj.batch.created":
-            bar.total = (bar.total or 0) + int(record.fields.get("budget") or 0)
-        elif record.kind == "cj.callback.applied":
-            bar.update(1)
-            bar.set_postfix_str(f"virtual {record.t:,.0f} s", refresh=False)
-
-    try:
-        return run_command(
-            request,
-            wall_clock=time.perf_counter,
-            out=sys.stdout,
-            progress=None if bar.disable else progress,
-        )
-    finally:
-        bar.close()
-
-
-def _live(args: argparse.Namespace) -> int:
-    from engine.live.progress import ProgressDisplay
-    from engine.live.session import run_live
-    from sim.live_command import write_live_results
-    from sim.live_start import live_session
-
-    config, plan = live_session(args)
-    cohort = plan.cohort
-    mode = (
-        "mock (dry run)"
-        if plan.manifest.dry_run
-        else f"{config.provider.name} {config.provider.model}"
-    )
-    if plan.resuming:
-        print(f"cjsim live --resume {plan.folder}: session {plan.number}, {mode}")
-    else:
-        essays = 0 if cohort is None else len(cohort.students) + len(cohort.anchors)
-        print(f"cjsim live {args.config}: {essays} essays, {mode}, output {plan.folder}")
-    display = ProgressDisplay(args.progress, sys.stderr)
-    try:
-        run = run_live(config, plan, progress=display.update, notice=display.notice)
-    finally:
-        display.close()
-    return write_live_results(run, sys.stdout)
-
-
-def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
-    bar: Iterable[Any] = tqdm(
-        items,
-        total=total,
-        desc="seeds",
-        unit="seed",
-        file=sys.stderr,
-        disable=None,
-        dynamic_ncols=True,
-    )
-    return bar
-
-
-def _swarm(args: argparse.Namespace) -> int:
-    _note_ignored_settings()
-    from sim.swarm_command import SwarmRequest, swarm_command
-
-    if args.first_seed + args.seeds - 1 > SEED_MAX:
-        print(
-            f"cjsim swarm: error: --seeds: seeds {args.first_seed}.. would pass 2^64-1",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
-    request = SwarmRequest(
-        path=args.scenario,
-        seeds=range(args.first_seed, args.first_seed + args.seeds),
-        workers=args.workers,
-        overrides=tuple(args.overrides),
-        out=args.out,
-        legacy=args.legacy,
-        shrink=not args.no_shrink,
-    )
-    return swarm_command(request, wall_clock=time.perf_counter, out=sys.stdout, progress=_progress)
-
-
-def _schema(*, live: bool, folder: Path | None) -> int:
-    from sim.schemas import (
-        LIVE_SCHEMA_FILE,
-        SCENARIO_SCHEMA_FILE,
-        live_schema,
-        scenario_schema,
-        schema_text,
-        write_schemas,
-    )
-
-    if folder is None:
-        print(schema_text(live_schema() if live else scenario_schema()), end="")
-        return EXIT_OK
-    if folder.exists() and not folder.is_dir():
-        raise OutputTaken(f"{folder}: --write: exists and is not a folder")
-    for name in (SCENARIO_SCHEMA_FILE, LIVE_SCHEMA_FILE):
-        if (folder / name).exists() and not (folder / name).is_file():
-            raise OutputTaken(f"{folder / name}: --write: exists and is not a file")
-    for path in write_schemas(folder):
-        print(f"wrote {path}")
-    return EXIT_OK
-
-
-def _is_live_config(file: Path) -> bool:
-    """A live configuration names its essays; a scenario never does. Unreadable files are left
-    to the scenario loader, which says what is wrong with them."""
-    try:
-        head = read_yaml(read_text(file, ScenarioError), str(file)).data
-    except (ScenarioError, LocatedYamlError):
-        return False
-    return isinstance(head, dict) and "essays" in head
-
-
-def _validate_one(file: Path) -> str:
-    """One line saying what ``file`` is; raises the loader's located error."""
-    if _is_live_config(file):
-        from engine.live.cohort import load_cohort
-        from engine.live.config import load_live_config
-
-        config, base_dir = load_live_config(file)
-        cohort = load_cohort(config, base_dir, config_file=file)
-        essays = len(cohort.students) + len(cohort.anchors)
-        return f"{file}: ok (live configuration {config.name}, {essays} essays)"
-    scenario = load_scenario(file)
-    faults = len(scenario.faults)
-    return f"{file}: ok ({scenario.name}, {faults} fault{'' if faults == 1 else 's'})"
-
-
-def _validate(files: Sequence[Path]) -> int:
-    worst = EXIT_OK
-    for file in files:
-        try:
-            print(_validate_one(file))
-        except BAD_INPUT as exc:
-            print(exc, file=sys.stderr)
-            worst = EXIT_BAD_INPUT
-    return worst
-
-
-#: Errors of the user's input: one located line each, exit 2.
-BAD_INPUT = (ScenarioError, TraceError, RunFolderError, LiveConfigError, StoreError, OutputTaken)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args, argv)
-    except BAD_INPUT as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_BAD_INPUT
+        from sim.commands import BAD_INPUT, dispatch
+
+        try:
+            return dispatch(args, argv, wall_clock=time.perf_counter)
+        except BAD_INPUT as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_BAD_INPUT
     except BrokenPipeError:  # `cjsim ... | head`: the reader has what it wanted
         # Python would complain again while flushing stdout at exit; point it at nothing.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -257,40 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-
-
-def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    if args.command in (None, "demo"):
-        return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
-    if args.command == "run":
-        if argv is None:  # the process's own command line, not a caller in-process
-            _set_start_up_aside()
-        return _run(args)
-    if args.command == "swarm":
-        return _swarm(args)
-    if args.command == "validate":
-        return _validate(args.files)
-    if args.command == "trace":
-        from sim.trace_command import trace_summarize
-
-        return trace_summarize(args.folder, check=args.check, as_json=args.json, out=sys.stdout)
-    if args.command == "live":
-        return _live(args)
-    if args.command == "promote":
-        target = promote(args.trace, args.out)
-        print(f"wrote {target}")
-        print(f"  run it: cjsim run {target}")
-        return EXIT_OK
-    if args.command == "compare":
-        print(compare_runs(args.run_a, args.run_b), end="")
-        return EXIT_OK
-    if args.command == "diff":
-        divergence = first_divergence(args.run_a, args.run_b)
-        print(render_divergence(divergence, args.run_a, args.run_b), end="")
-        return EXIT_OK if divergence is None else EXIT_FAILED
-    if args.command == "schema":
-        return _schema(live=args.live, folder=args.write)
-    raise AssertionError(f"unhandled command {args.command!r}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.randomness import SEED_MAX
+from engine.seeds import SEED_MAX
 
 __all__ = ["EXIT_BAD_INPUT", "INCREMENTS_MAX", "SEEDS_MAX", "WORKERS_MAX", "build_parser"]
 

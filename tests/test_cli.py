@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim import cli
+from sim import cli, commands
 from sim.cli import main
 
 
@@ -53,7 +53,7 @@ def test_an_internal_error_prints_its_traceback_exits_1_and_says_it_is_a_bug(mon
     def broken(seed: int, increments: int) -> int:
         raise RuntimeError("a bug, planted")
 
-    monkeypatch.setattr(cli, "_demo", broken)
+    monkeypatch.setattr(commands, "_demo", broken)
     assert cli.main(["demo"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err
@@ -82,3 +82,23 @@ def test_a_name_near_nothing_gets_no_guess(capsys):
     with pytest.raises(SystemExit):
         main(["zzzzzz"])
     assert "did you mean" not in capsys.readouterr().err
+
+
+def test_help_imports_no_heavy_library():
+    """``cjsim --help`` and a refused option answer from the grammar alone: the engine, the
+    harness and their libraries load only when a command runs (issue 15: an instant start)."""
+    import subprocess
+    import sys
+
+    heavy = ("numpy", "scipy", "duckdb", "sqlalchemy", "pydantic", "yaml", "anthropic", "openai")
+    code = (
+        "import sys, contextlib, io\n"
+        "from sim.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

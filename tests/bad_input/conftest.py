@@ -29,7 +29,7 @@ WORK_ENTRY_POINTS = (
     ("sim.run_command", "run_scenario"),
     ("sim.swarm_command", "swarm_seeds"),
     ("engine.live.session", "run_live"),
-    ("sim.cli", "run_demo"),
+    ("sim.commands", "run_demo"),
 )
 
 
