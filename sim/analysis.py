@@ -27,12 +27,10 @@ import duckdb
 import numpy as np
 
 from engine.metrics_export import samples
+from sim.run_folder import ANALYSIS_FILE, OUTCOMES_FILE
 from sim.runner import RunOutcome
 
 __all__ = ["ANALYSIS", "analyse", "load_outcomes", "run_analysis", "write_outcomes"]
-
-OUTCOMES_FILE = "outcomes.duckdb"
-ANALYSIS_FILE = "analysis.json"
 
 
 def _strings(values: Sequence[Any]) -> np.ndarray:

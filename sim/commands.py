@@ -15,23 +15,20 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from engine.eventlog import LogRecord
 from engine.live.config import LiveConfigError
 from engine.located_yaml import LocatedYamlError, read_text, read_yaml
-from engine.randomness import SEED_MAX
-from engine.settings import Settings
+from engine.seeds import SEED_MAX
 from engine.store.errors import StoreError
 from engine.traces import TraceError
 from sim.cli_parser import EXIT_BAD_INPUT
-from sim.compare import RunFolderError, compare_runs, first_divergence, render_divergence
+from sim.compare import RunFolderError
 from sim.demo import run_demo
 from sim.out_folder import OutputTaken
-from sim.promote import promote
-from sim.run_command import RunRequest, run_command
 from sim.scenario import ScenarioError
 from sim.scenario_file import load_scenario
+
+# The simulation, its analysis and their libraries (DuckDB, SciPy) load in the commands that
+# use them: `cjsim validate` and `cjsim compare` answer without them.
 
 __all__ = ["BAD_INPUT", "dispatch"]
 
@@ -64,6 +61,8 @@ def _set_start_up_aside() -> None:
 def _note_ignored_settings() -> None:
     """A simulated run depends on its scenario and seed only, so ``CJSIM_<SETTING>`` variables
     (which a live run reads) do not reach it: say so rather than let one seem to be obeyed."""
+    from engine.settings import Settings
+
     ignored = sorted(
         name
         for name in os.environ
@@ -80,6 +79,11 @@ def _note_ignored_settings() -> None:
 
 
 def _run(args: argparse.Namespace, wall_clock: Callable[[], float]) -> int:
+    from tqdm import tqdm
+
+    from engine.eventlog import LogRecord
+    from sim.run_command import RunRequest, run_command
+
     _note_ignored_settings()
     request = RunRequest(
         path=args.scenario,
@@ -139,6 +143,8 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
+    from tqdm import tqdm
+
     bar: Iterable[Any] = tqdm(
         items,
         total=total,
@@ -257,14 +263,20 @@ def dispatch(
     if args.command == "live":
         return _live(args)
     if args.command == "promote":
+        from sim.promote import promote
+
         target = promote(args.trace, args.out)
         print(f"wrote {target}")
         print(f"  run it: cjsim run {target}")
         return EXIT_OK
     if args.command == "compare":
+        from sim.compare import compare_runs
+
         print(compare_runs(args.run_a, args.run_b), end="")
         return EXIT_OK
     if args.command == "diff":
+        from sim.compare import first_divergence, render_divergence
+
         divergence = first_divergence(args.run_a, args.run_b)
         print(render_divergence(divergence, args.run_a, args.run_b), end="")
         return EXIT_OK if divergence is None else EXIT_FAILED

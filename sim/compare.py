@@ -39,13 +39,10 @@ from engine.located_json import (
     problem_lines,
     read_file_text,
 )
-from sim.analysis import ANALYSIS_FILE
 from sim.report import flatten
+from sim.run_folder import ANALYSIS_FILE, EVENTS_FILE, REPORT_FILE
 
 __all__ = ["Divergence", "RunFolderError", "compare_runs", "first_divergence", "render_divergence"]
-
-EVENTS_FILE = "events.jsonl"
-REPORT_FILE = "report.json"
 
 
 class RunFolderError(ValueError):

@@ -33,11 +33,12 @@ from engine.live.secrets import Scrubber
 from engine.live.session import LiveRun, SessionPlan
 from engine.settings import Settings
 from engine.traces import SUMMARY_FILE
-from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
+from sim.analysis import write_outcomes
 from sim.invariants import InvariantMonitor, Snapshot
 from sim.liveness import LivenessBounds
 from sim.promote import COHORT_FILE, cohort_manifest, scenario_document
 from sim.report import build_report
+from sim.run_folder import ANALYSIS_FILE, OUTCOMES_FILE, REPORT_FILE
 from sim.runner import RunOutcome
 from sim.scenario import Scenario
 
@@ -52,7 +53,6 @@ __all__ = [
     "write_live_results",
 ]
 
-REPORT_FILE = "report.json"
 CONFIG_FILE = "config.json"
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 100
 # Rules about a batch's end: a session that stopped with its batch open cannot be judged on

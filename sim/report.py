@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cj.position_report import balances_by_batch, position_balance
 from engine.eventlog import LogRecord
 from engine.lps.queue import QueueStatus
-from sim.runner import RunOutcome
+
+if TYPE_CHECKING:  # the report reads a finished run; building one needs the whole harness
+    from sim.runner import RunOutcome
 
 __all__ = [
     "MACHINE_FIELDS",

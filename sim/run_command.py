@@ -12,10 +12,11 @@ from typing import Any, TextIO
 
 from engine.eventlog import LogRecord
 from engine.run_files import write_whole
-from sim.analysis import ANALYSIS_FILE, OUTCOMES_FILE, write_outcomes
+from sim.analysis import write_outcomes
 from sim.expectations import check_expectations
 from sim.out_folder import output_folder
 from sim.report import build_report
+from sim.run_folder import ANALYSIS_FILE, EVENTS_FILE, OUTCOMES_FILE, REPORT_FILE, RUN_FILES
 from sim.runner import run_scenario
 from sim.scenario import Scenario
 from sim.scenario_file import load_scenario
@@ -24,10 +25,6 @@ from sim.swarm_variant import swarm_variant
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
 
 EXIT_OK, EXIT_EXPECTATION, EXIT_BAD_INPUT = 0, 1, 2
-
-REPORT_FILE, EVENTS_FILE = "report.json", "events.jsonl"
-#: What a run folder holds: any one of them means an earlier run wrote there.
-RUN_FILES = (REPORT_FILE, EVENTS_FILE, ANALYSIS_FILE, OUTCOMES_FILE)
 
 
 @dataclass(frozen=True, slots=True)

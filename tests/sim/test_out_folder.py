@@ -8,7 +8,7 @@ import pytest
 
 from sim.cli import main
 from sim.out_folder import OutputTaken, output_folder
-from sim.run_command import RUN_FILES
+from sim.run_folder import RUN_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 
