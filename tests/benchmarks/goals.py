@@ -30,6 +30,11 @@ GOALS = {
     "analysis_1000x20000": Goal(
         10.0, "simulating 1,000 essays / 20,000 comparisons vs writing its outcomes + report"
     ),
+    "cli_help_start": Goal(
+        0.6,
+        "python -c pass vs cjsim --help, each a fresh process: --help costs at most 1/0.6 "
+        "of a bare interpreter start",
+    ),
     "eng5_regular_24_speed": Goal(
         10_000.0,
         "virtual seconds per wall second, scenarios/eng5_regular_24.yaml, faults on",
