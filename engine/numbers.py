@@ -3,9 +3,9 @@
 pydantic, in its lax mode, takes ``true`` for 1 wherever a number is expected, and YAML reads
 ``yes``, ``on`` and ``true`` as booleans: ``budget: yes`` would be a budget of one comparison.
 Every model of a user's input (scenarios, live configurations, engine settings) refuses a
-boolean where its field wants a number, with ``refuse_booleans_for_numbers`` as a before-
-validator on every field. Strict mode would do it too, but would also refuse what YAML can only
-give as text (enum values, timestamps).
+boolean where its field wants a number by taking ``NumbersAreNotBooleans`` as a base: a
+before-validator on every field. Strict mode would do it too, but would also refuse what YAML
+can only give as text (enum values, timestamps).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import functools
 import types
 from typing import Annotated, Any, Union, get_args, get_origin
 
-__all__ = ["refuse_booleans_for_numbers", "wants_a_number"]
+from pydantic import BaseModel, ValidationInfo, field_validator
+
+__all__ = ["NumbersAreNotBooleans", "refuse_booleans_for_numbers", "wants_a_number"]
 
 
 @functools.cache
@@ -39,3 +41,13 @@ def refuse_booleans_for_numbers(value: Any, annotation: Any) -> Any:
     if isinstance(value, bool) and wants_a_number(annotation):
         raise ValueError("a number was expected, not true or false")
     return value
+
+
+class NumbersAreNotBooleans(BaseModel):
+    """A model base whose numeric fields refuse ``true``/``false`` (``budget: yes``)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None
+        return refuse_booleans_for_numbers(value, cls.model_fields[info.field_name].annotation)

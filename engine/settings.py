@@ -15,10 +15,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from engine.numbers import refuse_booleans_for_numbers
+from engine.numbers import NumbersAreNotBooleans
 from engine.randomness import SEED_MAX
 
 __all__ = [
@@ -57,7 +57,7 @@ class BundleFailurePolicy(StrEnum):
     WHOLE_BUNDLE = "whole_bundle"  # the original: one provider error fails every item
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, NumbersAreNotBooleans):
     """Every engine knob. Each field's docstring is its description in the JSON Schemas of
     scenario files and live configurations (``cjsim schema``): say what it does, and in what
     unit.
@@ -75,13 +75,6 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         use_attribute_docstrings=True,
     )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
-        """``budget: yes`` is not a budget of 1 (``engine/numbers.py``)."""
-        assert info.field_name is not None
-        return refuse_booleans_for_numbers(value, cls.model_fields[info.field_name].annotation)
 
     # ---- CJ: budget and pairing ----------------------------------------------------------
     MAX_PAIRWISE_COMPARISONS: int = Field(120, ge=1, le=1_000_000)

@@ -7,11 +7,10 @@ minutes before its first comparison (issue 14). Durations are virtual seconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import ConfigDict
 
-from engine.numbers import refuse_booleans_for_numbers
+from engine.numbers import NumbersAreNotBooleans
 
 __all__ = [
     "ANCHORS_MAX",
@@ -58,7 +57,7 @@ EPOCH_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_MAX = datetime(3000, 1, 1, tzinfo=UTC)
 
 
-class ScenarioModel(BaseModel):
+class ScenarioModel(NumbersAreNotBooleans):
     """Every scenario model: unknown keys refused, frozen, finite."""
 
     # NaN and infinity are never a meaningful scenario value (an infinite interval hangs the
@@ -67,10 +66,3 @@ class ScenarioModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
     )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
-        """``budget: yes`` is not a budget of 1 (``engine/numbers.py``)."""
-        assert info.field_name is not None
-        return refuse_booleans_for_numbers(value, cls.model_fields[info.field_name].annotation)

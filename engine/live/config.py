@@ -21,11 +21,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -42,7 +40,7 @@ from engine.located_yaml import (
     read_text,
     read_yaml,
 )
-from engine.numbers import refuse_booleans_for_numbers
+from engine.numbers import NumbersAreNotBooleans
 from engine.randomness import SEED_MAX
 from engine.settings import DURATION_S_MAX, PRICE_PER_MTOK_MAX, Settings, settings_json_schema
 
@@ -59,19 +57,12 @@ class LiveConfigError(ValueError):
     """A live configuration (or the essays it names) that cannot be run; one located line."""
 
 
-class _Model(BaseModel):
+class _Model(NumbersAreNotBooleans):
     # NaN and infinity are never meaningful here; every field's docstring is its description
     # in the JSON Schema (``cjsim schema --live``).
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
     )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
-        """``budget: yes`` is not a budget of 1 (``engine/numbers.py``)."""
-        assert info.field_name is not None
-        return refuse_booleans_for_numbers(value, cls.model_fields[info.field_name].annotation)
 
 
 #: What a block of ``settings:`` may hold: every engine setting, with its own description.
