@@ -61,21 +61,16 @@ def _set_start_up_aside() -> None:
 def _note_ignored_settings() -> None:
     """A simulated run depends on its scenario and seed only, so ``CJSIM_<SETTING>`` variables
     (which a live run reads) do not reach it: say so rather than let one seem to be obeyed."""
+    from engine.live.environment import setting_variables
     from engine.settings import Settings
 
-    ignored = sorted(
-        name
-        for name in os.environ
-        if name.upper().startswith("CJSIM_")
-        and name.upper().removeprefix("CJSIM_") in Settings.model_fields
-    )
-    for name in ignored:
-        setting = name.upper().removeprefix("CJSIM_")
-        print(
-            f"cjsim: note: {name} is ignored: a simulated run depends on its scenario and seed "
-            f"only (use --set {setting}=... instead)",
-            file=sys.stderr,
-        )
+    for setting, (variable, _) in setting_variables(os.environ).items():
+        if setting in Settings.model_fields:
+            print(
+                f"cjsim: note: {variable} is ignored: a simulated run depends on its scenario "
+                f"and seed only (use --set {setting}=... instead)",
+                file=sys.stderr,
+            )
 
 
 def _run(args: argparse.Namespace, wall_clock: Callable[[], float]) -> int:

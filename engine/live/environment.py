@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from engine.located_yaml import describe
 from engine.settings import Settings
 
-__all__ = ["HARNESS_VARIABLES", "PREFIX", "environment_problems", "from_environment"]
+__all__ = [
+    "HARNESS_VARIABLES",
+    "PREFIX",
+    "environment_problems",
+    "from_environment",
+    "setting_variables",
+]
 
 PREFIX = "CJSIM_"
 
@@ -28,7 +34,7 @@ HARNESS_VARIABLES = frozenset(
 )
 
 
-def _setting_variables(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+def setting_variables(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """Setting name (as pydantic-settings matches it, case-insensitively) -> (variable, value)."""
     found = {}
     for variable in sorted(environ):
@@ -44,7 +50,7 @@ def environment_problems(overrides: Mapping[str, Any], environ: Mapping[str, str
     A variable the configuration overrides is never read, so its value is not judged."""
     names = sorted(Settings.model_fields)
     problems = []
-    for name, (variable, value) in _setting_variables(environ).items():
+    for name, (variable, value) in setting_variables(environ).items():
         if name not in Settings.model_fields:
             near = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
             hint = f" (did you mean {PREFIX}{near[0]}?)" if near else ""
