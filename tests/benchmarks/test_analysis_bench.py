@@ -1,65 +1,24 @@
-"""Analysing a run costs at most a tenth of simulating it: the ENG5 regular batch, and the
-1,000-essay / 20,000-comparison ceiling of the performance budget.
+"""Analysing a run costs at most a tenth of simulating it: the ENG5 regular batch. (The same
+goal at 1,000 essays / 20,000 comparisons is judged in test_scale_bench.py, from the rounds
+that simulate that world for the cost-per-comparison goal.)
 
 The subject is ``write_outcomes``, what ``cjsim run`` pays after the simulation: loading the
 outcome tables into ``outcomes.duckdb`` and running every report query. The reference is the
-simulation of the same scenario, measured in the same session.
+simulation of the same scenario, interleaved with it round by round.
 """
 
 from __future__ import annotations
 
-import gc
-from pathlib import Path
-
-import pytest
-
-from sim.analysis import write_outcomes
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
-from tests.benchmarks.goals import ratio
-
-ROOT = Path(__file__).resolve().parents[2]
-CASES = {
-    "analysis_eng5_regular_24": (ROOT / "scenarios" / "eng5_regular_24.yaml", 15),
-    "analysis_1000x20000": (
-        ROOT / "tests" / "benchmarks" / "scenarios" / "scale_1000x20000.yaml",
-        1,
-    ),
-}
-_outcomes: dict[str, object] = {}
+from tests.benchmarks.goals import judge_times
+from tests.benchmarks.interleave import interleave
+from tests.benchmarks.worlds import ENG5_REGULAR_24, AnalysisOfLatest, simulation
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _release_outcomes():
-    """Free the simulated worlds once this module is done. The 1,000-essay world is millions of
-    objects, many in reference cycles: left alive, every later full collection walks them, and
-    the next module's benchmarks measured about 30% slow."""
-    yield
-    _outcomes.clear()
-    gc.collect()
-
-
-@pytest.mark.parametrize("pair", list(CASES))
-def test_simulate(benchmark, pair):
-    ratio(benchmark, pair, "reference")
-    path, rounds = CASES[pair]
-    scenario = load_scenario(path)
-    outcome = benchmark.pedantic(
-        run_scenario,
-        args=(scenario,),
-        kwargs={"base_dir": path.parent},
-        rounds=rounds,
-        warmup_rounds=1 if rounds > 1 else 0,
+def test_analysis_against_simulation_eng5_regular_24(benchmark, tmp_path):
+    world = AnalysisOfLatest(simulation(ENG5_REGULAR_24), tmp_path)
+    sides = {"simulate": world.simulate, "analyse": world.analyse}
+    rounds = interleave(benchmark, sides, rounds=11, warmup_rounds=1)
+    assert all(r.results["analyse"]["completion_vs_store"][0]["counters_match"] for r in rounds)
+    judge_times(
+        benchmark, "analysis_eng5_regular_24", rounds, reference="simulate", subject="analyse"
     )
-    _outcomes[pair] = outcome
-
-
-@pytest.mark.parametrize("pair", list(CASES))
-def test_analyse(benchmark, pair, tmp_path):
-    ratio(benchmark, pair, "subject")
-    outcome = _outcomes.pop(pair, None)
-    if outcome is None:
-        path, _ = CASES[pair]
-        outcome = run_scenario(load_scenario(path), base_dir=path.parent)
-    report = benchmark.pedantic(write_outcomes, args=(outcome, tmp_path), rounds=7, warmup_rounds=1)
-    assert report["completion_vs_store"][0]["counters_match"] is True

@@ -5,14 +5,11 @@ timed run (the controller on) is also a simulation-speed goal."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sim.report import build_report
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
-from tests.benchmarks.goals import ratio
+from tests.benchmarks.goals import judge_throughput
+from tests.benchmarks.interleave import interleave
+from tests.benchmarks.worlds import RATE_LIMITED_PROVIDER, simulation
 
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "rate_limited_provider.yaml"
 LIMIT_PER_MINUTE = 60.0
 
 
@@ -25,14 +22,21 @@ def _figures(outcome) -> dict[str, float]:
 
 
 def test_rate_limited_provider_with_and_without_the_controller(benchmark):
-    ratio(benchmark, "rate_limited_provider_speed", "subject")
-    scenario = load_scenario(SCENARIO)
-    outcome = benchmark.pedantic(run_scenario, args=(scenario,), rounds=7, warmup_rounds=1)
-    without = run_scenario(load_scenario(SCENARIO, overrides=["LPS_ADAPTIVE_CONCURRENCY=false"]))
+    rounds = interleave(
+        benchmark, {"simulate": simulation(RATE_LIMITED_PROVIDER)}, rounds=5, warmup_rounds=1
+    )
+    outcome = rounds[-1].results["simulate"]
+    without = simulation(RATE_LIMITED_PROVIDER, overrides=["LPS_ADAPTIVE_CONCURRENCY=false"])()
     controlled, uncontrolled = _figures(outcome), _figures(without)
-    benchmark.extra_info["virtual_seconds"] = outcome.virtual_seconds
     benchmark.extra_info["with_controller"] = controlled
     benchmark.extra_info["without_controller"] = uncontrolled
     assert controlled["throughput_fraction_of_limit"] >= 0.9
     assert controlled["rate_limited_fraction"] <= 0.05
     assert uncontrolled["rate_limited_fraction"] > controlled["rate_limited_fraction"]
+    judge_throughput(
+        benchmark,
+        "rate_limited_provider_speed",
+        rounds,
+        subject="simulate",
+        virtual_seconds=[r.results["simulate"].virtual_seconds for r in rounds],
+    )

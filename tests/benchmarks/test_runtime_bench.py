@@ -5,7 +5,8 @@ from __future__ import annotations
 import simpy
 
 from sim.runtime import SimRuntime
-from tests.benchmarks.goals import ratio
+from tests.benchmarks.goals import judge_times
+from tests.benchmarks.interleave import interleave
 
 PROCESSES = 100
 STEPS_EACH = 1000
@@ -40,11 +41,8 @@ def sim_runtime() -> float:
     return runtime.now()
 
 
-def test_bare_simpy_timeouts(benchmark):
-    ratio(benchmark, "runtime_steps", "reference")
-    assert benchmark.pedantic(bare_simpy, rounds=7, warmup_rounds=1) == STEPS_EACH
-
-
-def test_sim_runtime_sleeps(benchmark):
-    ratio(benchmark, "runtime_steps", "subject")
-    assert benchmark.pedantic(sim_runtime, rounds=7, warmup_rounds=1) == STEPS_EACH
+def test_sim_runtime_sleeps_against_bare_simpy_timeouts(benchmark):
+    sides = {"bare_simpy": bare_simpy, "sim_runtime": sim_runtime}
+    rounds = interleave(benchmark, sides, rounds=11, warmup_rounds=1)
+    assert all(r.results == {"bare_simpy": STEPS_EACH, "sim_runtime": STEPS_EACH} for r in rounds)
+    judge_times(benchmark, "runtime_steps", rounds, reference="bare_simpy", subject="sim_runtime")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
-from tests.benchmarks.goals import ratio
-
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_regular_24.yaml"
+from tests.benchmarks.goals import judge_throughput
+from tests.benchmarks.interleave import interleave
+from tests.benchmarks.worlds import ENG5_REGULAR_24, simulation
 
 
 def test_eng5_regular_24_simulation_speed(benchmark):
-    ratio(benchmark, "eng5_regular_24_speed", "subject")
-    scenario = load_scenario(SCENARIO)
-    outcome = benchmark.pedantic(run_scenario, args=(scenario,), rounds=25, warmup_rounds=3)
-    benchmark.extra_info["virtual_seconds"] = outcome.virtual_seconds
+    rounds = interleave(
+        benchmark, {"simulate": simulation(ENG5_REGULAR_24)}, rounds=15, warmup_rounds=2
+    )
+    outcome = rounds[-1].results["simulate"]
     assert all(result.ok for result in outcome.invariants.values())
+    judge_throughput(
+        benchmark,
+        "eng5_regular_24_speed",
+        rounds,
+        subject="simulate",
+        virtual_seconds=[r.results["simulate"].virtual_seconds for r in rounds],
+    )

@@ -1,29 +1,75 @@
-"""Start-up: ``cjsim --help`` against a bare interpreter, each a fresh process.
+"""Fresh processes: ``cjsim --help`` against a bare interpreter, and the whole ``cjsim run`` of
+the ENG5 regular batch, start-up and outcome files included.
 
 A command line answers ``--help`` from its grammar alone (``sim/cli.py`` imports nothing else
-until a command runs), so it should cost little more than starting Python itself. Measured as
-a ratio against ``python -c pass`` on the same machine, in the same run, so that the goal holds
-on a fast machine and a slow one alike (issue 15 asks for ``--help`` under 0.3 s; on this
-machine Python alone starts in about 0.17 s).
+until a command runs), so it should cost little more than starting Python itself: measured as a
+ratio against ``python -c pass`` in the same rounds, so that the goal holds on a fast machine
+and a slow one alike, and against DESIGN.md's absolute 0.3 s.
+
+The commands run as ``python -m sim.cli`` from the work tree, not through the ``cjsim`` script:
+the script imports whichever ``sim`` is installed, which need not be the code under test.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import subprocess
 import sys
 
-from tests.benchmarks.goals import ratio
+from tests.benchmarks.goals import judge, judge_throughput, judge_times
+from tests.benchmarks.interleave import interleave
+from tests.benchmarks.worlds import ENG5_REGULAR_24, ROOT
+
+HELP_DEADLINE_S = 0.3
+# The children's BLAS is pinned as the benchmark process's own is (conftest): through the
+# environment, as threadpoolctl reaches only the process it runs in.
+PINNED_ENV = {
+    **os.environ,
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 
 
 def _start(*argv: str) -> None:
-    subprocess.run([sys.executable, *argv], check=True, capture_output=True)
-
-
-def test_bare_interpreter_start(benchmark):
-    ratio(benchmark, "cli_help_start", "reference")
-    benchmark.pedantic(_start, args=("-c", "pass"), rounds=15, warmup_rounds=2)
+    subprocess.run(
+        [sys.executable, *argv], check=True, capture_output=True, cwd=ROOT, env=PINNED_ENV
+    )
 
 
 def test_cjsim_help_start(benchmark):
-    ratio(benchmark, "cli_help_start", "subject")
-    benchmark.pedantic(_start, args=("-m", "sim.cli", "--help"), rounds=15, warmup_rounds=2)
+    sides = {
+        "python -c pass": lambda: _start("-c", "pass"),
+        "cjsim --help": lambda: _start("-m", "sim.cli", "--help"),
+    }
+    rounds = interleave(benchmark, sides, rounds=21, warmup_rounds=2)
+    judge_times(
+        benchmark, "cli_help_start", rounds, reference="python -c pass", subject="cjsim --help"
+    )
+    help_s = [r.seconds["cjsim --help"] for r in rounds]
+    judge(
+        benchmark,
+        "cli_help_deadline",
+        [HELP_DEADLINE_S / s for s in help_s],
+        figures={"cjsim --help ms": [s * 1e3 for s in help_s]},
+    )
+
+
+def test_cjsim_run_process_speed(benchmark, tmp_path):
+    folders = (tmp_path / f"run-{n}" for n in itertools.count())
+
+    def cjsim_run() -> float:
+        out = next(folders)
+        _start("-m", "sim.cli", "run", str(ENG5_REGULAR_24), "--out", str(out))
+        return json.loads((out / "report.json").read_text())["virtual_seconds"]
+
+    rounds = interleave(benchmark, {"cjsim run": cjsim_run}, rounds=9, warmup_rounds=1)
+    judge_throughput(
+        benchmark,
+        "eng5_regular_24_process_speed",
+        rounds,
+        subject="cjsim run",
+        virtual_seconds=[r.results["cjsim run"] for r in rounds],
+    )
