@@ -18,14 +18,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from engine.cj.grade_scales import SCALES
 from engine.randomness import SEED_MAX
-from engine.settings import DURATION_S_MAX, Settings, settings_json_schema
+from engine.settings import DURATION_S_MAX, Settings, SettingsBlockJsonSchema
 from sim.distributions import Distribution, Latency, Quality, Tokens
 from sim.fault_catalogue import FaultKind, FaultSpec
 from sim.runtime import DEFAULT_EPOCH
@@ -103,7 +102,7 @@ class ScenarioError(ValueError):
 #: What a block of ``settings:`` may hold: every engine setting, with its own description.
 #: Validation itself is the engine's (``sim/scenario_file.py`` checks the block with
 #: ``Settings``); this only describes the block to editors and validators.
-SETTINGS_SCHEMA = WithJsonSchema(settings_json_schema())
+SETTINGS_SCHEMA = SettingsBlockJsonSchema()
 
 
 class AnchorSpec(ScenarioModel):

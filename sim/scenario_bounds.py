@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import ConfigDict
 
+from engine.field_docs import describe_fields
 from engine.numbers import NumbersAreNotBooleans
 
 __all__ = [
@@ -62,7 +63,8 @@ class ScenarioModel(NumbersAreNotBooleans):
 
     # NaN and infinity are never a meaningful scenario value (an infinite interval hangs the
     # monitor; a NaN mean runs to garbage): every float field refuses them. Each field's
-    # docstring is its description in the JSON Schema (``cjsim schema``).
+    # docstring is its description in the JSON Schema (``cjsim schema``), read only when a
+    # schema is made (engine/field_docs.py).
     model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+        extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=describe_fields
     )

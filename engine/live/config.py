@@ -24,12 +24,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from engine.cj.grade_scales import SCALES
+from engine.field_docs import describe_fields
 from engine.live.environment import environment_problems, from_environment
 from engine.located_yaml import (
     LocatedYamlError,
@@ -42,7 +42,12 @@ from engine.located_yaml import (
 )
 from engine.numbers import NumbersAreNotBooleans
 from engine.randomness import SEED_MAX
-from engine.settings import DURATION_S_MAX, PRICE_PER_MTOK_MAX, Settings, settings_json_schema
+from engine.settings import (
+    DURATION_S_MAX,
+    PRICE_PER_MTOK_MAX,
+    Settings,
+    SettingsBlockJsonSchema,
+)
 
 __all__ = [
     "Assessment",
@@ -59,14 +64,15 @@ class LiveConfigError(ValueError):
 
 class _Model(NumbersAreNotBooleans):
     # NaN and infinity are never meaningful here; every field's docstring is its description
-    # in the JSON Schema (``cjsim schema --live``).
+    # in the JSON Schema (``cjsim schema --live``), read only when a schema is made
+    # (engine/field_docs.py).
     model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+        extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=describe_fields
     )
 
 
 #: What a block of ``settings:`` may hold: every engine setting, with its own description.
-SETTINGS_SCHEMA = WithJsonSchema(settings_json_schema())
+SETTINGS_SCHEMA = SettingsBlockJsonSchema()
 
 
 class ProviderConfig(_Model):
