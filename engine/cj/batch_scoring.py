@@ -6,40 +6,111 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.cj.alignment import AlignmentReport, anchor_alignment
-from engine.cj.bt_uncertainty import QualityReport
+from engine.cj.bt_uncertainty import QualityReport, coverage_flags, quality_report
 from engine.cj.grade_scales import scale_named
 from engine.cj.grading import GradeProjection, InsufficientAnchors, calibrate, project_all
 from engine.cj.models import ComparisonPair, Essay, PairOutcome
-from engine.cj.scoring import fit_bradley_terry
+from engine.cj.portable import quantise
+from engine.cj.scoring import SE_CAP, BradleyTerryFit, fit_bradley_terry
 
-__all__ = ["BatchScores", "score_batch"]
+__all__ = ["BatchScores", "WaveScores", "score_batch", "score_wave"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BatchScores:
+class WaveScores:
+    """What a wave's continuation needs: the scale and its coverage. Scores are on
+    ``engine.cj.portable``'s grid of 1e-9, so every decision and the event log see the same
+    numbers on every machine."""
+
     scores: Mapping[str, float]
-    ses: Mapping[str, float]
     ranks: Mapping[str, int]  # 1 = strongest
-    quality: QualityReport
+    coverage_flags: Mapping[str, bool]
     successful_comparisons: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchScores(WaveScores):
+    """The final scoring: the scale with its standard errors (on the same grid), its quality,
+    and the grades projected from the anchors."""
+
+    ses: Mapping[str, float]
+    quality: QualityReport
     projections: Mapping[str, GradeProjection]  # empty without anchors of two grades
     alignment: AlignmentReport | None
 
 
-def score_batch(
+def score_wave(
     essays: Sequence[Essay],
     pairs: Sequence[ComparisonPair],
     *,
     alpha: float,
-    grade_scale: str,
-    with_grades: bool = True,
     previous: Mapping[str, float] | None = None,
+) -> WaveScores:
+    """Fit the batch for a wave's continuation: the scores, no standard errors (their inverse
+    is cubic in the batch size, and nothing decided at a wave needs them). ``previous`` scores,
+    when given, start the fit where the last one ended."""
+    fitted = _fit(essays, pairs, alpha=alpha, previous=previous)
+    return WaveScores(
+        scores=fitted.scores,
+        ranks=fitted.ranks,
+        coverage_flags=coverage_flags(fitted.fit.graph),
+        successful_comparisons=len(fitted.decided),
+    )
+
+
+def score_batch(
+    essays: Sequence[Essay], pairs: Sequence[ComparisonPair], *, alpha: float, grade_scale: str
 ) -> BatchScores:
-    """Fit the batch. ``with_grades=False`` skips grade projection and the alignment figures
-    (continuation needs only the scores and their quality). ``previous`` scores, when given,
-    start the fit where the last one ended."""
+    """Fit the batch for good: scores, standard errors, quality, grades and alignment."""
+    fitted = _fit(essays, pairs, alpha=alpha)
+    fit, scores = fitted.fit, fitted.scores
+    se_uncapped = quantise(fit.se_uncapped)
+    se_capped = np.minimum(se_uncapped, SE_CAP)
+    ses = dict(zip(fitted.ids, se_capped.tolist(), strict=True))
+    anchors = {e.essay_id: e.known_grade for e in essays if e.is_anchor and e.known_grade}
+    projections: Mapping[str, GradeProjection] = {}
+    alignment = None
+    if anchors:
+        scale = scale_named(grade_scale)
+        anchor_scores = {a: scores[a] for a in anchors}
+        grades = {a: g for a, g in anchors.items() if g is not None}
+        try:
+            projections = project_all(scores, ses, calibrate(anchor_scores, grades, scale))
+        except InsufficientAnchors:
+            projections = {}
+        alignment = anchor_alignment(grades, anchor_scores, fitted.decided, scale)
+    return BatchScores(
+        scores=scores,
+        ranks=fitted.ranks,
+        coverage_flags=coverage_flags(fit.graph),
+        successful_comparisons=len(fitted.decided),
+        ses=ses,
+        quality=quality_report(fit.graph, fitted.on_grid, fit.estimated, se_capped, se_uncapped),
+        projections=projections,
+        alignment=alignment,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fitted:
+    fit: BradleyTerryFit
+    ids: list[str]  # index order
+    decided: list[tuple[str, str]]
+    on_grid: NDArray[np.float64]
+    scores: dict[str, float]
+    ranks: dict[str, int]
+
+
+def _fit(
+    essays: Sequence[Essay],
+    pairs: Sequence[ComparisonPair],
+    *,
+    alpha: float,
+    previous: Mapping[str, float] | None = None,
+) -> _Fitted:
     ids = sorted(essay.essay_id for essay in essays)
     index = {essay_id: i for i, essay_id in enumerate(ids)}
     decided = _decided(pairs)
@@ -51,33 +122,12 @@ def score_batch(
         alpha=alpha,
         initial=initial,
     )
+    on_grid = quantise(fit.scores)
     # ``ids`` is in index order; tolist() converts every element in one C call.
-    scores = dict(zip(ids, fit.scores.tolist(), strict=True))
-    ses = dict(zip(ids, fit.se.tolist(), strict=True))
+    scores = dict(zip(ids, on_grid.tolist(), strict=True))
     ranking = sorted(ids, key=lambda essay_id: (-scores[essay_id], essay_id))
     ranks = {essay_id: position for position, essay_id in enumerate(ranking, start=1)}
-
-    anchors = {e.essay_id: e.known_grade for e in essays if e.is_anchor and e.known_grade}
-    projections: Mapping[str, GradeProjection] = {}
-    alignment = None
-    if anchors and with_grades:
-        scale = scale_named(grade_scale)
-        anchor_scores = {a: scores[a] for a in anchors}
-        grades = {a: g for a, g in anchors.items() if g is not None}
-        try:
-            projections = project_all(scores, ses, calibrate(anchor_scores, grades, scale))
-        except InsufficientAnchors:
-            projections = {}
-        alignment = anchor_alignment(grades, anchor_scores, decided, scale)
-    return BatchScores(
-        scores=scores,
-        ses=ses,
-        ranks=ranks,
-        quality=fit.quality,
-        successful_comparisons=len(outcomes),
-        projections=projections,
-        alignment=alignment,
-    )
+    return _Fitted(fit, ids, decided, on_grid, scores, ranks)
 
 
 def _decided(pairs: Sequence[ComparisonPair]) -> list[tuple[str, str]]:

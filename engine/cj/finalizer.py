@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.cj.batch_scoring import BatchScores, score_batch
+from engine.cj.batch_scoring import score_batch
 from engine.cj.context import CJContext
 from engine.cj.models import BatchState, BatchUpload
 from engine.cj.repository import (
@@ -113,17 +113,17 @@ async def finalize_scoring(
     *,
     event: UploadEvent,
     reason: str,
-    scored: BatchScores | None = None,
 ) -> list[Publication]:
-    """Score, rank and grade the batch; upload COMPLETE_*, state COMPLETED. ``scored`` may
-    carry a fit of the batch's current pairs that the caller already made."""
+    """Score, rank and grade the batch; upload COMPLETE_*, state COMPLETED."""
     settings = ctx.settings
     state = await transition_batch(tx, state, BatchEvent.FINALIZE)
     ctx.track_state(state.cj_batch_id, state.state.value)
     essays = await essays_of(tx, state.cj_batch_id)
-    if scored is None:
-        pairs = await pairs_of(tx, state.cj_batch_id)
-        scored = score_batch(essays, pairs, alpha=settings.BT_ALPHA, grade_scale=upload.grade_scale)
+    pairs = await pairs_of(tx, state.cj_batch_id)
+    scored = score_batch(essays, pairs, alpha=settings.BT_ALPHA, grade_scale=upload.grade_scale)
+    quality = scored.quality
+    if quality.bt_se_inflated:
+        ctx.metrics.se_inflated_batches.inc()
     rankings = []
     for essay in essays:
         projection = scored.projections.get(essay.essay_id)
@@ -155,9 +155,9 @@ async def finalize_scoring(
     metadata = dict(state.processing_metadata)
     metadata.update(
         final_reason=reason,
-        bt_se_summary=scored.quality.se_summary(),
-        bt_quality_flags=scored.quality.flags(),
-        ssr=scored.quality.ssr,
+        bt_se_summary=quality.se_summary(),
+        bt_quality_flags=quality.flags(),
+        ssr=quality.ssr,
     )
     state = await transition_batch(tx, state, BatchEvent.COMPLETE, processing_metadata=metadata)
     ctx.track_state(state.cj_batch_id, state.state.value)
@@ -170,7 +170,7 @@ async def finalize_scoring(
         state,
         upload,
         reason,
-        ssr=scored.quality.ssr,
+        ssr=quality.ssr,
         kendall_tau=alignment.kendall_tau if alignment else None,
         inversions=alignment.inversion_count if alignment else None,
         zero_win_anchors=len(alignment.zero_win_anchors) if alignment else None,
@@ -194,7 +194,7 @@ async def finalize_scoring(
         rankings=tuple(rankings),
         normalized_scores=_normalised(scored.scores),
         anchor_grade_distribution=grades,
-        ssr=scored.quality.ssr,
+        ssr=quality.ssr,
     )
     return [
         Publication(

@@ -38,6 +38,7 @@ from enum import StrEnum
 import numpy as np
 
 from engine.cj.grade_scales import GradeScale
+from engine.cj.portable import quantise, quantise_value
 
 __all__ = [
     "Calibration",
@@ -176,10 +177,13 @@ def project(score: float, se: float, calibration: Calibration) -> GradeProjectio
     if index == 0 and scale.below_lowest_grade and score < lowest.mean - 2 * lowest_sd:
         grade = scale.below_lowest_grade
 
-    confidence = math.sqrt((1.0 - _normalised_entropy(posterior)) * _se_factor(se))
+    # exp and log round differently from one CPU to another (engine.cj.portable): the
+    # figures that leave here go on the grid, so the label below and the log agree everywhere.
+    posterior = quantise(posterior)
+    confidence = quantise_value(math.sqrt((1.0 - _normalised_entropy(posterior)) * _se_factor(se)))
     return GradeProjection(
         grade=grade,
-        probabilities={g: float(p) for g, p in zip(scale.grades, posterior, strict=True)},
+        probabilities={g: float(p) for g, p in zip(scale.grades, posterior.tolist(), strict=True)},
         confidence=confidence,
         label=_label(confidence, se),
         score=score,

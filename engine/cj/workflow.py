@@ -14,7 +14,7 @@ lost callback delays its wave by ``CJ_CALLBACK_DEADLINE_S``, not until the monit
 
 from __future__ import annotations
 
-from engine.cj.batch_scoring import score_batch
+from engine.cj.batch_scoring import score_wave
 from engine.cj.callback_deadline import watch_wave
 from engine.cj.callbacks import CallbackOutcome, ResultFields, record_outcome
 from engine.cj.completion import completion_plan
@@ -110,14 +110,7 @@ async def continue_batch(ctx: CJContext, cj_batch_id: int) -> ContinuationDecisi
         essays = await essays_of(tx, cj_batch_id)
         pairs = await pairs_of(tx, cj_batch_id)
         previous = state.processing_metadata.get("bt_scores")
-        scored = score_batch(
-            essays,
-            pairs,
-            alpha=settings.BT_ALPHA,
-            grade_scale=upload.grade_scale,
-            with_grades=False,
-            previous=previous,
-        )
+        scored = score_wave(essays, pairs, alpha=settings.BT_ALPHA, previous=previous)
         change = max_score_change(previous, scored.scores)
         plan = completion_plan(state.total_budget or 0, len(essays), settings)
         context = build_context(
@@ -129,14 +122,15 @@ async def continue_batch(ctx: CJContext, cj_batch_id: int) -> ContinuationDecisi
             settings=settings,
         )
         decision = decide(context)
-        quality = scored.quality
+        flags = dict(scored.coverage_flags)
         metadata = dict(state.processing_metadata)
+        # No standard errors at a wave (their inverse is cubic in the batch size, and nothing
+        # decided here needs them): bt_se_summary and bt_se_inflated come with the final scoring.
         metadata.update(
             bt_scores=dict(scored.scores),
             last_scored_iteration=state.current_iteration,
             last_score_change=change,
-            bt_se_summary=quality.se_summary(),
-            bt_quality_flags=quality.flags(),
+            bt_quality_flags=flags,
         )
         state = await transition_batch(
             tx, state, BatchEvent.START_WAVE, processing_metadata=metadata
@@ -178,7 +172,7 @@ async def continue_batch(ctx: CJContext, cj_batch_id: int) -> ContinuationDecisi
         elif decision is ContinuationDecision.NO_OP:
             state = await transition_batch(tx, state, BatchEvent.AWAIT_CALLBACKS)
         ctx.track_state(cj_batch_id, _current_state(decision, state.state).value)
-    _record(ctx, cj_batch_id, decision, context.as_fields(), quality.flags())
+    _record(ctx, cj_batch_id, decision, context.as_fields(), flags)
     await publish(ctx, publications)
     await submit_requests(ctx, requests)
     return decision
@@ -200,8 +194,6 @@ def _record(
     flags: dict[str, bool],
 ) -> None:
     ctx.metrics.decisions.labels(decision.value).inc()
-    if flags["bt_se_inflated"]:
-        ctx.metrics.se_inflated_batches.inc()
     if flags["comparison_coverage_sparse"]:
         ctx.metrics.sparse_coverage_batches.inc()
     change = fields.get("max_score_change")

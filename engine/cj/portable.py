@@ -1,0 +1,61 @@
+"""Arithmetic whose result is the same on every machine: no BLAS, and a grid for the rest.
+
+A seed must reproduce a run on any machine (DESIGN.md, "Numerics and determinism across
+machines"). BLAS and LAPACK do not promise that: ``np.dot``, ``np.linalg.norm``, ``solve`` and
+``inv`` sum in an order that depends on the thread count and on the CPU kernel OpenBLAS picks
+(AVX2 with FMA, AVX without, AVX-512), and one last-bit difference in a score changed the
+whole run (issue 15: three fingerprints for one seed at 100 essays). So the decision path
+(the Bradley–Terry fit) uses only operations with one defined order:
+
+* elementwise arithmetic and ``np.bincount`` (IEEE, one pass in index order);
+* sums by ``np.add.reduce``, numpy's own pairwise summation: its order is fixed by numpy's
+  source, whatever the CPU or thread count (``dot`` and ``norm`` below are built on it);
+* scipy's CSR matrix-vector product (a plain loop per row, no BLAS).
+
+What remains machine-dependent is below the last bit of a transcendental function: numpy picks
+an AVX-512 ``exp``/``log`` where the CPU has it, and libm versions differ. ``quantise`` puts
+every value that leaves the fit (scores, standard errors) on a grid of 1e-9, far below any
+figure's meaning and far above those differences (measured: at most 2e-15 apart), so they
+reach the event log and the decisions as the same numbers. Quantising also makes essays with
+the same record tie exactly, so their order is the id tie-break's, not rounding noise's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["GRID_DECIMALS", "dot", "norm", "quantise", "quantise_value"]
+
+FloatArray = NDArray[np.float64]
+
+#: Scores and standard errors are kept to this many decimals (a grid of 1e-9 log-strength).
+GRID_DECIMALS = 9
+
+
+def dot(a: FloatArray, b: FloatArray) -> float:
+    """``sum(a * b)`` in numpy's pairwise order (``np.dot`` would go through BLAS)."""
+    return float(np.add.reduce(a * b))
+
+
+def norm(a: FloatArray) -> float:
+    """The Euclidean norm, by ``dot``."""
+    return math.sqrt(dot(a, a))
+
+
+def quantise(values: FloatArray) -> FloatArray:
+    """``values`` on the grid of ``10**-GRID_DECIMALS`` (round half to even; inf stays inf).
+
+    A value within ``1e-9 * 2**-52`` of a half-step could still round two ways on two
+    machines; at the measured spread that is about one value in 10**5 fits' worth, and it is
+    the residue DESIGN.md accepts in exchange for not writing our own ``exp``.
+    """
+    rounded: FloatArray = np.round(values, GRID_DECIMALS)
+    return rounded
+
+
+def quantise_value(value: float) -> float:
+    """One number on the same grid as ``quantise``'s."""
+    return float(np.round(value, GRID_DECIMALS))
