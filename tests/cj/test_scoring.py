@@ -222,7 +222,31 @@ def test_se_summary_and_flags_have_the_original_fields():
     }
 
 
-def test_large_nets_use_the_sparse_solver_and_still_match_choix():
+def test_large_nets_still_match_choix():
     data = design("random", 400, 6000, seed=8)
     fit = fit_bradley_terry(400, data, alpha=0.01)
     np.testing.assert_allclose(fit.scores, choix_scores(400, data, 0.01), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize(("n", "m", "seed"), [(24, 288, 1), (100, 1200, 2), (300, 4000, 3)])
+def test_cholesky_standard_errors_equal_the_dense_inverse(n, m, seed):
+    """The Cholesky inverse gives the standard errors the general inverse gave, to 1e-9."""
+    rng = np.random.default_rng(seed)
+    data = simulate(rng, rng.normal(0, 1.5, n), random_pairs(rng, n, m))
+    fit = fit_bradley_terry(n, data, alpha=0.01)
+    information = fisher_information(fit.graph, fit.scores, fit.estimated)
+    variances = np.diag(np.linalg.inv(information + 1.0 / n)) - 1.0 / n
+    np.testing.assert_allclose(fit.se_uncapped, np.sqrt(variances), rtol=0, atol=1e-9)
+
+
+def test_a_small_fit_matches_choix_without_any_dense_solve(monkeypatch):
+    """Every Newton step is by conjugate gradients: no LAPACK solve, whatever the size."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a dense LAPACK solve on the fit's path")
+
+    monkeypatch.setattr(np.linalg, "solve", refuse)
+    monkeypatch.setattr(np.linalg, "inv", refuse)
+    data = design("random", 24, 288, seed=4)
+    fit = fit_bradley_terry(24, data, alpha=0.01)
+    np.testing.assert_allclose(fit.scores, choix_scores(24, data, 0.01), atol=TOLERANCE)
