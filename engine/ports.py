@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Bus",
     "Cancelled",
+    "ComparisonQueueFull",
     "ComparisonSink",
     "Event",
     "EventLog",
@@ -293,11 +294,17 @@ class SubmissionRejected(Exception):
     """LPS would not take a request (its queue is full, or the request is invalid)."""
 
 
+class ComparisonQueueFull(SubmissionRejected):
+    """LPS's queue has no room now; the same request may be offered again when it has (the
+    original answered such a request 503 and CJ recorded the comparison as failed)."""
+
+
 class ComparisonSink(Protocol):
     """Where CJ hands comparison requests to LPS: the original's ``POST /api/v1/comparison``,
     which answered 202 and queued. ``submit`` returns once the request is queued; the outcome
     arrives later as exactly one callback on the request's ``callback_topic``. Raises
-    ``SubmissionRejected`` when the request was not queued (no callback will come)."""
+    ``SubmissionRejected`` when the request was not queued (no callback will come), and its
+    ``ComparisonQueueFull`` when only room was missing."""
 
     async def submit(self, request: LLMComparisonRequest) -> None: ...
 

@@ -30,6 +30,7 @@ from engine.cj.finalizer import (
 from engine.cj.models import PairOutcome
 from engine.cj.repository import (
     essays_of,
+    find_pair,
     get_batch_state,
     get_upload,
     pairs_of,
@@ -40,7 +41,11 @@ from engine.cj.stability import max_score_change
 from engine.cj.states import BatchEvent, BatchStateEnum, UploadEvent
 from engine.cj.waves import open_wave
 from engine.contracts import LLMComparisonRequest
-from engine.ports import SubmissionRejected, Tx
+from engine.ports import ComparisonQueueFull, SubmissionRejected, Tx
+
+# How long a request waits before it is offered again to LPS's full queue. Room comes as LPS
+# finishes items, one at a time; a second of virtual time is short against a provider call.
+QUEUE_FULL_RETRY_S = 1.0
 
 __all__ = [
     "after_callback",
@@ -216,29 +221,72 @@ async def submit_requests(ctx: CJContext, requests: tuple[LLMComparisonRequest, 
 
 
 async def hand_over(ctx: CJContext, requests: tuple[LLMComparisonRequest, ...]) -> None:
-    """Hand requests to LPS. A rejected request is recorded as a failed comparison at once (no
-    callback will ever come for it), so the wave can still complete."""
+    """Hand requests to LPS, in order. When its queue is full, wait for room and offer the same
+    request again (backpressure: a 1,500-pair wave of a 3,000-essay batch met a queue of 1,000,
+    and a third of the batch failed). A request LPS refuses for any other reason is recorded as
+    a failed comparison at once (no callback will ever come for it), so the wave can still
+    complete."""
     for request in requests:
+        rejection = await _offer(ctx, request)
+        if rejection is None:
+            continue
+        ctx.log.append(
+            "cj.request.rejected",
+            ids={"correlation_id": request.correlation_id},
+            problem=str(rejection),
+        )
+        outcome = await record_outcome(
+            ctx,
+            request.correlation_id,
+            ResultFields(
+                outcome=PairOutcome.ERROR,
+                error_type="submission_rejected",
+                error_code="SUBMISSION_REJECTED",
+                attempts=0,
+            ),
+            source_service=SERVICE_NAME,
+        )
+        await after_callback(ctx, outcome)
+
+
+async def _offer(ctx: CJContext, request: LLMComparisonRequest) -> SubmissionRejected | None:
+    """Submit one request, waiting while LPS's queue is full. Returns LPS's refusal, if any.
+    After a wait the request is offered only while its pair still awaits it: a callback
+    deadline may have resent it under a new id, or the batch may have finished meanwhile."""
+    waited = False
+    while True:
         try:
             await ctx.sink.submit(request)
-        except SubmissionRejected as exc:
+            return None
+        except ComparisonQueueFull as full:
+            if not waited:
+                ctx.log.append(
+                    "cj.request.waiting_for_queue",
+                    ids={"correlation_id": request.correlation_id},
+                    problem=str(full),
+                )
+                waited = True
+        except SubmissionRejected as rejected:
+            return rejected
+        await ctx.runtime.sleep(QUEUE_FULL_RETRY_S)
+        if not await _still_awaited(ctx, request.correlation_id):
             ctx.log.append(
-                "cj.request.rejected",
+                "cj.request.withdrawn",
                 ids={"correlation_id": request.correlation_id},
-                problem=str(exc),
+                reason="no_longer_awaited",
             )
-            outcome = await record_outcome(
-                ctx,
-                request.correlation_id,
-                ResultFields(
-                    outcome=PairOutcome.ERROR,
-                    error_type="submission_rejected",
-                    error_code="SUBMISSION_REJECTED",
-                    attempts=0,
-                ),
-                source_service=SERVICE_NAME,
-            )
-            await after_callback(ctx, outcome)
+            return None
+
+
+async def _still_awaited(ctx: CJContext, correlation_id: str) -> bool:
+    async with ctx.store.transaction() as tx:
+        pair = await find_pair(tx, correlation_id)
+    return (
+        pair is not None
+        and not pair.has_result
+        and pair.abandoned_reason is None
+        and pair.awaited_correlation_id == correlation_id
+    )
 
 
 async def after_callback(ctx: CJContext, outcome: CallbackOutcome) -> None:

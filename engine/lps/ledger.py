@@ -33,7 +33,7 @@ from engine.lps.errors import ErrorType, ProviderError, WorkerCrash, detail_for
 from engine.lps.prompt import rendered_prompt
 from engine.lps.publisher import error_result, success_result, wrap
 from engine.lps.queue import DispatchIndex, QueueItem, QueueStatus, next_status
-from engine.ports import Event, SubmissionRejected
+from engine.ports import ComparisonQueueFull, Event, SubmissionRejected
 from engine.store.rows import evolve
 
 __all__ = ["Flight", "QueueLedger"]
@@ -89,7 +89,7 @@ class QueueLedger:
     async def enqueue(self, request: LLMComparisonRequest, *, priority: int = 5) -> QueueItem:
         settings, runtime = self.ctx.settings, self.ctx.runtime
         if self.active >= settings.QUEUE_MAX_SIZE:
-            raise SubmissionRejected(
+            raise ComparisonQueueFull(
                 f"LPS queue is full ({settings.QUEUE_MAX_SIZE} items); request "
                 f"{request.correlation_id} was not queued"
             )
