@@ -26,11 +26,13 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from sim.commands import BAD_INPUT, dispatch
+        from sim.commands import dispatch, is_bad_input
 
         try:
             return dispatch(args, argv, wall_clock=time.perf_counter)
-        except BAD_INPUT as exc:
+        except Exception as exc:
+            if not is_bad_input(exc):
+                raise
             print(exc, file=sys.stderr)
             return EXIT_BAD_INPUT
     except BrokenPipeError:  # `cjsim ... | head`: the reader has what it wanted

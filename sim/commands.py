@@ -15,22 +15,19 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.live.config import LiveConfigError
 from engine.located_yaml import LocatedYamlError, read_text, read_yaml
 from engine.seeds import SEED_MAX
-from engine.store.errors import StoreError
-from engine.traces import TraceError
 from sim.cli_parser import EXIT_BAD_INPUT
-from sim.compare import RunFolderError
 from sim.demo import run_demo
 from sim.out_folder import OutputTaken
 from sim.scenario import ScenarioError
 from sim.scenario_file import load_scenario
 
-# The simulation, its analysis and their libraries (DuckDB, SciPy) load in the commands that
-# use them: `cjsim validate` and `cjsim compare` answer without them.
+# The simulation, its analysis and their libraries (DuckDB, SciPy), the live configuration and
+# the comparison of run folders load in the commands that use them: `cjsim validate` and
+# `cjsim compare` answer without the simulation, and `cjsim run` without the live side.
 
-__all__ = ["BAD_INPUT", "dispatch"]
+__all__ = ["BAD_INPUT", "dispatch", "is_bad_input"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -227,20 +224,42 @@ def _validate(files: Sequence[Path]) -> int:
     for file in files:
         try:
             print(_validate_one(file))
-        except BAD_INPUT as exc:
+        except Exception as exc:
+            if not is_bad_input(exc):
+                raise
             print(exc, file=sys.stderr)
             worst = EXIT_BAD_INPUT
     return worst
 
 
-#: Errors of the user's input: one located line each, exit 2.
-BAD_INPUT = (ScenarioError, TraceError, RunFolderError, LiveConfigError, StoreError, OutputTaken)
+#: Errors of the user's input (one located line each, exit 2), by the module that defines each.
+BAD_INPUT = (
+    ("sim.scenario", "ScenarioError"),
+    ("engine.traces", "TraceError"),
+    ("sim.compare", "RunFolderError"),
+    ("engine.live.config", "LiveConfigError"),
+    ("engine.store.errors", "StoreError"),
+    ("sim.out_folder", "OutputTaken"),
+)
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of ``BAD_INPUT``. Only the modules already loaded are asked: an
+    error whose module was never imported cannot have been raised, and importing the live
+    configuration (~1 s) to learn that a scenario's error is not one of its own would slow
+    every command that fails."""
+    for module_name, type_name in BAD_INPUT:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, type_name)):
+            return True
+    return False
 
 
 def dispatch(
     args: argparse.Namespace, argv: Sequence[str] | None, *, wall_clock: Callable[[], float]
 ) -> int:
-    """Run the command ``args`` name; its exit code. Bad input raises one of ``BAD_INPUT``."""
+    """Run the command ``args`` name; its exit code. Bad input raises one of ``BAD_INPUT``
+    (``is_bad_input``)."""
     if args.command in (None, "demo"):
         return _demo(getattr(args, "seed", 42), getattr(args, "increments", 64))
     if args.command == "run":

@@ -102,3 +102,29 @@ def test_help_imports_no_heavy_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_run_loads_neither_the_live_side_nor_libraries_it_does_not_use(tmp_path):
+    """``cjsim run`` pays at start-up only for what a simulated run uses (issue 15): not the
+    live configuration, the provider SDKs, SQLAlchemy, scipy.stats (~1 s of imports between
+    them), nor the field docstrings that only a JSON Schema shows."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    unused = ("engine.live.config", "anthropic", "openai", "sqlalchemy", "scipy.stats")
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "eng5_lower5_10.yaml"
+    argv = ["run", str(scenario), "--out", str(tmp_path / "run")]
+    code = (
+        "import sys, contextlib, io\n"
+        "from sim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({argv!r})\n"
+        "from engine.settings import Settings\n"
+        f"print(code, sorted(m for m in {unused!r} if m in sys.modules),\n"
+        "      Settings.model_fields['BT_ALPHA'].description)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "0 [] None", result.stderr
