@@ -40,7 +40,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """pytest-benchmark goals, each printed as a ratio against its reference from one run."""
+    """The performance goals: reference and subject interleaved round by round, each goal judged
+    on the median of its per-round ratios, BLAS on one thread (tests/benchmarks/conftest.py).
+    pytest-benchmark's table times whole rounds; the goals' table comes after it. The scale
+    goals simulate 1,000- and 3,000-essay batches and take most of the time: leave them out
+    with `nox -s bench -- -k "not comparison_cost"`."""
     session.install("-e", ".[test]")
     session.run(
         "pytest",
