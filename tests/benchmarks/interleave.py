@@ -45,14 +45,15 @@ def interleave(
     *,
     rounds: int,
     warmup_rounds: int,
-    iterations: int = 1,
+    iterations: int | dict[str, int] = 1,
 ) -> list[Round]:
     """Time each of ``sides`` once per round for ``rounds`` rounds, reversing the order every
     round, after ``warmup_rounds`` untimed rounds (imports, caches, first allocations).
 
-    A side that takes milliseconds is called ``iterations`` times in a row and timed as their
-    mean: one scheduler time slice lost to a neighbour is a few milliseconds, the whole of a
-    short call but a small part of a long one.
+    A short side is called ``iterations`` times in a row (a number for every side, or one per
+    side) and timed as their mean: one scheduler time slice lost to a neighbour is a few
+    milliseconds, the whole of a short call but a small part of a long one; and a short side
+    beside a long one then sees the load of a window nearer the long one's.
 
     A side may use what an earlier side returned in the same or the previous round (the
     analysis benchmarks analyse the latest simulated world): the first round runs the sides in
@@ -61,7 +62,9 @@ def interleave(
     assert sides, "nothing to measure"
     assert rounds >= 1, rounds
     assert warmup_rounds >= 0, warmup_rounds
-    assert iterations >= 1, iterations
+    calls = iterations if isinstance(iterations, dict) else dict.fromkeys(sides, iterations)
+    assert calls.keys() == sides.keys(), f"iterations {calls} for sides {list(sides)}"
+    assert all(n >= 1 for n in calls.values()), calls
     order = list(sides)
     for _ in range(warmup_rounds):
         for name in order:
@@ -73,7 +76,7 @@ def interleave(
         seconds: dict[str, float] = {}
         results: dict[str, object] = {}
         for name in names:
-            seconds[name], results[name] = _timed(sides[name], iterations)
+            seconds[name], results[name] = _timed(sides[name], calls[name])
         measured.append(Round(seconds=seconds, results=results))
 
     benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=0)
