@@ -10,14 +10,21 @@ Theory of operation. Waves come in two modes, as in the original:
   more often, the other Essay B), and take 0.3 per step of skew off pairs that lean the same
   way: orientation can then balance both essays at once instead of pushing one further.
   The original ran NetworkX's blossom matching, which is cubic and pure Python; we take edges
-  greedily by weight, then grow the matching along augmenting paths of length three (close to
-  the maximum-cardinality matching it found, with the same preferences), which makes a
-  1,000-essay wave a matter of a fraction of a second.
+  greedily by weight, then grow the matching along augmenting paths of length three
+  (``engine.cj.pair_matching``: close to the maximum-cardinality matching it found, with the
+  same preferences). Nor is every open pair weighed in a large batch: each essay offers its
+  nearest open partners by score in each lean class, and the least-compared theirs among the
+  least-compared (``engine.cj.pair_candidates``); essays left unmatched offer their windows
+  among themselves until a round adds no pair, and those still unmatched in the last tier
+  weigh every open pair of theirs. A batch with few open pairs (up to 65 essays, the tail of a
+  round robin) weighs them all. The jitter is a hash of (a seed drawn from the wave's stream,
+  the pair), so a pair weighs the same whichever pairs are candidates. A wave then costs about
+  its essays' windows and comparisons, not ``n^2``: 3,000 essays in a fraction of a second.
   When coverage is a complete round robin, orientation is fixed ahead by a schedule
   (``engine.cj.tournament``) and the lean terms follow it instead: the bonus goes to pairs
   whose scheduled orientation evens out both essays, and the matching takes pairs in tiers,
   first those that push no essay past ``|A-B| = 1``, then none past 2; pairs that would push
-  an essay further wait for a later wave unless nothing else is left (``_match_in_tiers``).
+  an essay further wait for a later wave unless nothing else is left (``_match_wave``).
   The final counts are the schedule's in any order; the tiers keep them near even on the
   way, for a batch that stops early on a stable scale. Adaptive waves (a cap below every pair)
   use the same tiers, asking of each pair how far its better orientation must push an essay
@@ -38,13 +45,22 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.cj.models import ComparisonPair, GenerationMode
+from engine.cj.pair_candidates import (
+    Candidates,
+    ComparedPairs,
+    candidate_pairs,
+    every_open_pair,
+    open_pairs_of,
+    window_pairs,
+)
+from engine.cj.pair_matching import Adjacency, Matching, augment, take_greedily
 from engine.cj.tournament import BalancedTournament
 from engine.randomness import Rng
 
@@ -137,112 +153,206 @@ def plan_coverage(
         return []
     ids = [essay.essay_id for essay in essays]
     position = {essay_id: index for index, essay_id in enumerate(ids)}
-    compared = np.zeros((n, n), dtype=bool)
-    seen = [
-        (position[a], position[b]) for a, b in history.compared if a in position and b in position
-    ]
-    if seen:
-        first, second = np.array(seen, dtype=np.int64).T
-        compared[first, second] = compared[second, first] = True
-    rows, cols = _upper_triangle(n)
-    open_edges = ~compared[rows, cols]
-    rows, cols = rows[open_edges], cols[open_edges]
-    if rows.size == 0:
+    # One flat list, then one array: this runs once per wave over every pair of the batch.
+    flat = map(position.get, chain.from_iterable(history.compared), repeat(-1))
+    seen = np.fromiter(flat, dtype=np.int64, count=2 * len(history.compared)).reshape(-1, 2)
+    seen = seen[(seen >= 0).all(axis=1)]  # pairs with an essay outside the wave's list
+    compared = ComparedPairs.of(n, seen[:, 0], seen[:, 1])
+    if compared.open_count == 0:
         return []
-
     counts = np.array([history.appearances.get(essay_id, 0) for essay_id in ids], dtype=float)
-    scores = np.array([essay.score for essay in essays], dtype=float)
-    gap = np.abs(scores[rows] - scores[cols])
-    jitter = np.random.Generator(np.random.PCG64(rng.getrandbits(64))).uniform(
-        0.0, JITTER_MAX, rows.size
-    )
     skew = np.array(
         [
             history.positions.get(essay_id, (0, 0))[0] - history.positions.get(essay_id, (0, 0))[1]
             for essay_id in ids
-        ]
+        ],
+        dtype=np.int64,
     )
-    bonus: NDArray[np.floating[Any]]
-    penalty: NDArray[np.floating[Any]]
-    pushed_to: NDArray[np.int64] | None  # None: one greedy pass, no tiers (the legacy planner)
-    if schedule is None:
-        bonus, penalty = _lean_terms(skew[rows], skew[cols])
-        pushed_to = _free_lean(skew[rows], skew[cols]) if lean_tiers else None
-    else:
-        pushed_to, evens_both = _scheduled_lean(skew, rows, cols, ids, schedule)
-        bonus, penalty = OPPOSITE_LEAN_WEIGHT * evens_both, np.zeros(rows.size)
-    weights = (  # summed in this order: the legacy weights stay bit-identical
-        1.0 / (1.0 + counts[rows])
-        + 1.0 / (1.0 + counts[cols])
-        + np.where(gap < CLOSE_SCORE_GAP, CLOSENESS_WEIGHT * np.exp(-gap), 0.0)
-        + bonus
-        - penalty
-        + jitter
+    wave = _CoverageWave(
+        scores=np.array([essay.score for essay in essays], dtype=float),
+        counts=counts,
+        skew=skew,
+        jitter_seed=rng.getrandbits(64),
+        tiered=schedule is not None or lean_tiers,
+        schedule_rank=(
+            None
+            if schedule is None
+            else np.array([schedule.rank[essay_id] for essay_id in ids], dtype=np.int64)
+        ),
+        schedule=schedule,
     )
-    order = np.argsort(-weights, kind="stable")
-
     limit = min(remaining, n // 2)
-    if pushed_to is None:
-        chosen = _match(rows[order], cols[order], ~compared, [-1] * n, [], limit)
-    else:
-        chosen = _match_in_tiers(rows[order], cols[order], pushed_to[order], compared, limit)
-    return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in chosen]
+    candidates = candidate_pairs(compared, scores=wave.scores, counts=counts, skew=skew)
+    matching = _match_wave(wave, compared, candidates, limit)
+    if wave.tiered and not matching.chosen and not candidates.complete:
+        # The windows held no pair within the tiers: weigh every open pair before the last
+        # resort, as a small batch would (rare: only near the end of a large round robin).
+        matching = _match_wave(wave, compared, every_open_pair(compared), limit)
+    return [PlannedPair(ids[a], ids[b], GenerationMode.COVERAGE) for a, b in matching.chosen]
 
 
-def _match(
-    rows: NDArray[np.int64],
-    cols: NDArray[np.int64],
-    open_edge: NDArray[np.bool_],
-    mate: list[int],
-    chosen: list[tuple[int, int]],
-    limit: int,
-) -> list[tuple[int, int]]:
-    """Extend ``chosen`` greedily over the edges in the given order, then along augmenting
-    paths over ``open_edge`` (an n x n matrix, consumed); ``mate`` is kept up to date."""
-    for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-        if len(chosen) >= limit:
-            break
-        if mate[row] >= 0 or mate[col] >= 0:
-            continue
-        mate[row], mate[col] = col, row
-        chosen.append((row, col))
-    if len(chosen) < limit:
-        mate_array = np.array(mate, dtype=np.int64)
-        chosen = _augment(chosen, mate_array, open_edge, limit)
-        mate[:] = mate_array.tolist()
-    return chosen
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _CoverageWave:
+    """The per-essay figures of one coverage wave, and how a candidate pair weighs."""
+
+    scores: NDArray[np.floating[Any]]
+    counts: NDArray[np.floating[Any]]
+    skew: NDArray[np.int64]
+    jitter_seed: int
+    tiered: bool  # False: one greedy pass, no tiers (the legacy planner)
+    schedule: BalancedTournament | None
+    schedule_rank: NDArray[np.int64] | None
+
+    def weigh(
+        self, rows: NDArray[np.int64], cols: NDArray[np.int64]
+    ) -> tuple[NDArray[np.floating[Any]], NDArray[np.int64]]:
+        """Each pair's weight, and how far it pushes an essay's lean (0 when untiered)."""
+        skew, counts = self.skew, self.counts
+        gap = np.abs(self.scores[rows] - self.scores[cols])
+        bonus: NDArray[np.floating[Any]]
+        penalty: NDArray[np.floating[Any]]
+        pushed_to = np.zeros(rows.size, dtype=np.int64)
+        if self.schedule is None or self.schedule_rank is None:
+            bonus, penalty = _lean_terms(skew[rows], skew[cols])
+            if self.tiered:
+                pushed_to = _free_lean(skew[rows], skew[cols])
+        else:
+            pushed_to, evens_both = _scheduled_lean(
+                skew, rows, cols, self.schedule_rank, self.schedule
+            )
+            bonus, penalty = OPPOSITE_LEAN_WEIGHT * evens_both, np.zeros(rows.size)
+        weights = (  # summed in this order: the legacy weights stay bit-identical
+            1.0 / (1.0 + counts[rows])
+            + 1.0 / (1.0 + counts[cols])
+            + np.where(gap < CLOSE_SCORE_GAP, CLOSENESS_WEIGHT * np.exp(-gap), 0.0)
+            + bonus
+            - penalty
+            + _jitter(self.jitter_seed, rows, cols)
+        )
+        return weights, pushed_to
 
 
-def _match_in_tiers(
-    rows: NDArray[np.int64],
-    cols: NDArray[np.int64],
-    pushed_to: NDArray[np.int64],
-    compared: NDArray[np.bool_],
-    limit: int,
-) -> list[tuple[int, int]]:
-    """A coverage wave under a round-robin schedule, the edges in order of weight.
+class _CandidatePool:
+    """The candidate pairs weighed so far (append-only; sorted by weight only where taken)."""
 
-    First the pairs that push no essay past ``|A-B| = 1`` (their scheduled orientation moves
-    each essay towards even, or off it by one), matched as fully as they allow; then those that
-    push none past 2. Pairs that would push an essay further wait for a later wave, unless
-    nothing else is left: an essay at ``|A-B| = 2`` always has a pair left that evens it (its
-    schedule ends at 0 or 1), so waiting costs a short wave now and then, where filling every
-    wave put an essay at 4 A / 7 B after 11 of its 13 comparisons. Weights and penalties alone
-    could not keep this: a greedy pass leaves the leaning essay with nobody but partners that
-    push it further.
+    def __init__(self, wave: _CoverageWave, n: int) -> None:
+        self.wave, self.n = wave, n
+        self.keys = np.empty(0, dtype=np.int64)  # sorted, for membership
+        self.rows = self.cols = self.pushed_to = np.empty(0, dtype=np.int64)
+        self.weights = np.empty(0, dtype=float)
+
+    def add(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> bool:
+        """Weigh the pairs not yet in the pool and add them; whether any were new."""
+        keys = rows * self.n + cols
+        if self.keys.size:
+            at = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+            new = self.keys[at] != keys
+            rows, cols, keys = rows[new], cols[new], keys[new]
+        if keys.size == 0:
+            return False
+        weights, pushed_to = self.wave.weigh(rows, cols)
+        self.keys = np.sort(np.concatenate([self.keys, keys]))
+        self.rows = np.concatenate([self.rows, rows])
+        self.cols = np.concatenate([self.cols, cols])
+        self.weights = np.concatenate([self.weights, weights])
+        self.pushed_to = np.concatenate([self.pushed_to, pushed_to])
+        return True
+
+    def allowed(self, lean_max: int | None) -> NDArray[np.bool_]:
+        """Which pairs push no lean past ``lean_max`` (all, for ``None``)."""
+        if lean_max is None:
+            return np.ones(self.rows.size, dtype=bool)
+        allowed: NDArray[np.bool_] = self.pushed_to <= lean_max
+        return allowed
+
+    def take_greedily(self, matching: Matching, lean_max: int | None, limit: int) -> None:
+        """Take the allowed pairs between unmatched essays, heaviest first (ties in key
+        order)."""
+        mate = matching.mate
+        usable = self.allowed(lean_max) & (mate[self.rows] < 0) & (mate[self.cols] < 0)
+        rows, cols = self.rows[usable], self.cols[usable]
+        order = np.lexsort((rows * self.n + cols, -self.weights[usable]))
+        take_greedily(matching, rows[order], cols[order], limit)
+
+    def augment(self, matching: Matching, lean_max: int | None, limit: int) -> None:
+        """Grow ``matching`` along augmenting paths over the allowed pairs."""
+        allowed = self.allowed(lean_max)
+        rows, cols = self.rows[allowed], self.cols[allowed]
+        augment(matching, Adjacency.of(self.n, rows, cols), limit)
+
+
+def _match_wave(
+    wave: _CoverageWave, compared: ComparedPairs, candidates: Candidates, limit: int
+) -> Matching:
+    """The matching over ``candidates``, in lean tiers when the wave is tiered.
+
+    Tiers: first the pairs that push no essay past ``|A-B| = 1`` (their orientation moves
+    each essay towards even, or off it by one), matched as fully as they allow; then those
+    that push none past 2. Pairs that would push an essay further wait for a later wave, unless
+    nothing else is left: under a schedule, an essay at ``|A-B| = 2`` always has a pair left
+    that evens it (its schedule ends at 0 or 1), so waiting costs a short wave now and then,
+    where filling every wave put an essay at 4 A / 7 B after 11 of its 13 comparisons. Weights
+    and penalties alone could not keep this: a greedy pass leaves the leaning essay with nobody
+    but partners that push it further.
+
+    In each tier the pairs are taken greedily by weight; windowed candidates are then widened
+    while the wave is short (the essays left unmatched offer their windows among themselves,
+    and the greedy goes on over those, until a round adds no pair); last, augmenting paths.
     """
-    n = compared.shape[0]
-    mate = [-1] * n
-    chosen: list[tuple[int, int]] = []
-    for lean_max in SCHEDULED_LEAN_TIERS:
-        allowed = pushed_to <= lean_max
-        allowed_edge = np.zeros((n, n), dtype=bool)
-        allowed_edge[rows[allowed], cols[allowed]] = True
-        allowed_edge[cols[allowed], rows[allowed]] = True
-        chosen = _match(rows[allowed], cols[allowed], allowed_edge, mate, chosen, limit)
-    if not chosen:
-        chosen = _match(rows, cols, ~compared, mate, chosen, limit)
-    return chosen
+    n = wave.scores.size
+    pool = _CandidatePool(wave, n)
+    pool.add(candidates.rows, candidates.cols)
+    matching = Matching.empty(n)
+    tiers: tuple[int | None, ...] = SCHEDULED_LEAN_TIERS if wave.tiered else (None,)
+    for lean_max in tiers:
+        pool.take_greedily(matching, lean_max, limit)
+        while not candidates.complete and len(matching.chosen) < limit:
+            unmatched = matching.unmatched()
+            before = len(matching.chosen)
+            if unmatched.size < 2:
+                break
+            keys = window_pairs(
+                compared, unmatched, scores=wave.scores, counts=wave.counts, skew=wave.skew
+            )
+            if not pool.add(keys // n, keys % n):
+                break
+            pool.take_greedily(matching, lean_max, limit)
+            if len(matching.chosen) == before:
+                break
+        unmatched = matching.unmatched()
+        if (
+            lean_max == tiers[-1]
+            and not candidates.complete
+            and len(matching.chosen) < limit
+            and unmatched.size >= 2
+        ):
+            # Still short in the last tier: the essays left over weigh every open pair of
+            # theirs, so no augmenting path that all open pairs offer them is missed.
+            keys = open_pairs_of(compared, unmatched)
+            if pool.add(keys // n, keys % n):
+                pool.take_greedily(matching, lean_max, limit)
+        pool.augment(matching, lean_max, limit)
+    if wave.tiered and not matching.chosen and candidates.complete:
+        pool.take_greedily(matching, None, limit)
+        pool.augment(matching, None, limit)
+    return matching
+
+
+def _jitter(seed: int, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+    """``U(0, JITTER_MAX)`` per pair, a pure function of (seed, pair): splitmix64 over the pair's
+    key, so a pair weighs the same whichever other pairs are candidates, and only candidates
+    are drawn for. (uint64 arithmetic wraps, as the hash wants.)"""
+    key = (rows.astype(np.uint64) << np.uint64(32)) | cols.astype(np.uint64)
+    z = np.uint64(seed) + (key + np.uint64(1)) * _GOLDEN_GAMMA
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * (JITTER_MAX / 2.0**53)
+
+
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
 def _lean_terms(
@@ -272,64 +382,18 @@ def _scheduled_lean(
     skew: NDArray[np.int64],
     rows: NDArray[np.int64],
     cols: NDArray[np.int64],
-    ids: Sequence[str],
+    rank: NDArray[np.int64],
     schedule: BalancedTournament,
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Per candidate pair under its scheduled orientation: the largest ``|A-B|`` it pushes an
-    essay to (0 when it pushes neither further from even), and whether it evens out both."""
-    rank = np.array([schedule.rank[essay_id] for essay_id in ids], dtype=np.int64)
+    essay to (0 when it pushes neither further from even), and whether it evens out both.
+    ``rank`` is each essay's rank in the schedule."""
     step = np.where(schedule.first_is_a(rank[rows], rank[cols]), 1, -1)  # the row's A - B
     after_row, after_col = skew[rows] + step, skew[cols] - step
     pushed_row = np.where(np.abs(after_row) > np.abs(skew[rows]), np.abs(after_row), 0)
     pushed_col = np.where(np.abs(after_col) > np.abs(skew[cols]), np.abs(after_col), 0)
     evens_both = (np.abs(after_row) < np.abs(skew[rows])) & (np.abs(after_col) < np.abs(skew[cols]))
     return np.maximum(pushed_row, pushed_col), evens_both
-
-
-@lru_cache(maxsize=16)
-def _upper_triangle(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Every pair ``i < j`` of ``n`` essays, built once per batch size (read-only: shared)."""
-    rows, cols = np.triu_indices(n, 1)
-    rows.flags.writeable = cols.flags.writeable = False
-    return rows, cols
-
-
-def _augment(
-    chosen: list[tuple[int, int]], mate: np.ndarray, open_edge: np.ndarray, limit: int
-) -> list[tuple[int, int]]:
-    """Grow a greedy matching along augmenting paths of length three.
-
-    Greedy is maximal, not maximum: an unmatched essay ``u`` may have an open edge to a matched
-    ``x`` whose partner ``y`` has an open edge to another unmatched ``v``. Replacing ``(x, y)``
-    with ``(u, x)`` and ``(y, v)`` adds a pair to the wave, as the original's maximum-cardinality
-    blossom matching would. Repeats until no such path is left.
-    """
-    np.fill_diagonal(open_edge, False)
-    slot = {a: k for k, pair in enumerate(chosen) for a in pair}
-    improved = True
-    while improved and len(chosen) < limit:
-        improved = False
-        free = mate < 0
-        for u in np.flatnonzero(free & open_edge.any(axis=1)).tolist():
-            if mate[u] >= 0:
-                continue
-            for x in np.flatnonzero(open_edge[u] & (mate >= 0)).tolist():
-                y = int(mate[x])
-                partners = np.flatnonzero(open_edge[y] & (mate < 0))
-                partners = partners[partners != u]
-                if partners.size == 0:
-                    continue
-                v = int(partners[0])
-                k = slot[x]
-                chosen[k] = (u, x)
-                chosen.append((y, v))
-                mate[u], mate[x], mate[y], mate[v] = x, u, v, y
-                slot[u], slot[y], slot[v] = k, len(chosen) - 1, len(chosen) - 1
-                improved = True
-                break
-            if len(chosen) >= limit:
-                break
-    return chosen
 
 
 def plan_resampling(

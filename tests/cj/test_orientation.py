@@ -23,10 +23,12 @@ from tests.cj.pair_rows import submitted_rows
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 ANCHOR_66 = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_anchor_66.yaml"
 # Under LEGACY_GREEDY_ORIENTATION (the pair-by-pair greedy), this seed of eng5_anchor_66 ends an
-# anchor at 7 A / 4 B (0.273 > 0.2). The brief named seed 93; after concurrent changes to the
-# LPS and callbacks shifted the runs, 93 held under the greedy too, and a search of seeds
-# 0-199 found 86 as the first that breaks. Any such seed would do.
-GREEDY_BREAKS_SEED = 86
+# anchor past the skew limit. The brief named seed 93; after concurrent changes to the LPS and
+# callbacks shifted the runs, 93 held under the greedy too, and 86 was the first of 0-199 to
+# break. The pair planner's jitter then became a hash of (seed, pair) (issue 15), which moved
+# the runs again: of seeds 0-95, 32, 87, 91 and 95 break under the greedy (and hold without
+# it). Any such seed would do.
+GREEDY_BREAKS_SEED = 32
 
 
 def _ids(n):

@@ -6,10 +6,12 @@ import math
 import random
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.cj import pairing
 from engine.cj.models import GenerationMode
 from engine.cj.orientation import essay_order, orient_wave
 from engine.cj.pairing import EssayNode, PairHistory, plan_coverage, plan_resampling
@@ -166,15 +168,27 @@ def test_a_scheduled_coverage_wave_pushes_no_essay_past_two_while_it_can_help_it
         assert len(wave) >= 1
 
 
-def test_a_coverage_wave_without_a_schedule_is_planned_as_before_the_schedule():
-    """Adaptive waves and LEGACY_GREEDY_ORIENTATION: the pairs recorded from the planner as it
-    was before round-robin schedules (lean terms summed in the same order, same matching)."""
+def _legacy_case():
     essays = [EssayNode(f"e{i:04d}", False, 0.25 * i) for i in range(9)]
     history = PairHistory.from_pairs(
         submitted_rows(
             [("e0000", "e0001"), ("e0002", "e0001"), ("e0003", "e0004"), ("e0003", "e0005")]
         )
     )
+    return essays, history
+
+
+def _former_jitter(seed, rows, cols):
+    """The jitter before issue 15: one PCG64 uniform per open pair, drawn in key order."""
+    return np.random.Generator(np.random.PCG64(seed)).uniform(0.0, pairing.JITTER_MAX, rows.size)
+
+
+def test_a_coverage_wave_without_a_schedule_is_planned_as_before_the_schedule(monkeypatch):
+    """Adaptive waves and LEGACY_GREEDY_ORIENTATION: given the jitter it drew then, the planner
+    plans the pairs recorded from it as it was before round-robin schedules (lean terms summed
+    in the same order, same matching). Only the jitter has changed since."""
+    monkeypatch.setattr(pairing, "_jitter", _former_jitter)
+    essays, history = _legacy_case()
     recorded = {
         0: [("e0007", "e0008"), ("e0005", "e0006"), ("e0002", "e0004"), ("e0001", "e0003")],
         2: [("e0006", "e0007"), ("e0005", "e0008"), ("e0002", "e0004"), ("e0001", "e0003")],
@@ -182,6 +196,15 @@ def test_a_coverage_wave_without_a_schedule_is_planned_as_before_the_schedule():
     for seed, pairs in recorded.items():
         wave = plan_coverage(essays, history, remaining=10, rng=random.Random(seed))
         assert [(p.first, p.second) for p in wave] == pairs
+
+
+def test_a_coverage_wave_without_a_schedule_is_planned_as_recorded():
+    """The same case with today's jitter (a hash of seed and pair), recorded in issue 15."""
+    essays, history = _legacy_case()
+    recorded = [("e0006", "e0007"), ("e0005", "e0008"), ("e0002", "e0004"), ("e0001", "e0003")]
+    for seed in (0, 2):
+        wave = plan_coverage(essays, history, remaining=10, rng=random.Random(seed))
+        assert [(p.first, p.second) for p in wave] == recorded
 
 
 def _free_pushed_to(x, y, skew):
