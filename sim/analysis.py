@@ -340,8 +340,16 @@ def write_outcomes(outcome: RunOutcome, folder: Path) -> dict[str, list[dict[str
         con.execute(f"ATTACH '{quoted}' AS {alias}")
         con.execute(f"USE {alias}")
         try:
-            load_outcomes(con, outcome)
-            report = run_analysis(con)
+            # One transaction, not one per table and view: a commit to a file costs more than
+            # creating a small run's table (-15% of the whole for a 24-essay run).
+            con.execute("BEGIN TRANSACTION")
+            try:
+                load_outcomes(con, outcome)
+                report = run_analysis(con)
+            except BaseException:
+                con.execute("ROLLBACK")  # DETACH refuses a database in an open transaction
+                raise
+            con.execute("COMMIT")
         finally:
             con.execute("USE memory.main")
             con.execute(f"DETACH {alias}")
