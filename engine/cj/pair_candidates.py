@@ -24,6 +24,7 @@ every open pair of theirs (``open_pairs_of``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -102,9 +103,17 @@ def candidate_pairs(
 
 
 def every_open_pair(compared: ComparedPairs) -> Candidates:
-    rows, cols = np.triu_indices(compared.n, 1)
+    rows, cols = _every_pair(compared.n)
     open_pair = compared.is_open(rows, cols)
     return Candidates(rows[open_pair], cols[open_pair], complete=True)
+
+
+@lru_cache(maxsize=16)
+def _every_pair(n: int) -> tuple[IndexArray, IndexArray]:
+    """Every pair ``i < j`` of ``n`` essays, built once per batch size (read-only: shared)."""
+    rows, cols = np.triu_indices(n, 1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def window_pairs(

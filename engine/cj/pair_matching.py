@@ -70,14 +70,18 @@ def take_greedily(matching: Matching, rows: IndexArray, cols: IndexArray, limit:
     rows, cols = rows[both_free], cols[both_free]
     mate = matching.mate.tolist()
     chosen, slot = matching.chosen, matching.slot
+    taken = len(chosen)
+    if taken >= limit:
+        return
     for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-        if len(chosen) >= limit:
-            break
         if mate[row] >= 0 or mate[col] >= 0:
             continue
         mate[row], mate[col] = col, row
-        slot[row] = slot[col] = len(chosen)
+        slot[row] = slot[col] = taken
         chosen.append((row, col))
+        taken += 1
+        if taken >= limit:
+            break
     matching.mate[:] = mate
 
 

@@ -233,7 +233,8 @@ class _CoverageWave:
 
 
 class _CandidatePool:
-    """The candidate pairs weighed so far (append-only; sorted by weight only where taken)."""
+    """The candidate pairs weighed so far, heaviest first: each batch added is sorted by
+    (weight, key) and merged in after any pair of equal weight already held."""
 
     def __init__(self, wave: _CoverageWave, n: int) -> None:
         self.wave, self.n = wave, n
@@ -242,7 +243,7 @@ class _CandidatePool:
         self.weights = np.empty(0, dtype=float)
 
     def add(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> bool:
-        """Weigh the pairs not yet in the pool and add them; whether any were new."""
+        """Weigh the pairs not yet in the pool and merge them in; whether any were new."""
         keys = rows * self.n + cols
         if self.keys.size:
             at = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
@@ -251,11 +252,17 @@ class _CandidatePool:
         if keys.size == 0:
             return False
         weights, pushed_to = self.wave.weigh(rows, cols)
+        order = np.lexsort((keys, -weights))
         self.keys = np.sort(np.concatenate([self.keys, keys]))
-        self.rows = np.concatenate([self.rows, rows])
-        self.cols = np.concatenate([self.cols, cols])
-        self.weights = np.concatenate([self.weights, weights])
-        self.pushed_to = np.concatenate([self.pushed_to, pushed_to])
+        if self.rows.size == 0:
+            self.rows, self.cols = rows[order], cols[order]
+            self.weights, self.pushed_to = weights[order], pushed_to[order]
+            return True
+        at = np.searchsorted(-self.weights, -weights[order], side="right")
+        self.rows = np.insert(self.rows, at, rows[order])
+        self.cols = np.insert(self.cols, at, cols[order])
+        self.weights = np.insert(self.weights, at, weights[order])
+        self.pushed_to = np.insert(self.pushed_to, at, pushed_to[order])
         return True
 
     def allowed(self, lean_max: int | None) -> NDArray[np.bool_]:
@@ -266,16 +273,14 @@ class _CandidatePool:
         return allowed
 
     def take_greedily(self, matching: Matching, lean_max: int | None, limit: int) -> None:
-        """Take the allowed pairs between unmatched essays, heaviest first (ties in key
-        order)."""
-        mate = matching.mate
-        usable = self.allowed(lean_max) & (mate[self.rows] < 0) & (mate[self.cols] < 0)
-        rows, cols = self.rows[usable], self.cols[usable]
-        order = np.lexsort((rows * self.n + cols, -self.weights[usable]))
-        take_greedily(matching, rows[order], cols[order], limit)
+        """Take the allowed pairs between unmatched essays, heaviest first."""
+        allowed = self.allowed(lean_max)
+        take_greedily(matching, self.rows[allowed], self.cols[allowed], limit)
 
     def augment(self, matching: Matching, lean_max: int | None, limit: int) -> None:
         """Grow ``matching`` along augmenting paths over the allowed pairs."""
+        if len(matching.chosen) >= limit or int((matching.mate < 0).sum()) < 2:
+            return  # a path needs an unmatched essay at each end
         allowed = self.allowed(lean_max)
         rows, cols = self.rows[allowed], self.cols[allowed]
         augment(matching, Adjacency.of(self.n, rows, cols), limit)
