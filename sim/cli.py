@@ -23,8 +23,18 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+# One BLAS thread unless the user asks for more: nothing the engine decides goes through BLAS
+# (docs/decisions/0006), and on a busy two-core machine a threaded 100x100 solve took 72 ms
+# against 0.47 ms on one thread. Set before numpy loads OpenBLAS, which reads it once; swarm
+# workers inherit it.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if "numpy" not in sys.modules:  # too late otherwise (and then not ours to change)
+        for variable in BLAS_THREAD_VARIABLES:
+            os.environ.setdefault(variable, "1")
     try:
         from sim.commands import dispatch, is_bad_input
 

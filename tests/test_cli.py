@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sim import cli, commands
@@ -128,3 +130,34 @@ def test_run_loads_neither_the_live_side_nor_libraries_it_does_not_use(tmp_path)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "0 [] None", result.stderr
+
+
+def test_a_command_runs_blas_on_one_thread_unless_told_otherwise():
+    """Speed only (nothing decided goes through BLAS): one OpenBLAS thread by default, and a
+    user's own OPENBLAS_NUM_THREADS is kept."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, json\n"
+        "from sim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['validate', 'scenarios/eng5_regular_24.yaml'])\n"
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(json.dumps(sorted({i['num_threads'] for i in threadpool_info()})))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    for given, expected in ((None, "[1]"), ("2", "[2]")):
+        if given:
+            env["OPENBLAS_NUM_THREADS"] = given
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert result.stdout.strip() == expected
