@@ -22,11 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.special import expit
 
 from engine.cj.comparison_graph import ComparisonGraph
+from engine.cj.portable import sigmoid
 
 __all__ = [
     "QualityReport",
@@ -43,6 +41,8 @@ BoolArray = NDArray[np.bool_]
 SE_MEAN_INFLATED = 0.4
 SE_MAX_INFLATED = 0.8
 SPARSE_COMPARISONS_PER_ITEM = 1.0
+#: From this many items, standard errors come from a Cholesky inverse (``_inverse_diagonal``).
+CHOLESKY_MIN_ITEMS = 400
 
 
 def fisher_information(
@@ -53,7 +53,7 @@ def fisher_information(
     lo, hi, met, _ = graph.edges
     keep = included[lo] & included[hi]
     lo, hi, met = lo[keep], hi[keep], met[keep]
-    p = expit(scores[lo] - scores[hi])
+    p = sigmoid(scores[lo] - scores[hi])
     weights = met * p * (1.0 - p)
     information = np.zeros((n, n))
     information[lo, hi] = -weights
@@ -87,19 +87,23 @@ def standard_errors(
 
 
 def _inverse_diagonal(matrix: FloatArray) -> FloatArray:
-    """The diagonal of a symmetric positive definite matrix's inverse, by Cholesky: LAPACK's
-    ``potrf`` then ``potri`` cost about half of ``np.linalg.inv``'s LU (1.2 s against 2.9 s at
-    3,000 items, one thread). Still cubic, which is why a batch computes standard errors once,
-    when it is scored for good, and not at every wave. The result goes through LAPACK, so its
-    last bits depend on the machine: ``engine.cj.batch_scoring`` quantises it."""
-    from scipy.linalg.lapack import dpotrf, dpotri  # scipy.linalg costs 0.1 s to import
+    """The diagonal of a symmetric positive definite matrix's inverse. From
+    ``CHOLESKY_MIN_ITEMS`` items up by Cholesky (LAPACK's ``potrf`` then ``potri``): half of
+    ``np.linalg.inv``'s cost (1.2 s against 2.9 s at 3,000 items, one thread). Below, ``inv``
+    itself: a few milliseconds, where importing scipy.linalg for LAPACK costs 0.1 s. Still
+    cubic, which is why a batch computes standard errors once, when it is scored for good, and
+    not at every wave. Either way the result goes through LAPACK, so its last bits depend on
+    the machine: ``engine.cj.batch_scoring`` quantises it."""
+    if matrix.shape[0] >= CHOLESKY_MIN_ITEMS:
+        from scipy.linalg.lapack import dpotrf, dpotri
 
-    factor, info = dpotrf(matrix, lower=True, clean=False)
-    if info == 0:
-        inverse, info = dpotri(factor, lower=True)
-    if info != 0:  # not positive definite after all (rounding at the edge): the general way
-        return np.asarray(np.diag(np.linalg.inv(matrix)))
-    return np.asarray(np.diag(inverse)).copy()
+        factor, info = dpotrf(matrix, lower=True, clean=False)
+        if info == 0:
+            inverse, info = dpotri(factor, lower=True)
+            if info == 0:
+                return np.asarray(np.diag(inverse)).copy()
+    # Small, or not positive definite after all (rounding at the edge): the general way.
+    return np.asarray(np.diag(np.linalg.inv(matrix)))
 
 
 def _informed_components(graph: ComparisonGraph, included: BoolArray) -> list[NDArray[np.int64]]:
@@ -111,7 +115,10 @@ def _informed_components(graph: ComparisonGraph, included: BoolArray) -> list[ND
         labels = graph.weak_components  # cached on the graph: no second graph search
         if informed.all() and not labels.any():  # connected, every label is item 0's
             return [np.arange(n)]
-    else:
+    else:  # items left out (alpha == 0 on a broken graph): rare, and the only use of scipy
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
         lo, hi, _, _ = graph.edges
         keep = included[lo] & included[hi]
         lo, hi = lo[keep], hi[keep]

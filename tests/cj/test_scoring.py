@@ -228,9 +228,9 @@ def test_large_nets_still_match_choix():
     np.testing.assert_allclose(fit.scores, choix_scores(400, data, 0.01), atol=TOLERANCE)
 
 
-@pytest.mark.parametrize(("n", "m", "seed"), [(24, 288, 1), (100, 1200, 2), (300, 4000, 3)])
-def test_cholesky_standard_errors_equal_the_dense_inverse(n, m, seed):
-    """The Cholesky inverse gives the standard errors the general inverse gave, to 1e-9."""
+@pytest.mark.parametrize(("n", "m", "seed"), [(24, 288, 1), (300, 4000, 3), (500, 6000, 2)])
+def test_standard_errors_equal_the_dense_inverse(n, m, seed):
+    """Standard errors (by Cholesky from 400 items up) are the general inverse's, to 1e-9."""
     rng = np.random.default_rng(seed)
     data = simulate(rng, rng.normal(0, 1.5, n), random_pairs(rng, n, m))
     fit = fit_bradley_terry(n, data, alpha=0.01)
