@@ -15,10 +15,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy  # noqa: F401 -- loaded before the pin below, which reaches only loaded libraries
 import pytest
-import scipy.linalg  # noqa: F401 -- scipy's wheels bring a BLAS of their own
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from tests.benchmarks.goals import GOALS
 
@@ -54,12 +51,19 @@ def pytest_collection_modifyitems(items):
 def _blas_on_one_thread(pytestconfig):
     """Pin every loaded BLAS to one thread for the whole session. A threaded BLAS on a busy
     2-core machine spins threads that fight the neighbours' load, and the BT fits measured 47x
-    and then 14x in two runs; one thread each is also what the engine's decisions rely on."""
+    and then 14x in two runs; one thread each is also what the engine's decisions rely on.
+    (Imported here, not at the top: the default suite loads this file too, and needs none.)"""
+    # Loaded before the pin, which reaches only the libraries already loaded; scipy's wheels
+    # bring a BLAS of their own beside numpy's.
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         unpinned = [
             lib
             for lib in threadpool_info()
-            if lib["user_api"] == "blas" and lib["num_threads"] != 1
+            if lib["user_api"] == "blas" and lib["num_threads"] != BLAS_THREADS
         ]
         assert not unpinned, f"BLAS still threaded: {unpinned}"
         pytestconfig._cjsim_blas = [
