@@ -158,7 +158,7 @@ class StudentsSpec(ScenarioModel):
 
 class CohortSpec(ScenarioModel):
     """Who is compared: graded anchors on a grade scale, and students; their essays hold at
-    most 5,000,000 words of generated text in all."""
+    most 15,000,000 words of generated text in all."""
 
     grade_scale: str = "eng5_np_legacy_9_step"
     """The grade scale: eng5_np_legacy_9_step, eng5_np_national_9_step or swedish_8_anchor."""

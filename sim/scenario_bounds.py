@@ -29,15 +29,15 @@ __all__ = [
     "ScenarioModel",
 ]
 
-#: The largest cohort: pairing a batch's first wave costs O(essays^2) (engine/cj/pairing.py:
-#: about 3 s for 2,200 essays, 0.8 s for 1,200), so that a run's first comparison goes out
-#: within a few seconds even on a busy machine.
-STUDENTS_MAX = 1_000
+#: The largest cohort: the performance budget's 3,000-essay batch (DESIGN.md). Planning a
+#: wave no longer weighs every pair (engine/cj/pair_candidates.py: 33-75 ms for a first wave of
+#: 3,000 essays, where it took 8-19 s), but a run's work still grows with its essays.
+STUDENTS_MAX = 3_000
 ANCHORS_MAX = 200
 #: Words of generated essay text in a cohort (students x words, plus listed anchors' words):
-#: 2,200 essays of 20,000 words took 5 s to generate before the first event. 5 million is
-#: 1,000 students of 5,000 words.
-COHORT_WORDS_MAX = 5_000_000
+#: 2,200 essays of 20,000 words took 5 s to generate before the first event. 15 million is
+#: 3,000 students of 5,000 words.
+COHORT_WORDS_MAX = 15_000_000
 #: Latent quality, in log-odds: sigmoid(quality_A - quality_B) is the chance that A wins, so
 #: +-20 already means certainty, and draws stay far from exp()'s overflow.
 QUALITY_MAX = 20.0

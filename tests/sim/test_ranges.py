@@ -235,10 +235,10 @@ def test_a_cohorts_text_is_bounded_in_words():
     full = {"students": {"count": STUDENTS_MAX, "words": 5_000}}
     assert CohortSpec.model_validate(full).text_words == COHORT_WORDS_MAX
     one_more = {**full, "anchors": [{"ref": "a", "grade": "A", "words": 1}]}
-    with pytest.raises(ValidationError, match="5,000,001 words"):
+    with pytest.raises(ValidationError, match="15,000,001 words"):
         CohortSpec.model_validate(one_more)
-    ids = {"students": {"ids": [f"s{i}" for i in range(500)], "words": 10_001}}
-    with pytest.raises(ValidationError, match="5,000,500 words"):
+    ids = {"students": {"ids": [f"s{i}" for i in range(1_500)], "words": 10_001}}
+    with pytest.raises(ValidationError, match="15,001,500 words"):
         CohortSpec.model_validate(ids)
 
 
@@ -276,7 +276,7 @@ def test_the_limits_hold_in_the_live_models_too():
     [
         ("run:\n  batch_interval_s: 86400.001\n", "s.yaml:3:3: run.batch_interval_s: "),
         ("run:\n  batches: 51\n", "s.yaml:3:3: run.batches: "),
-        ("cohort:\n  students: {count: 1001}\n", "s.yaml:3:14: cohort.students.count: "),
+        ("cohort:\n  students: {count: 3001}\n", "s.yaml:3:14: cohort.students.count: "),
         (
             "provider:\n  latency_ms: {median: 3600001}\n",
             "s.yaml:3:16: provider.latency_ms.median: ",

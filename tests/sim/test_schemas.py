@@ -158,7 +158,7 @@ BROKEN_SCENARIOS = [
     ("legacy: {LPS_WORKERS: 0}", "0 is less than the minimum of 1"),
     ("run: {batches: 51}", "51 is greater than the maximum of 50"),
     ("faults: [{kind: meteor_strike}]", "'meteor_strike' is not one of"),
-    ("cohort: {students: {count: 1001}}", "1001 is greater than the maximum of 1000"),
+    ("cohort: {students: {count: 3001}}", "3001 is greater than the maximum of 3000"),
     ("provider: {latency_ms: {median: 0}}", "0 is less than or equal to the minimum of 0"),
 ]
 
