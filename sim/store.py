@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -65,14 +66,22 @@ class StoreStats:
 
 
 class _Table:
-    """Committed rows of one table, with equality indexes on the declared columns."""
+    """Committed rows of one table, with equality indexes: on the declared columns from the
+    start, and on any other column from the first ``select`` that filters on it (built then
+    from the committed rows and kept up to date by every commit from then on). The lazy ones
+    are this store's own business, as a database's planner's choices are: a batch's pairs share
+    one ``cj_batch_id``, so without them every ``outstanding_pairs`` read every pair of the
+    batch, at every wake of every wave's watchdog (issue 15). A column holding a value that
+    cannot be hashed is never indexed lazily, and is scanned as before."""
 
-    __slots__ = ("indexes", "rows", "spec")
+    __slots__ = ("declared", "indexes", "rows", "spec", "unindexable")
 
     def __init__(self, spec: TableSpec) -> None:
         self.spec = spec
         self.rows: dict[Any, Row] = {}
         self.indexes: dict[str, dict[Any, set[Any]]] = {column: {} for column in spec.indexes}
+        self.declared = frozenset(spec.indexes)
+        self.unindexable: set[str] = set()
 
     def put(self, key: Any, row: Row | _Deleted) -> None:
         old = self.rows.get(key)
@@ -83,6 +92,7 @@ class _Table:
                 del self.rows[key]
             return
         self.rows[key] = row
+        dropped = None
         for column, index in self.indexes.items():
             value = getattr(row, column)
             if old is not None:
@@ -90,14 +100,54 @@ class _Table:
                 if previous == value:
                     continue  # most updates leave the indexed column alone
                 index[previous].discard(key)
-            index.setdefault(value, set()).add(key)
+            try:
+                index.setdefault(value, set()).add(key)
+            except TypeError:
+                if column in self.declared:
+                    raise
+                dropped = [*(dropped or ()), column]
+        for column in dropped or ():
+            del self.indexes[column]
+            self.unindexable.add(column)
 
-    def candidate_keys(self, equals: dict[str, object]) -> list[Any]:
+    def index_on(self, column: str) -> dict[Any, set[Any]] | None:
+        """The equality index on ``column``, built now if there is none yet (None: a value in
+        the column cannot be hashed)."""
+        index = self.indexes.get(column)
+        if index is not None or column in self.unindexable:
+            return index
+        index = {}
+        try:
+            for key, row in self.rows.items():
+                index.setdefault(getattr(row, column), set()).add(key)
+        except TypeError:
+            self.unindexable.add(column)
+            return None
+        self.indexes[column] = index
+        return index
+
+    def candidate_keys(self, equals: dict[str, object]) -> tuple[list[Any], bool]:
+        """Keys of the committed rows that may match ``equals``, from the smallest index bucket
+        among its columns, and whether they all match for sure (one condition, on a declared
+        index). Every key of a matching row is among them."""
+        best: AbstractSet[Any] | None = None
         for column, value in equals.items():
-            index = self.indexes.get(column)
-            if index is not None:
-                return list(index.get(value, ()))
-        return list(self.rows)
+            index = self.index_on(column)
+            if index is None:
+                continue
+            try:
+                bucket = index.get(value, _NO_KEYS)
+            except TypeError:  # an unhashable value asked for: no bucket can answer
+                continue
+            if best is None or len(bucket) < len(best):
+                best = bucket
+        if best is None:
+            return list(self.rows), False
+        exact = len(equals) == 1 and next(iter(equals)) in self.declared
+        return list(best), exact
+
+
+_NO_KEYS: frozenset[Any] = frozenset()
 
 
 class SimStore:
@@ -290,11 +340,12 @@ class SimTx:
             await wait
         table = self._store._table(spec)
         rows: dict[Any, Row] = {}
-        if len(equals) == 1 and next(iter(equals)) in table.indexes:
-            # The index answers the one condition exactly: no row needs checking.
-            rows = {key: table.rows[key] for key in table.candidate_keys(equals)}
+        keys, exact = table.candidate_keys(equals)
+        if exact:
+            # The declared index answers the one condition exactly: no row needs checking.
+            rows = {key: table.rows[key] for key in keys}
         else:
-            for key in table.candidate_keys(equals):
+            for key in keys:
                 row = table.rows[key]
                 if _matches(row, equals):
                     rows[key] = row

@@ -3,13 +3,17 @@ allocation that costs what the read it replaced cost."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+
 import pytest
 
 from engine.ports import TaskCrashed
 from engine.store.errors import DeadlockDetected, StoreMisuse
+from engine.store.rows import Row, table
 from sim.runtime import SimRuntime
 from sim.store import SimStore
-from tests.contracts.rows import Counter, Numbered
+from tests.contracts.rows import Counter, Numbered, Pair
 
 
 @pytest.fixture
@@ -199,3 +203,117 @@ def test_key_allocation_is_deterministic_under_a_seeded_interleaving(runtime):
     first = run_once()
     assert first == run_once()
     assert sorted(first.values()) == list(range(1, 13))
+
+
+# -- lazy equality indexes (issue 15): an implementation detail that must change no answer ------
+
+
+@table("sim_store_tagged", key="name")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Tagged(Row):
+    """A row with a column no index can hold (a dict) beside one it can."""
+
+    name: str
+    tags: dict[str, int] | None = None
+    colour: str | None = None
+
+
+def _scan(rows, equals):
+    """What select must return: every row that matches, by key."""
+    matching = [r for r in rows if all(getattr(r, c) == v for c, v in equals.items())]
+    return sorted(matching, key=lambda r: r.correlation_id)
+
+
+def test_select_answers_as_a_full_scan_does_through_commits_and_own_writes(runtime):
+    """Filters on declared and lazily indexed columns, alone and together, return exactly the
+    rows a scan of committed rows plus the transaction's own writes would, in key order, while
+    rows move between index buckets, are deleted, and are written but not yet committed."""
+    store = SimStore(runtime)
+    rng = random.Random(15)
+    filters = [
+        {"batch_id": 1},
+        {"winner": None},
+        {"winner": "a"},
+        {"batch_id": 2, "winner": None},
+        {"winner": "b", "batch_id": 1},
+        {"batch_id": 3, "winner": "zz"},
+        {},
+    ]
+
+    async def main():
+        committed: dict[str, Pair] = {}
+        for step in range(60):
+            async with store.transaction() as tx:
+                mine = dict(committed)
+                for _ in range(rng.randint(1, 6)):
+                    key = f"p{rng.randint(0, 40):02d}"
+                    row = Pair(
+                        correlation_id=key,
+                        batch_id=rng.randint(1, 3),
+                        winner=rng.choice([None, "a", "b"]),
+                    )
+                    if key not in mine:
+                        await tx.insert(row)
+                        mine[key] = row
+                    elif rng.random() < 0.2:
+                        await tx.delete(Pair, key)
+                        del mine[key]
+                    else:
+                        await tx.update(row)
+                        mine[key] = row
+                    equals = rng.choice(filters)
+                    assert await tx.select(Pair, **equals) == _scan(mine.values(), equals)
+                if step % 7 == 3:
+                    await tx.rollback()
+                    continue
+            committed = mine
+            async with store.transaction() as tx:
+                for equals in filters:
+                    assert await tx.select(Pair, **equals) == _scan(committed.values(), equals)
+
+    runtime.run(main())
+
+
+def test_a_column_holding_unhashable_values_is_scanned_not_indexed(runtime):
+    """A dict in a filtered column, present before the first select or arriving after it,
+    leaves select's answers as they were."""
+    store = SimStore(runtime)
+
+    async def main():
+        async with store.transaction() as tx:
+            await tx.insert(_Tagged(name="a", tags=None, colour="red"))
+            await tx.insert(_Tagged(name="b", tags={"x": 1}, colour="red"))
+        async with store.transaction() as tx:
+            assert [r.name for r in await tx.select(_Tagged, tags={"x": 1})] == ["b"]
+            assert [r.name for r in await tx.select(_Tagged, colour="red")] == ["a", "b"]
+            await tx.update(_Tagged(name="a", tags={"y": 2}, colour="blue"))
+        async with store.transaction() as tx:
+            assert [r.name for r in await tx.select(_Tagged, colour="red")] == ["b"]
+            assert [r.name for r in await tx.select(_Tagged, colour="blue")] == ["a"]
+            assert [r.name for r in await tx.select(_Tagged, tags={"y": 2})] == ["a"]
+            assert [r.name for r in await tx.select(_Tagged, tags=None)] == []
+
+    runtime.run(main())
+
+
+def test_an_index_built_after_rows_exist_keeps_up_with_later_commits(runtime):
+    """The first select on a column indexes the rows already committed; later inserts and
+    updates move rows in and out of its answer."""
+    store = SimStore(runtime)
+
+    async def main():
+        async with store.transaction() as tx:
+            await tx.insert(_Tagged(name="a", colour="red"))
+        async with store.transaction() as tx:
+            assert [r.name for r in await tx.select(_Tagged, colour="red")] == ["a"]
+        async with store.transaction() as tx:
+            await tx.insert(_Tagged(name="b", colour="red"))
+            await tx.update(_Tagged(name="a", colour="green"))
+        async with store.transaction() as tx:
+            assert [r.name for r in await tx.select(_Tagged, colour="red")] == ["b"]
+            assert [r.name for r in await tx.select(_Tagged, colour="green")] == ["a"]
+            await tx.delete(_Tagged, "b")
+        async with store.transaction() as tx:
+            assert await tx.select(_Tagged, colour="red") == []
+
+    runtime.run(main())

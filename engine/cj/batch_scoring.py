@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numpy.typing import NDArray
@@ -114,14 +115,15 @@ def _fit(
     ids = sorted(essay.essay_id for essay in essays)
     index = {essay_id: i for i, essay_id in enumerate(ids)}
     decided = _decided(pairs)
-    outcomes = [(index[w], index[lo]) for w, lo in decided]
+    # (winner, loser) rows of indices, filled straight from the flattened ids: a list of index
+    # tuples and np.array over it cost twice as much, at every wave, over every decided pair.
+    outcomes = np.fromiter(
+        map(index.__getitem__, chain.from_iterable(decided)),
+        dtype=np.int64,
+        count=2 * len(decided),
+    ).reshape(-1, 2)
     initial = None if not previous else [previous.get(essay_id, 0.0) for essay_id in ids]
-    fit = fit_bradley_terry(
-        len(ids),
-        np.array(outcomes, dtype=np.int64).reshape(-1, 2),
-        alpha=alpha,
-        initial=initial,
-    )
+    fit = fit_bradley_terry(len(ids), outcomes, alpha=alpha, initial=initial)
     on_grid = quantise(fit.scores)
     # ``ids`` is in index order; tolist() converts every element in one C call.
     scores = dict(zip(ids, on_grid.tolist(), strict=True))

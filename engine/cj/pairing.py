@@ -43,9 +43,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -103,19 +104,47 @@ class PairHistory:
         seconds = [b for _, b in submitted]
         keys = [((a, b), True) if a <= b else ((b, a), False) for a, b in submitted]
         in_a, in_b = Counter(firsts), Counter(seconds)
-        appearances = in_a + in_b
+        # in_a + in_b, counted in C: the same counts, in the same order.
+        appearances = Counter(in_a)
+        appearances.update(seconds)
         # .get, not [], for absent keys: a Counter's __missing__ is a Python call.
         positions = {essay: (in_a.get(essay, 0), in_b.get(essay, 0)) for essay in appearances}
         oriented = Counter(keys)
-        orientations = {
-            key: (oriented.get((key, True), 0), oriented.get((key, False), 0))
-            for key, _ in oriented
-        }
-        return cls(dict(appearances), frozenset(orientations), positions, orientations)
+        compared = frozenset(map(itemgetter(0), oriented))
+        return cls(dict(appearances), compared, positions, _Orientations(oriented, compared))
 
     @classmethod
     def empty(cls) -> PairHistory:
         return cls({}, frozenset(), {}, {})
+
+
+class _Orientations(Mapping[tuple[str, str], tuple[int, int]]):
+    """``PairHistory.orientations`` read on demand from the counts of ``(key, lo first)``:
+    only resampling's orientation asks, of a few pairs, and building the whole mapping was
+    most of ``from_pairs``'s time at every wave (issue 15). Iterates in the order pairs were
+    first submitted, as the dict it replaces did."""
+
+    __slots__ = ("_counts", "_keys")
+
+    def __init__(
+        self, counts: Mapping[tuple[tuple[str, str], bool], int], keys: frozenset[tuple[str, str]]
+    ) -> None:
+        self._counts = counts
+        self._keys = keys
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[int, int]:
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._counts.get((key, True), 0), self._counts.get((key, False), 0)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(dict.fromkeys(map(itemgetter(0), self._counts)))
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 @dataclass(frozen=True, slots=True)
