@@ -339,19 +339,21 @@ class SimTx:
         if wait is not None:
             await wait
         table = self._store._table(spec)
-        rows: dict[Any, Row] = {}
+        committed = table.rows
         keys, exact = table.candidate_keys(equals)
-        if exact:
-            # The declared index answers the one condition exactly: no row needs checking.
-            rows = {key: table.rows[key] for key in keys}
-        else:
-            for key in keys:
-                row = table.rows[key]
-                if _matches(row, equals):
-                    rows[key] = row
-        for (table_name, key), written in self._writes.items():
-            if table_name != spec.name:
-                continue
+        own = [(k, w) for (name, k), w in self._writes.items() if name == spec.name]
+        if not own:
+            # Committed rows only (the usual read): sort the keys, then fetch each row once.
+            keys.sort()
+            if exact:  # the declared index answers the one condition: no row needs checking
+                return [committed[key] for key in keys]  # type: ignore[misc]
+            return [row for key in keys if _matches(row := committed[key], equals)]  # type: ignore[misc]
+        rows: dict[Any, Row] = {}
+        for key in keys:
+            row = committed[key]
+            if exact or _matches(row, equals):
+                rows[key] = row
+        for key, written in own:
             if isinstance(written, _Deleted) or not _matches(written, equals):
                 rows.pop(key, None)
             else:

@@ -243,3 +243,28 @@ def test_an_adaptive_wave_with_lean_tiers_pushes_no_essay_past_two_while_it_can_
     assert wave
     if any(_free_pushed_to(x, y, skew) <= 2 for x, y in open_pairs):
         assert all(_free_pushed_to(p.first, p.second, skew) <= 2 for p in wave)
+
+
+def test_pair_history_counts_each_pairs_orientations_and_positions():
+    """From rows submitted in both orientations, some more than once, the history holds each
+    pair's (lo first, hi first) counts, in the order pairs were first submitted, and each
+    essay's (times in A, times in B): the same whether or not the mapping is read whole."""
+    rows = submitted_rows(
+        [("b", "a"), ("a", "c"), ("a", "b"), ("b", "a"), ("c", "d"), ("d", "c"), ("d", "c")]
+    )
+    history = PairHistory.from_pairs(rows)
+    expected = {("a", "b"): (1, 2), ("a", "c"): (1, 0), ("c", "d"): (1, 2)}
+    assert history.orientations[("a", "b")] == (1, 2)
+    assert history.orientations.get(("c", "d")) == (1, 2)
+    assert history.orientations.get(("b", "a")) is None  # only the sorted key is a key
+    assert ("a", "d") not in history.orientations
+    with pytest.raises(KeyError):
+        history.orientations[("a", "d")]
+    assert len(history.orientations) == 3
+    assert list(history.orientations) == list(expected)
+    assert dict(history.orientations) == expected
+    assert history.orientations == expected
+    assert history.compared == frozenset(expected)
+    assert history.positions == {"b": (2, 1), "a": (2, 2), "c": (1, 3), "d": (2, 1)}
+    assert history.appearances == {"b": 3, "a": 4, "c": 4, "d": 3}
+    assert list(history.appearances) == ["b", "a", "c", "d"]
