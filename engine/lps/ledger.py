@@ -18,6 +18,13 @@ An item's processing-timeout clock runs from its *current* provider call only: a
 that waits its turn in a new bundle is not stuck, and a worker never calls the provider for an
 item that was expired while it waited (``LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK`` restores the bug,
 in which such an item was sent anyway and its retry crashed the worker on ``expired -> queued``).
+
+A serial bundle's items turn ``processing`` one by one, each as its own call starts
+(``dispatch``): while an item waits its turn it is ``queued``, under its TTL, and when the bundle
+is cut short its unreached items go back in line with nothing written (``release``). Only the
+original's bundles are marked whole when taken (``start_processing``) and handed back item by
+item (``hold_back``): a write and an event per item, per hand-back, which made a call's cost grow
+with the bundle's size.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ class QueueLedger:
     counts: dict[QueueStatus, int] = field(default_factory=lambda: dict.fromkeys(QueueStatus, 0))
     open_ids: set[str] = field(default_factory=set)  # items not yet terminal
     # When each processing item's timeout clock started: its own provider call, or the moment
-    # its worker died. Items still waiting their turn inside a live worker's bundle have none.
+    # its worker died. Items of a whole-marked bundle still waiting their turn have none.
     timeout_clock: dict[str, float] = field(default_factory=dict)
     _prompts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     _writing: set[str] = field(default_factory=set)
@@ -157,6 +164,8 @@ class QueueLedger:
         self.index.push_front(item.queue_id, item.priority)
 
     async def start_processing(self, items: list[QueueItem], bundle_id: str) -> list[QueueItem]:
+        """Mark a whole bundle ``processing`` at once (batch jobs, and the original's serial
+        bundles: see ``strategies.execute``)."""
         now = self.ctx.runtime.utcnow()
         started = [
             await self._change(
@@ -165,14 +174,50 @@ class QueueLedger:
             for item in items
         ]
         for item in started:
-            self.ctx.log.append(
-                "lps.item.dispatched",
-                ids=self._ids(item),
-                bundle_id=bundle_id,
-                attempt=item.retry_count + 1,
-                bundle_size=len(items),
-            )
+            self._log_dispatched(item, bundle_id, len(items))
         return started
+
+    async def dispatch(self, item: QueueItem, bundle_id: str, bundle_size: int) -> QueueItem | None:
+        """Mark one item of a taken bundle ``processing`` just before its call; None, and no
+        call, if it is no longer queued (the sweep expired it while it waited its turn) or is
+        past its TTL now (expired here, as ``pop_ready`` would)."""
+        current = self.items[item.queue_id]
+        if current.status is not QueueStatus.QUEUED:
+            return None
+        if self._past_ttl(current):
+            await self.expire(current, reason="ttl", error_type=ErrorType.QUEUE_EXPIRED)
+            return None
+        started = await self._change(
+            current,
+            QueueStatus.PROCESSING,
+            processing_started_at=self.ctx.runtime.utcnow(),
+            bundle_id=bundle_id,
+        )
+        self._log_dispatched(started, bundle_id, bundle_size)
+        return started
+
+    def release(self, items: list[QueueItem]) -> int:
+        """Put taken items that were never dispatched back in line, at their old place; how
+        many. Their rows never left ``queued``, so nothing is written: no store write and no
+        event per item (the churn ``hold_back`` costs)."""
+        released = 0
+        for item in items:
+            current = self.items[item.queue_id]
+            if current.status is QueueStatus.QUEUED:  # not expired while it waited its turn
+                self.index.push(current.queue_id, current.priority)
+                released += 1
+        if released:
+            self._signal()
+        return released
+
+    def _log_dispatched(self, item: QueueItem, bundle_id: str, bundle_size: int) -> None:
+        self.ctx.log.append(
+            "lps.item.dispatched",
+            ids=self._ids(item),
+            bundle_id=bundle_id,
+            attempt=item.retry_count + 1,
+            bundle_size=bundle_size,
+        )
 
     def _prompt(self, queue_id: str) -> tuple[str, str, str]:
         prompt = self._prompts.get(queue_id)
@@ -398,9 +443,10 @@ class QueueLedger:
         self._signal()
 
     async def hold_back(self, items: list[QueueItem], *, reason: str) -> None:
-        """Return the items of a bundle that were never called to the queue, at their old place
-        in line and with their retry count unchanged (the concurrency gate held the bundle's
-        next call back: queued, they wait under their TTL and any worker may take them)."""
+        """Return the items of a bundle marked ``processing`` whole but never called to the
+        queue, at their old place in line and with their retry count unchanged (the concurrency
+        gate held the bundle's next call back: queued, they wait under their TTL and any worker
+        may take them). Only the original's bundles need it; others ``release`` for free."""
         for item in items:
             current = self.items[item.queue_id]
             if current.status is not QueueStatus.PROCESSING:

@@ -5,8 +5,10 @@
   ``min(preferred_bundle_size, SERIAL_BUNDLE_MAX_REQUESTS_PER_CALL)`` compatible items (same
   provider, same overrides, same batching hint, as the original); the hint counts only as an
   int in 1..64. The first incompatible item ends the bundle and goes back in line. The bundle's
-  items are called one after another. A failure affects only its own item (``per_item``), or,
-  under the original's ``whole_bundle`` policy, stops the bundle and fails every item in it.
+  items are called one after another, each marked ``processing`` only as its call starts (see
+  ``execute``: a bundle's cost is then one write per call, whatever its size). A failure
+  affects only its own item (``per_item``), or, under the original's ``whole_bundle`` policy,
+  stops the bundle and fails every item in it.
 * ``batch_api``: the same bundling, handed to a provider batch job (see ``batch_api``).
 """
 
@@ -89,42 +91,60 @@ async def execute(
     ``gate``, ``ticket`` is the admission the worker waited for before taking the bundle, for
     its first call; each later call needs the gate's leave at once, and when the gate holds it
     back the bundle ends there, its uncalled items back in line. An admission left unused is
-    handed back, however the bundle ends."""
+    handed back, however the bundle ends.
+
+    Each item turns ``processing`` just before its own call (``QueueLedger.dispatch``), not
+    when the bundle is taken: an item waiting its turn stays ``queued`` in the store, under its
+    TTL, and when the bundle ends early (the gate holds a call back, the worker crashes) the
+    items not reached go back in line with nothing written (``QueueLedger.release``). Marking
+    the whole bundle at once cost a store write and an event per item taken, and another pair
+    per item handed back: with a gate that holds calls back during every rate-limit pause, a
+    bundle of 64 paid about 63 of each for one call, so the cost per comparison grew with the
+    bundle size, and so with the batch (issue 15). The original's bundles (``_marks_whole``)
+    are still marked whole: two of its bugs live in that.
+    """
     ctx = ledger.ctx
     settings = ctx.settings
+    serial = settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE
+    whole_marked = _marks_whole(ledger)
+    bundle_id = f"{ctx.mode}:{ctx.streams.ids('lps.bundles').next()[:12]}"
+    items = bundle
+    reached = 0  # items[reached:] were taken from the queue but not yet dispatched
+    cut = "cancelled"  # why a bundle ended before its last item, if it does
     try:
-        serial = settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE
-        bundle_id = f"{ctx.mode}:{ctx.streams.ids('lps.bundles').next()[:12]}"
-        items = await ledger.start_processing(bundle, bundle_id)
-        model = ledger.model_of(items[0])
-        resolved = ctx.provider_for(items[0].provider).name
-        if serial:
-            ctx.metrics.bundle_calls.labels(resolved, model).inc()
-            ctx.metrics.bundle_items.labels(resolved, model).observe(len(items))
-        ctx.log.append(
-            "lps.bundle.started",
-            ids={"bundle_id": bundle_id},
-            size=len(items),
-            provider=items[0].provider,
-            resolved_provider=resolved,
-            model=model,
-            mode=ctx.mode,
-        )
+        if whole_marked:
+            items = await ledger.start_processing(bundle, bundle_id)
+            _announce(ledger, items, bundle_id)
         whole_bundle = serial and settings.BUNDLE_FAILURE_POLICY is BundleFailurePolicy.WHOLE_BUNDLE
         held: list[tuple[QueueItem, ProviderVerdict]] = []
         send_expired = settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
-        for position, item in enumerate(items):
+        for position, queued in enumerate(items):
             if gate is not None and ticket is None:
                 ticket = gate.try_admit()
                 if ticket is None:
                     # The gate holds the next call back (a pause, the limit, what remains):
                     # the rest of the bundle goes back in line rather than waiting here, taken
-                    # from the queue, where nothing would see it wait.
-                    await ledger.hold_back(items[position:], reason="concurrency_gate")
+                    # from the queue, where no other worker could serve it.
+                    cut = "concurrency_gate"
+                    if whole_marked:
+                        await ledger.hold_back(items[position:], reason="concurrency_gate")
                     break
-            current = ledger.items[item.queue_id]
-            if current.status is not QueueStatus.PROCESSING and not send_expired:
-                # Expired by the sweep while it waited its turn: its callback is already out.
+            reached = position + 1
+            if whole_marked:
+                item = queued
+                current = ledger.items[item.queue_id]
+                skipped = current.status is not QueueStatus.PROCESSING and not send_expired
+            else:
+                dispatched = await ledger.dispatch(queued, bundle_id, len(items))
+                if position == 0:
+                    # After the first dispatch, as when the whole bundle was marked first: a
+                    # bundle of one (per_request mode) logs and writes just what it did then.
+                    _announce(ledger, items, bundle_id)
+                item = dispatched or queued
+                current = ledger.items[item.queue_id]
+                skipped = dispatched is None
+            if skipped:
+                # Expired while it waited its turn: its callback is already out.
                 ctx.log.append(
                     "lps.item.skipped",
                     ids={"queue_id": item.queue_id, "correlation_id": item.correlation_id},
@@ -141,15 +161,19 @@ async def execute(
             if outcome is None:
                 continue  # expired while the call ran; its callback is already out
             if isinstance(outcome, WorkerCrash):
+                # The worker died holding what it had marked ``processing``: the item it was
+                # calling (and, marked whole, the rest of its bundle) waits for the sweep.
+                abandoned = items[position:] if whole_marked else [item]
+                cut = "worker_crash"
                 ctx.metrics.worker_crashes.inc()
                 ctx.log.append(
                     "lps.worker.crashed",
                     ids={"bundle_id": bundle_id},
                     problem=str(outcome),
-                    abandoned=len(items) - position,
+                    abandoned=len(abandoned),
                 )
-                for abandoned in items[position:]:
-                    await ledger.abandon(abandoned, "worker_crash")
+                for lost in abandoned:
+                    await ledger.abandon(lost, "worker_crash")
                 for kept, verdict in held:
                     await ledger.complete(kept, verdict)
                 return
@@ -171,6 +195,51 @@ async def execute(
     finally:
         if gate is not None and ticket is not None:
             gate.cancel(ticket)
+        if not whole_marked and reached < len(items):
+            # Taken but never reached (the gate held a call back, the worker crashed, or the
+            # bundle was cancelled): still ``queued``, back in line for any worker. One event
+            # for them all: they were never dispatched, so there is nothing to undo per item.
+            released = ledger.release(items[reached:])
+            if released:
+                ctx.log.append(
+                    "lps.bundle.released",
+                    ids={"bundle_id": bundle_id},
+                    released=released,
+                    reason=cut,
+                )
+
+
+def _announce(ledger: QueueLedger, items: list[QueueItem], bundle_id: str) -> None:
+    """Count a bundle in the metrics and log ``lps.bundle.started``."""
+    ctx = ledger.ctx
+    model = ledger.model_of(items[0])
+    resolved = ctx.provider_for(items[0].provider).name
+    if ctx.settings.QUEUE_PROCESSING_MODE is QueueProcessingMode.SERIAL_BUNDLE:
+        ctx.metrics.bundle_calls.labels(resolved, model).inc()
+        ctx.metrics.bundle_items.labels(resolved, model).observe(len(items))
+    ctx.log.append(
+        "lps.bundle.started",
+        ids={"bundle_id": bundle_id},
+        size=len(items),
+        provider=items[0].provider,
+        resolved_provider=resolved,
+        model=model,
+        mode=ctx.mode,
+    )
+
+
+def _marks_whole(ledger: QueueLedger) -> bool:
+    """Whether bundles are marked ``processing`` whole when taken, as the original did.
+    Its whole-bundle failure policy fails the uncalled items of a bundle, which only a
+    processing item may do; and its retried item, keeping its old timeout clock, was expired by
+    the sweep while it waited its turn *as processing*, then sent anyway, and its retry crashed
+    the worker. Either toggle brings the whole marking back (in every mode, so that a legacy run
+    is the original's, call for call), and both bugs still show."""
+    settings = ledger.ctx.settings
+    return (
+        settings.BUNDLE_FAILURE_POLICY is BundleFailurePolicy.WHOLE_BUNDLE
+        or settings.LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK
+    )
 
 
 async def settle(

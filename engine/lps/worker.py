@@ -3,8 +3,10 @@
 With a concurrency gate (``engine.lps.concurrency_gate``), a worker first looks at the item next
 in line, waits at its (provider, model) gate, and only then takes its bundle: items stay queued,
 in dispatch order and under their TTL, while the controller holds calls back, so however many
-workers there are, the gate and not the pool decides how many calls are in flight. Batch jobs
-pass no gate: one job is many calls that the provider schedules itself.
+workers there are, the gate and not the pool decides how many calls are in flight. Each later
+call of a serial bundle needs the gate's leave at once; when it is refused, the items not yet
+called go back in line (``strategies.execute``). Batch jobs pass no gate: one job is many calls
+that the provider schedules itself.
 """
 
 from __future__ import annotations

@@ -139,7 +139,8 @@ def test_an_item_expired_while_it_waits_in_its_bundle_is_skipped_not_sent():
         await world.service.submit(comparison_request("second"))
         await world.runtime.sleep(10)  # both bundled; "first" is being called
         (second,) = [i for i in ledger.items.values() if i.correlation_id == "second"]
-        assert second.status is QueueStatus.PROCESSING
+        assert second.status is QueueStatus.QUEUED  # waits its turn queued, under its TTL
+        assert second.bundle_id is None  # and is marked processing only when it is called
         await ledger.expire(second, reason="test", error_type=ErrorType.QUEUE_EXPIRED)
         await world.runtime.sleep(3600)
 

@@ -227,14 +227,17 @@ def test_a_serial_bundle_held_back_by_a_pause_returns_its_uncalled_items_to_the_
         LPS_WORKERS=2,
     )
     world.submit_and_wait(_requests(3), 600)
-    held = [r for r in world.events("lps.item.requeued") if r.fields.get("reason")]
-    assert [
-        (r.ids["correlation_id"], r.fields["reason"], r.fields["retry_count"]) for r in held
-    ] == [
-        ("c01", "concurrency_gate", 0),
-        ("c02", "concurrency_gate", 0),
-    ]
-    assert {r.t for r in held} == {1.5}  # the bundle window, then c00's 1 s call
+    (released,) = world.events("lps.bundle.released")
+    first_bundle = world.events("lps.bundle.started")[0]
+    assert released.ids == first_bundle.ids
+    assert (released.fields["released"], released.fields["reason"]) == (2, "concurrency_gate")
+    assert released.t == 1.5  # the bundle window, then c00's 1 s call
+    # Never dispatched in that bundle, so nothing to undo: no requeue, no store write.
+    requeued = [r.ids["correlation_id"] for r in world.events("lps.item.requeued")]
+    assert requeued == ["c00"]  # its own retry only
+    dispatched = {r.ids["correlation_id"]: r.fields for r in world.events("lps.item.dispatched")}
+    assert dispatched["c01"]["bundle_id"] != first_bundle.ids["bundle_id"]
+    assert dispatched["c02"]["bundle_id"] != first_bundle.ids["bundle_id"]
     starts = _starts(world)
     assert [t for t in starts if 1.5 < t < 21.5] == []  # nothing during the pause
     assert all(len(world.callbacks_for(f"c0{i}")) == 1 for i in range(3))
