@@ -74,7 +74,7 @@ class _Table:
     batch, at every wake of every wave's watchdog (issue 15). A column holding a value that
     cannot be hashed is never indexed lazily, and is scanned as before."""
 
-    __slots__ = ("declared", "indexes", "rows", "spec", "unindexable")
+    __slots__ = ("declared", "indexes", "ordered", "rows", "spec", "unindexable")
 
     def __init__(self, spec: TableSpec) -> None:
         self.spec = spec
@@ -82,13 +82,20 @@ class _Table:
         self.indexes: dict[str, dict[Any, set[Any]]] = {column: {} for column in spec.indexes}
         self.declared = frozenset(spec.indexes)
         self.unindexable: set[str] = set()
+        # The keys of declared-index buckets that a select read whole, sorted, with keys added
+        # since at the end: a batch's pairs are read whole at every wave, and sorting them all
+        # again each time was most of that read. Removing a key forgets its bucket's list.
+        self.ordered: dict[tuple[str, Any], _OrderedKeys] = {}
 
     def put(self, key: Any, row: Row | _Deleted) -> None:
         old = self.rows.get(key)
         if isinstance(row, _Deleted):
             if old is not None:
                 for column, index in self.indexes.items():
-                    index[getattr(old, column)].discard(key)
+                    previous = getattr(old, column)
+                    index[previous].discard(key)
+                    if self.ordered:
+                        self.ordered.pop((column, previous), None)
                 del self.rows[key]
             return
         self.rows[key] = row
@@ -100,12 +107,20 @@ class _Table:
                 if previous == value:
                     continue  # most updates leave the indexed column alone
                 index[previous].discard(key)
+                if self.ordered:
+                    self.ordered.pop((column, previous), None)
             try:
                 index.setdefault(value, set()).add(key)
             except TypeError:
                 if column in self.declared:
                     raise
                 dropped = [*(dropped or ()), column]
+                continue
+            if self.ordered:
+                ordered = self.ordered.get((column, value))
+                if ordered is not None:
+                    ordered.keys.append(key)
+                    ordered.tail = True
         for column in dropped or ():
             del self.indexes[column]
             self.unindexable.add(column)
@@ -125,6 +140,17 @@ class _Table:
             return None
         self.indexes[column] = index
         return index
+
+    def sorted_keys(self, column: str, value: object) -> list[Any]:
+        """The keys in a declared index's bucket, sorted (not to be changed by the caller)."""
+        ordered = self.ordered.get((column, value))
+        if ordered is None:
+            keys = sorted(self.indexes[column].get(value, ()))
+            ordered = self.ordered[(column, value)] = _OrderedKeys(keys)
+        elif ordered.tail:
+            ordered.keys.sort()  # a sorted run and a short tail: about one pass
+            ordered.tail = False
+        return ordered.keys
 
     def candidate_keys(self, equals: dict[str, object]) -> tuple[list[Any], bool]:
         """Keys of the committed rows that may match ``equals``, from the smallest index bucket
@@ -148,6 +174,14 @@ class _Table:
 
 
 _NO_KEYS: frozenset[Any] = frozenset()
+
+
+class _OrderedKeys:
+    __slots__ = ("keys", "tail")
+
+    def __init__(self, keys: list[Any]) -> None:
+        self.keys = keys  # sorted, but for keys appended since (``tail``)
+        self.tail = False
 
 
 class SimStore:
@@ -340,13 +374,21 @@ class SimTx:
             await wait
         table = self._store._table(spec)
         committed = table.rows
-        keys, exact = table.candidate_keys(equals)
         own = [(k, w) for (name, k), w in self._writes.items() if name == spec.name]
+        if not own and len(equals) == 1:
+            ((column, value),) = equals.items()
+            if column in table.declared:
+                # The declared index answers the one condition: no row needs checking.
+                try:
+                    keys = table.sorted_keys(column, value)
+                except TypeError:  # an unhashable value asked for: scanned below
+                    pass
+                else:
+                    return [committed[key] for key in keys]  # type: ignore[misc]
+        keys, exact = table.candidate_keys(equals)
         if not own:
             # Committed rows only (the usual read): sort the keys, then fetch each row once.
             keys.sort()
-            if exact:  # the declared index answers the one condition: no row needs checking
-                return [committed[key] for key in keys]  # type: ignore[misc]
             return [row for key in keys if _matches(row := committed[key], equals)]  # type: ignore[misc]
         rows: dict[Any, Row] = {}
         for key in keys:
