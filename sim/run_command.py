@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import shlex
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from engine.eventlog import LogRecord
+from engine.ports import TaskCrashed
 from engine.run_files import write_whole
 from sim.analysis import write_outcomes
 from sim.expectations import check_expectations
@@ -18,6 +20,7 @@ from sim.out_folder import output_folder
 from sim.report import build_report
 from sim.run_folder import ANALYSIS_FILE, EVENTS_FILE, OUTCOMES_FILE, REPORT_FILE, RUN_FILES
 from sim.runner import run_scenario
+from sim.runtime import SimulationStalled
 from sim.scenario import Scenario
 from sim.scenario_file import load_scenario
 from sim.swarm_variant import swarm_variant
@@ -68,18 +71,25 @@ def run_command(
     progress: Callable[[LogRecord], None] | None = None,
 ) -> int:
     """Run, print the summary, write the report; return the exit code. ``ScenarioError`` and
-    ``OutputTaken`` propagate to the caller (exit 2). ``progress`` hears every event (a display)."""
+    ``OutputTaken`` propagate to the caller (exit 2); an engine crash is the run's failure
+    (exit 1), reported with its task and cause. ``progress`` hears every event (a display)."""
     scenario, seed = load_for_run(request)
     # Chosen before the run, so that a taken --out is refused before any work.
     folder = output_folder(request.out, default_out_dir(scenario, seed, request.legacy), RUN_FILES)
     started = wall_clock()
-    outcome = run_scenario(
-        scenario,
-        seed=seed,
-        legacy=request.legacy,
-        base_dir=request.path.parent,
-        listeners=() if progress is None else (progress,),
-    )
+    try:
+        outcome = run_scenario(
+            scenario,
+            seed=seed,
+            legacy=request.legacy,
+            base_dir=request.path.parent,
+            listeners=() if progress is None else (progress,),
+        )
+    except (TaskCrashed, SimulationStalled) as crash:
+        # The engine under test failed, which is a finding of the run, not a bug of the
+        # command: the legacy settings bring back the original's worker crash on purpose.
+        _say_engine_crashed(crash, request, seed, out)
+        return EXIT_EXPECTATION
     wall = wall_clock() - started
     report = build_report(outcome, wall_seconds=wall)
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,6 +115,21 @@ def run_command(
         return EXIT_EXPECTATION
     _say_expected_breaks(report, scenario, request.legacy, out)
     return EXIT_OK
+
+
+def _say_engine_crashed(
+    crash: TaskCrashed | SimulationStalled, request: RunRequest, seed: int, out: TextIO
+) -> None:
+    out.write(f"\nFAILED: the engine crashed: {crash}\n")
+    cause = crash.error if isinstance(crash, TaskCrashed) else None
+    if cause is not None:
+        out.write("".join(traceback.format_exception(cause)))
+    if request.legacy:
+        out.write(
+            "  (--legacy restores the original system's bugs; this crash may be one of them)\n"
+        )
+    out.write("  no run folder was written: the run did not finish\n")
+    out.write(f"  reproduce: {reproduce_command(request, seed)}\n")
 
 
 def _say_expected_breaks(

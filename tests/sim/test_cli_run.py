@@ -249,3 +249,18 @@ def test_a_settings_variable_is_said_to_be_ignored_by_a_simulated_run(
     err = capsys.readouterr().err
     assert "cjsim: note: CJSIM_MAX_PAIRWISE_COMPARISONS is ignored" in err
     assert "--set MAX_PAIRWISE_COMPARISONS=..." in err
+
+
+def test_an_engine_crash_is_the_runs_failure_not_an_internal_error(tmp_path, capsys):
+    """The regression scenario's legacy settings bring back the original's worker crash: the
+    run fails (exit 1) naming the task and its cause, writes no run folder, and is not called
+    a bug of cjsim."""
+    scenario = REPO / "scenarios" / "regressions" / "retried_item_expires_in_bundle.yaml"
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--legacy", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED: the engine crashed: task 'lps-worker-0' crashed" in captured.out
+    assert "IllegalQueueTransition" in captured.out
+    assert "--seed 1 --legacy" in captured.out
+    assert "internal error" not in captured.out + captured.err
+    assert not out.exists()
