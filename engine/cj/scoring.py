@@ -356,16 +356,15 @@ class _RowProduct:
     and which one runs depends on the size alone."""
 
     def __init__(self, n: int, rows: IntArray, cols: IntArray) -> None:
-        self.n = n
         self.order = np.lexsort((cols, rows))
         self.cols = cols[self.order]
-        self.starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))[:-1]])
+        # Where each row's entries begin and end in ``order`` (CSR's row pointer).
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        self.starts = indptr[:-1]
         self.matrix: csr_matrix | None = None
         if n >= SCIPY_PRODUCT_MIN_ITEMS:
             from scipy.sparse import csr_matrix
 
-            counts = np.bincount(rows, minlength=n)
-            indptr = np.concatenate([[0], np.cumsum(counts)])
             self.matrix = csr_matrix((np.zeros(rows.size), self.cols, indptr), shape=(n, n))
 
     def with_values(self, values: FloatArray) -> Callable[[FloatArray], FloatArray]:
