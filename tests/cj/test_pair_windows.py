@@ -15,6 +15,7 @@ from engine.cj.pair_candidates import ComparedPairs, window_pairs
 from engine.cj.pair_matching import Adjacency, Matching, augment, take_greedily
 from engine.cj.pairing import EssayNode, PairHistory, plan_coverage
 from engine.cj.tournament import balanced_tournament
+from tests.cj.leans import free_pushed_to
 from tests.cj.pair_rows import submitted_rows
 
 
@@ -46,16 +47,6 @@ def windows_always(monkeypatch):
 
 
 # ---- through plan_coverage ----------------------------------------------------------------
-
-
-def _free_pushed_to(x, y, skew):
-    """How far the better orientation of {x, y} pushes an essay's lean (0: both move to even)."""
-    best = None
-    for a, b in ((x, y), (y, x)):
-        after = {a: skew.get(a, 0) + 1, b: skew.get(b, 0) - 1}
-        pushed = max(abs(after[e]) if abs(after[e]) > abs(skew.get(e, 0)) else 0 for e in (a, b))
-        best = pushed if best is None else min(best, pushed)
-    return best
 
 
 def _adaptive_batch(n, waves, seed):
@@ -96,8 +87,8 @@ def test_a_large_adaptive_wave_is_as_large_and_as_even_as_over_every_open_pair(
     every_pair = wave()
     _assert_a_valid_wave(windowed, history, 10**6)
     assert len(windowed) == len(every_pair) == n // 2
-    pushes = [_free_pushed_to(p.first, p.second, skew) for p in windowed]
-    assert max(pushes) <= max(_free_pushed_to(p.first, p.second, skew) for p in every_pair)
+    pushes = [free_pushed_to(p.first, p.second, skew) for p in windowed]
+    assert max(pushes) <= max(free_pushed_to(p.first, p.second, skew) for p in every_pair)
 
 
 @settings(max_examples=60, deadline=None)
@@ -170,8 +161,8 @@ def test_windowed_lean_tiers_push_no_essay_past_two_while_a_pair_can_help_it(n, 
         lean_tiers=True,
     )
     assert bool(wave) == bool(open_pairs)
-    if any(_free_pushed_to(x, y, skew) <= 2 for x, y in open_pairs):
-        assert all(_free_pushed_to(p.first, p.second, skew) <= 2 for p in wave)
+    if any(free_pushed_to(x, y, skew) <= 2 for x, y in open_pairs):
+        assert all(free_pushed_to(p.first, p.second, skew) <= 2 for p in wave)
 
 
 # ---- the parts ------------------------------------------------------------------------------

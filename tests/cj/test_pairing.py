@@ -16,6 +16,7 @@ from engine.cj.models import GenerationMode
 from engine.cj.orientation import essay_order, orient_wave
 from engine.cj.pairing import EssayNode, PairHistory, plan_coverage, plan_resampling
 from engine.cj.tournament import balanced_tournament
+from tests.cj.leans import free_pushed_to
 from tests.cj.pair_rows import submitted_rows
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
@@ -207,16 +208,6 @@ def test_a_coverage_wave_without_a_schedule_is_planned_as_recorded():
         assert [(p.first, p.second) for p in wave] == recorded
 
 
-def _free_pushed_to(x, y, skew):
-    """How far the better orientation of {x, y} pushes an essay's lean (0: both move to even)."""
-    best = None
-    for a, b in ((x, y), (y, x)):
-        after = {a: skew.get(a, 0) + 1, b: skew.get(b, 0) - 1}
-        pushed = max(abs(after[e]) if abs(after[e]) > abs(skew.get(e, 0)) else 0 for e in (a, b))
-        best = pushed if best is None else min(best, pushed)
-    return best
-
-
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(4, 20), seed=st.integers(0, 10**6), played_share=st.floats(0.0, 0.7))
 def test_an_adaptive_wave_with_lean_tiers_pushes_no_essay_past_two_while_it_can_help_it(
@@ -241,8 +232,8 @@ def test_an_adaptive_wave_with_lean_tiers_pushes_no_essay_past_two_while_it_can_
     )
 
     assert wave
-    if any(_free_pushed_to(x, y, skew) <= 2 for x, y in open_pairs):
-        assert all(_free_pushed_to(p.first, p.second, skew) <= 2 for p in wave)
+    if any(free_pushed_to(x, y, skew) <= 2 for x, y in open_pairs):
+        assert all(free_pushed_to(p.first, p.second, skew) <= 2 for p in wave)
 
 
 def test_pair_history_counts_each_pairs_orientations_and_positions():
