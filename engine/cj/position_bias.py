@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit
+
+from engine.cj.portable import sigmoid
 
 __all__ = ["PositionBiasFit", "fit_position_bias"]
 
@@ -85,7 +86,7 @@ def fit_position_bias(n_items: int, oriented: ArrayLike, *, alpha: float = 0.01)
     converged = False
     for _ in range(NEWTON_ITERATIONS_MAX):
         theta, eta = params[:n], params[n]
-        p = expit(theta[a] - theta[b] + eta)
+        p = sigmoid(theta[a] - theta[b] + eta)
         residual = a_won - p
         weights = p * (1.0 - p)
         gradient = np.zeros(n + 1)
@@ -102,7 +103,7 @@ def fit_position_bias(n_items: int, oriented: ArrayLike, *, alpha: float = 0.01)
             converged = True
             break
     theta, eta = params[:n], float(params[n])
-    p = expit(theta[a] - theta[b] + eta)
+    p = sigmoid(theta[a] - theta[b] + eta)
     information = _information(n, a, b, p * (1.0 - p))
     covariance = np.linalg.pinv(information, hermitian=True)
     return PositionBiasFit(
