@@ -23,6 +23,7 @@ from sim.runner import run_scenario
 from sim.runtime import SimulationStalled
 from sim.scenario import Scenario
 from sim.scenario_file import load_scenario
+from sim.swarm_result import ENGINE_CRASHES
 from sim.swarm_variant import swarm_variant
 
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
@@ -85,7 +86,7 @@ def run_command(
             base_dir=request.path.parent,
             listeners=() if progress is None else (progress,),
         )
-    except (TaskCrashed, SimulationStalled) as crash:
+    except ENGINE_CRASHES as crash:
         # The engine under test failed, which is a finding of the run, not a bug of the
         # command: the legacy settings bring back the original's worker crash on purpose.
         _say_engine_crashed(crash, request, seed, out)
