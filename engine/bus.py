@@ -6,8 +6,8 @@ consumer group of that many members. ``publish`` waits while a subscriber's queu
 back-pressure, not loss. A handler that raises crashes its worker and so the run (the runtime
 names the worker task): handlers are expected to deal with the failures they know about.
 
-The simulated bus (``sim.bus``) wraps this one with delivery latency, duplication, reordering
-and loss; the live wiring uses it as it is.
+The simulated bus (``sim.adapters.bus``) wraps this one with delivery latency, duplication,
+reordering and loss; the live wiring uses it as it is.
 """
 
 from __future__ import annotations

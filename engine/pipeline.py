@@ -1,6 +1,6 @@
 """The whole pipeline on one set of ports: the CJ service feeding the LPS service.
 
-Simulated runs (``sim.runner``) and live runs (``engine.live.session``) wire the same two
+Simulated runs (``sim.harness.runner``) and live runs (``engine.live.session``) wire the same two
 services the same way; only the ports differ. CJ submits comparison requests straight to LPS
 (the original's ``POST /api/v1/comparison``) and hears back on the bus.
 """

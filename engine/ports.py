@@ -3,8 +3,8 @@
 Engine code is plain ``async def`` functions and classes that receive these ports. It never
 imports ``asyncio``, ``simpy``, ``time``, ``random`` or ``uuid4``: time, concurrency, storage,
 messaging, model calls and the record of what happened all come through here, so the same
-engine runs in virtual time (``sim.runtime.SimRuntime``, ``sim.store.SimStore``) and live
-(``engine.live.runtime.AsyncioRuntime``, ``engine.store.sql.SqlStore``).
+engine runs in virtual time (``sim.adapters.runtime.SimRuntime``, ``sim.adapters.store.SimStore``)
+and live (``engine.live.runtime.AsyncioRuntime``, ``engine.store.sql.SqlStore``).
 
 Every port has at least two implementations and one contract test suite that runs against all
 of them (``tests/contracts/``).

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import cli, commands
-from sim.cli import main
+from sim.commands import cli
+from sim.commands import dispatch as commands
+from sim.commands.cli import main
 
 
 def test_bare_cjsim_runs_the_demo_and_prints_its_fingerprint(capsys):
@@ -95,7 +96,7 @@ def test_help_imports_no_heavy_library():
     heavy = ("numpy", "scipy", "duckdb", "sqlalchemy", "pydantic", "yaml", "anthropic", "openai")
     code = (
         "import sys, contextlib, io\n"
-        "from sim.cli import main\n"
+        "from sim.commands.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
@@ -119,7 +120,7 @@ def test_run_loads_neither_the_live_side_nor_libraries_it_does_not_use(tmp_path)
     argv = ["run", str(scenario), "--out", str(tmp_path / "run")]
     code = (
         "import sys, contextlib, io\n"
-        "from sim.cli import main\n"
+        "from sim.commands.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    code = main({argv!r})\n"
         "from engine.settings import Settings\n"
@@ -141,7 +142,7 @@ def test_a_command_runs_blas_on_one_thread_unless_told_otherwise():
 
     code = (
         "import contextlib, io, json\n"
-        "from sim.cli import main\n"
+        "from sim.commands.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['validate', 'scenarios/eng5_regular_24.yaml'])\n"
         "import numpy\n"

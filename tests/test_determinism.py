@@ -60,7 +60,7 @@ def test_the_scan_allows_seeded_generators_and_runtime_time():
 
 def _demo_fingerprint(seed: int, hash_seed: str) -> str:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    code = f"from sim.demo import run_demo; print(run_demo({seed}).fingerprint)"
+    code = f"from sim.commands.demo import run_demo; print(run_demo({seed}).fingerprint)"
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=REPO, check=True, capture_output=True, text=True
     )

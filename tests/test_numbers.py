@@ -8,8 +8,8 @@ import pytest
 from pydantic import Field
 
 from engine.numbers import refuse_booleans_for_numbers, wants_a_number
-from sim.scenario import ScenarioError
-from sim.scenario_file import parse_scenario
+from sim.harness.scenario import ScenarioError
+from sim.harness.scenario_file import parse_scenario
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.ports import TaskCrashed
-from sim.runtime import YOUNG_GENERATION_THRESHOLD, SimRuntime, SimulationStalled
+from sim.adapters.runtime import YOUNG_GENERATION_THRESHOLD, SimRuntime, SimulationStalled
 
 
 @pytest.fixture

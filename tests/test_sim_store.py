@@ -11,8 +11,8 @@ import pytest
 from engine.ports import TaskCrashed
 from engine.store.errors import DeadlockDetected, StoreMisuse
 from engine.store.rows import Row, table
-from sim.runtime import SimRuntime
-from sim.store import SimStore
+from sim.adapters.runtime import SimRuntime
+from sim.adapters.store import SimStore
 from tests.contracts.rows import Counter, Numbered, Pair
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from engine.contracts import EventEnvelope, LLMComparisonResultV1, TokenUsageV1
 from engine.traces import CALLBACKS_FILE, SUMMARY_FILE, summarize
-from sim.cohorts import ENG5_ANCHORS
+from sim.harness.cohorts import ENG5_ANCHORS
 
 ROOT = Path(__file__).resolve().parents[1] / "traces"
 LADDER = ("F+", "E-", "E+", "D-", "D+", "C-", "C+", "B", "A")

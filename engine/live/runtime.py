@@ -1,7 +1,7 @@
 """AsyncioRuntime: the engine's ``Runtime`` port on a real clock.
 
-It offers exactly what ``sim.runtime.SimRuntime`` offers, and passes the same contract suite
-(``tests/contracts/test_runtime_contract.py``). The one difference engine code can see is the
+It offers exactly what ``sim.adapters.runtime.SimRuntime`` offers, and passes the same contract
+suite (``tests/contracts/test_runtime_contract.py``). The one difference engine code can see is the
 exception raised inside a cancelled task (``asyncio.CancelledError`` here, ``Cancelled`` in
 simulation); both are ``BaseException``s, and engine code cleans up with ``finally``.
 

@@ -158,7 +158,7 @@ def run_live(
 ) -> LiveRun:
     """Run one session of a live run and return everything it did (see the module docstring).
     The caller has claimed the folder and written the manifest, the configuration and the
-    cohort (``sim.live_command``)."""
+    cohort (``sim.commands.live_command``)."""
     manifest, out_dir = plan.manifest, plan.folder
     dry_run = manifest.dry_run
     mock = dry_run or config.provider.name == "mock"

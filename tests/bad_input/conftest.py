@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.commands.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 REFUSE_WITHIN_S = 10.0  # issue 14: no input keeps a command longer than this before it refuses
 
 # Where each command's real work begins: (module, attribute) as the command looks it up.
 WORK_ENTRY_POINTS = (
-    ("sim.run_command", "run_scenario"),
-    ("sim.swarm_command", "swarm_seeds"),
+    ("sim.commands.run_command", "run_scenario"),
+    ("sim.commands.swarm_command", "swarm_seeds"),
     ("engine.live.session", "run_live"),
-    ("sim.commands", "run_demo"),
+    ("sim.commands.dispatch", "run_demo"),
 )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.commands.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 STORM = ROOT / "scenarios" / "storm.yaml"

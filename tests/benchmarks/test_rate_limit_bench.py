@@ -5,7 +5,7 @@ timed run (the controller on) is also a simulation-speed goal."""
 
 from __future__ import annotations
 
-from sim.report import build_report
+from sim.reports.report import build_report
 from tests.benchmarks.goals import judge_throughput
 from tests.benchmarks.interleave import interleave
 from tests.benchmarks.worlds import RATE_LIMITED_PROVIDER, simulation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import simpy
 
-from sim.runtime import SimRuntime
+from sim.adapters.runtime import SimRuntime
 from tests.benchmarks.goals import judge_times
 from tests.benchmarks.interleave import interleave
 

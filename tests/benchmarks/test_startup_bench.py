@@ -1,13 +1,13 @@
 """Fresh processes: ``cjsim --help`` against a bare interpreter, and the whole ``cjsim run`` of
 the ENG5 regular batch, start-up and outcome files included.
 
-A command line answers ``--help`` from its grammar alone (``sim/cli.py`` imports nothing else
-until a command runs), so it should cost little more than starting Python itself: measured as a
+A command line answers ``--help`` from its grammar alone (``sim/commands/cli.py`` imports nothing
+else until a command runs), so it should cost little more than starting Python itself: measured as a
 ratio against ``python -c pass`` in the same rounds, so that the goal holds on a fast machine
 and a slow one alike, and against DESIGN.md's absolute 0.3 s.
 
-The commands run as ``python -m sim.cli`` from the work tree, not through the ``cjsim`` script:
-the script imports whichever ``sim`` is installed, which need not be the code under test.
+The commands run as ``python -m sim.commands.cli`` from the work tree, not through the ``cjsim``
+script: the script imports whichever ``sim`` is installed, which need not be the code under test.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _start(*argv: str) -> None:
 def test_cjsim_help_start(benchmark):
     sides = {
         "python -c pass": lambda: _start("-c", "pass"),
-        "cjsim --help": lambda: _start("-m", "sim.cli", "--help"),
+        "cjsim --help": lambda: _start("-m", "sim.commands.cli", "--help"),
     }
     # Three starts a side a round: one start is a tenth of a second, about what a neighbour's
     # burst can take from it.
@@ -64,7 +64,7 @@ def test_cjsim_run_process_speed(benchmark, tmp_path):
 
     def cjsim_run() -> float:
         out = next(folders)
-        _start("-m", "sim.cli", "run", str(ENG5_REGULAR_24), "--out", str(out))
+        _start("-m", "sim.commands.cli", "run", str(ENG5_REGULAR_24), "--out", str(out))
         return json.loads((out / "report.json").read_text())["virtual_seconds"]
 
     rounds = interleave(benchmark, {"cjsim run": cjsim_run}, rounds=9, warmup_rounds=1)

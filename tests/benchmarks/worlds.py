@@ -6,9 +6,9 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
-from sim.analysis import write_outcomes
-from sim.runner import RunOutcome, run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import RunOutcome, run_scenario
+from sim.harness.scenario_file import load_scenario
+from sim.reports.analysis import write_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
 ENG5_REGULAR_24 = ROOT / "scenarios" / "eng5_regular_24.yaml"

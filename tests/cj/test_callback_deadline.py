@@ -31,9 +31,9 @@ from engine.cj.states import BatchStateEnum, UploadStatus
 from engine.live.runtime import AsyncioRuntime
 from engine.metrics_export import sample_value
 from engine.store.sql import SqlStore, sqlite_url
-from sim.report import build_report
-from sim.runner import run_scenario
-from sim.scenario_file import parse_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import parse_scenario
+from sim.reports.report import build_report
 from tests.cj.world import make_world, request
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)

@@ -16,8 +16,8 @@ from engine.cj.models import GenerationMode
 from engine.cj.orientation import essay_order, orient_wave, round_robin_schedule
 from engine.cj.pairing import EssayNode, PairHistory, PlannedPair, plan_coverage
 from engine.cj.tournament import balanced_tournament, covers_every_pair
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
 from tests.cj.pair_rows import submitted_rows
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)

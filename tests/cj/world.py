@@ -27,8 +27,8 @@ from engine.contracts import (
 from engine.eventlog import MemoryEventLog
 from engine.randomness import Streams
 from engine.settings import Settings
-from sim.runtime import SimRuntime
-from sim.store import SimStore
+from sim.adapters.runtime import SimRuntime
+from sim.adapters.store import SimStore
 
 ENG5_GRADES = ("F+", "F+", "E-", "E+", "D-", "D+", "C-", "C+", "B", "B", "A", "A")
 LEGACY_SCALE = ("F+", "E-", "E+", "D-", "D+", "C-", "C+", "B", "A")

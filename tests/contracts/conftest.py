@@ -10,7 +10,7 @@ import pytest
 
 from engine.live.runtime import AsyncioRuntime
 from engine.store.sql import SqlStore, sqlite_url
-from sim.runtime import SimRuntime
+from sim.adapters.runtime import SimRuntime
 
 
 @dataclass
@@ -73,7 +73,7 @@ class StoreUnderTest:
 
 
 def _sim_store(runtime: Any) -> Any:
-    from sim.store import SimStore
+    from sim.adapters.store import SimStore
 
     return SimStore(runtime, statement_latency_s=0.002)
 

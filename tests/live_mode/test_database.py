@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.live.database import database_problem, unreachable_database
-from sim.cli import main
+from sim.commands.cli import main
 from tests.live_mode.live_example import example_config
 
 

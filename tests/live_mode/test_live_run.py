@@ -21,11 +21,11 @@ from engine.live.progress import LiveProgress
 from engine.live.session import LiveRun, run_live
 from engine.store.errors import StoreUnavailable
 from engine.traces import load_trace, summarize
-from sim.cli import main
-from sim.live_command import prepare_new_run
-from sim.report import build_report
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.commands.cli import main
+from sim.commands.live_command import prepare_new_run
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
+from sim.reports.report import build_report
 from tests.contracts.postgres import run_admin_sql
 from tests.live.fake_provider_server import (
     FakeProviderServer,
@@ -132,7 +132,7 @@ def test_a_run_against_the_fake_provider_classifies_retries_and_records(
     presented = {r.headers.get("x-api-key") or r.headers.get("authorization") for r in requests}
     assert all(secret_key[-20:] in str(value) for value in presented)  # the key was used...
     assert main(["trace", "summarize", str(tmp_path / "out" / "trace"), "--check"]) == 0
-    from sim.live_command import write_live_results  # the files the CLI writes
+    from sim.commands.live_command import write_live_results  # the files the CLI writes
 
     with open(os.devnull, "w") as sink:
         write_live_results(run, sink)

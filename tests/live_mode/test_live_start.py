@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.cli import main
+from sim.commands.cli import main
 from tests.live.fake_provider_server import Answer, FakeProviderServer, truncated
 from tests.live_mode.live_example import EXAMPLE, example_config
 

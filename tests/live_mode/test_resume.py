@@ -24,8 +24,8 @@ import pytest
 from engine.live.cohort import load_cohort
 from engine.live.config import load_live_config
 from engine.traces import load_trace, summarize
-from sim.cli import main
-from sim.live_command import prepare_new_run
+from sim.commands.cli import main
+from sim.commands.live_command import prepare_new_run
 from tests.live_mode.live_example import example_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +118,7 @@ def _cjsim(*argv: str, output: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
     with output.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "sim.cli", *argv],
+            [sys.executable, "-m", "sim.commands.cli", *argv],
             cwd=ROOT,
             env=env,
             stdout=sink,

@@ -18,8 +18,8 @@ from engine.lps.metrics import LPSMetrics
 from engine.lps.service import LPSService
 from engine.randomness import Streams
 from engine.settings import Settings
-from sim.runtime import SimRuntime
-from sim.store import SimStore
+from sim.adapters.runtime import SimRuntime
+from sim.adapters.store import SimStore
 
 CALLBACKS = "test.callbacks"
 

@@ -14,7 +14,7 @@ from engine.lps.calls import ProviderCall
 from engine.lps.errors import ProviderError
 from engine.lps.providers.mock import MockProvider, mock_winner
 from engine.settings import Settings
-from sim.runtime import SimRuntime
+from sim.adapters.runtime import SimRuntime
 
 REPO = Path(__file__).resolve().parents[2]
 

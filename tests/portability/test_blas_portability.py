@@ -38,8 +38,8 @@ _RUN = """
 import json, sys
 from pathlib import Path
 from threadpoolctl import threadpool_info
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
 
 path, students, budget = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 overrides = [

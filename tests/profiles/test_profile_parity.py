@@ -11,8 +11,8 @@ import pytest
 
 from engine.metrics_export import sample_value, samples
 from engine.traces import load_trace, summarize
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from engine.ports import TaskCrashed
-from sim.swarm_result import SeedResult
+from sim.harness.swarm_result import SeedResult
 
 
 def _held(seed: int) -> SeedResult:

@@ -7,10 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sim.analysis import ANALYSIS, OUTCOMES_FILE, analyse, write_outcomes
-from sim.report import build_report
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
+from sim.reports.analysis import ANALYSIS, OUTCOMES_FILE, analyse, write_outcomes
+from sim.reports.report import build_report
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 TABLES = {

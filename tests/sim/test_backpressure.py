@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.cj.models import ComparisonPair
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_regular_24.yaml"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.commands.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "scenarios" / "per_request_baseline.yaml"
@@ -100,7 +100,7 @@ def test_bad_input_is_one_located_line_exit_2_and_no_traceback(tmp_path, case):
     path = tmp_path / f"{case}.yaml"
     path.write_text(text)
     result = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "run", str(path)],
+        [sys.executable, "-m", "sim.commands.cli", "run", str(path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -160,7 +160,8 @@ def test_schema_write_into_a_file_is_refused(tmp_path, capsys):
 
 def _fingerprint(seed: int, hash_seed: str) -> str:
     code = (
-        "from sim.scenario_file import load_scenario; from sim.runner import run_scenario; "
+        "from sim.harness.scenario_file import load_scenario; "
+        "from sim.harness.runner import run_scenario; "
         f"print(run_scenario(load_scenario('scenarios/eng5_regular_24.yaml'), seed={seed})"
         ".fingerprint)"
     )
@@ -195,7 +196,7 @@ def test_swarm_exit_code_follows_its_seeds_and_it_ends_with_a_summary(tmp_path, 
 
 
 def test_swarm_reports_failing_seeds_and_shrinks_the_first(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("sim.swarm_shrink.SHRINK_RUNS_MAX", 3)  # a few runs show the way
+    monkeypatch.setattr("sim.harness.swarm_shrink.SHRINK_RUNS_MAX", 3)  # a few runs show the way
     path = REPO / "scenarios" / "concurrent_callbacks.yaml"
     code = main(
         [

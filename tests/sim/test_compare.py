@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.compare import RunFolderError, compare_runs, first_divergence
+from sim.commands.cli import main
+from sim.reports.compare import RunFolderError, compare_runs, first_divergence
 
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "per_request_baseline.yaml"
 REGULAR = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_regular_24.yaml"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.runner import run_scenario
-from sim.scenario import INVARIANT_NAMES
-from sim.scenario_file import load_scenario, parse_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario import INVARIANT_NAMES
+from sim.harness.scenario_file import load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 REGRESSIONS = SCENARIOS / "regressions"

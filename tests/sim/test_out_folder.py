@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.out_folder import OutputTaken, output_folder
-from sim.run_folder import RUN_FILES
+from sim.commands.cli import main
+from sim.commands.out_folder import OutputTaken, output_folder
+from sim.reports.run_folder import RUN_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 

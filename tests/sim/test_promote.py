@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from engine.randomness import Streams
-from sim.cli import main
-from sim.cohorts import build_cohort
-from sim.scenario import ScenarioError
-from sim.scenario_file import parse_scenario
+from sim.commands.cli import main
+from sim.harness.cohorts import build_cohort
+from sim.harness.scenario import ScenarioError
+from sim.harness.scenario_file import parse_scenario
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ValidationError
 
 from engine.live.config import Caps, LiveConfig, Pricing, ProviderConfig
 from engine.settings import Settings
-from sim.fault_catalogue import FaultSpec
-from sim.scenario import CohortSpec, ReportCheck, Scenario, ScenarioError, StudentsSpec
-from sim.scenario_bounds import ANCHORS_MAX, COHORT_WORDS_MAX, STUDENTS_MAX
-from sim.scenario_file import parse_scenario
+from sim.harness.fault_catalogue import FaultSpec
+from sim.harness.scenario import CohortSpec, ReportCheck, Scenario, ScenarioError, StudentsSpec
+from sim.harness.scenario_bounds import ANCHORS_MAX, COHORT_WORDS_MAX, STUDENTS_MAX
+from sim.harness.scenario_file import parse_scenario
 
 # ---- The models, their numeric fields and their bounds -------------------------------------
 

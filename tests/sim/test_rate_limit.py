@@ -16,13 +16,13 @@ from engine.eventlog import MemoryEventLog
 from engine.lps.calls import ProviderCall, TokenUsage
 from engine.lps.errors import ProviderError
 from engine.randomness import Streams
-from sim.faults import FaultPlan
-from sim.provider import AccountLimits, SimulatedProvider
-from sim.report import STEADY_AFTER_S, build_report
-from sim.runner import run_scenario
-from sim.runtime import SimRuntime
-from sim.scenario import ProviderRateLimit, ProviderSpec
-from sim.scenario_file import load_scenario
+from sim.adapters.faults import FaultPlan
+from sim.adapters.provider import AccountLimits, SimulatedProvider
+from sim.adapters.runtime import SimRuntime
+from sim.harness.runner import run_scenario
+from sim.harness.scenario import ProviderRateLimit, ProviderSpec
+from sim.harness.scenario_file import load_scenario
+from sim.reports.report import STEADY_AFTER_S, build_report
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "rate_limited_provider.yaml"
 LIMIT_PER_MINUTE = 60.0

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.eventlog import LogRecord
-from sim.cli import main
-from sim.compare import (
+from sim.commands.cli import main
+from sim.reports.compare import (
     VALIDATION_PLAN,
     RunFolderError,
     compare_runs,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.scenario import ScenarioError
-from sim.scenario_file import apply_overrides, parse_scenario
+from sim.harness.scenario import ScenarioError
+from sim.harness.scenario_file import apply_overrides, parse_scenario
 
 TWO_FAULTS = """name: x
 faults:

@@ -13,10 +13,9 @@ import pytest
 import yaml
 
 from engine.settings import Settings
-from sim import schemas
-from sim.promote import COHORT_FILE, promote
-from sim.scenario_file import parse_scenario
-from sim.schemas import (
+from sim.commands import schemas
+from sim.commands.promote import COHORT_FILE, promote
+from sim.commands.schemas import (
     HEADER_PREFIX,
     LIVE_SCHEMA_FILE,
     SCENARIO_SCHEMA_FILE,
@@ -27,7 +26,8 @@ from sim.schemas import (
     schema_text,
     write_schemas,
 )
-from sim.swarm_shrink import write_scenario
+from sim.harness.scenario_file import parse_scenario
+from sim.harness.swarm_shrink import write_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_SCHEMAS = ROOT / "schemas"

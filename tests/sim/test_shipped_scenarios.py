@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.expectations import check_expectations
-from sim.report import build_report
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.expectations import check_expectations
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
+from sim.reports.report import build_report
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 

@@ -13,13 +13,13 @@ from engine.lps.calls import ProviderCall
 from engine.lps.errors import ProviderError, WorkerCrash
 from engine.randomness import Streams
 from engine.traces import Trace
-from sim.bus import SimulatedBus
-from sim.cohorts import canonical_essay_key
-from sim.fault_catalogue import PROVIDER_FAULTS, FaultKind, FaultSpec
-from sim.faults import FaultPlan, Opportunity
-from sim.provider import ReplayIndex, SimulatedProvider
-from sim.runtime import SimRuntime
-from sim.scenario import ProviderSpec
+from sim.adapters.bus import SimulatedBus
+from sim.adapters.faults import FaultPlan, Opportunity
+from sim.adapters.provider import ReplayIndex, SimulatedProvider
+from sim.adapters.runtime import SimRuntime
+from sim.harness.cohorts import canonical_essay_key
+from sim.harness.fault_catalogue import PROVIDER_FAULTS, FaultKind, FaultSpec
+from sim.harness.scenario import ProviderSpec
 
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.ports import TaskCrashed
-from sim.report import build_report
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
+from sim.reports.report import build_report
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 REGRESSIONS = SCENARIOS / "regressions"

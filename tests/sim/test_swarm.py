@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-import sim.swarm
-import sim.swarm_shrink
+import sim.harness.swarm
+import sim.harness.swarm_shrink
 from engine.ports import TaskCrashed
-from sim.cli import main
-from sim.fault_catalogue import FaultKind
-from sim.runtime import SimulationStalled
-from sim.scenario import Scenario
-from sim.scenario_file import load_scenario
-from sim.swarm import swarm_seeds
-from sim.swarm_result import CRASH, WORKER_DIED, SeedResult, summarize
-from sim.swarm_shrink import Failure, shrink
-from sim.swarm_variant import BATCHES_MAX, swarm_variant
+from sim.adapters.runtime import SimulationStalled
+from sim.commands.cli import main
+from sim.harness.fault_catalogue import FaultKind
+from sim.harness.scenario import Scenario
+from sim.harness.scenario_file import load_scenario
+from sim.harness.swarm import swarm_seeds
+from sim.harness.swarm_result import CRASH, WORKER_DIED, SeedResult, summarize
+from sim.harness.swarm_shrink import Failure, shrink
+from sim.harness.swarm_variant import BATCHES_MAX, swarm_variant
 from tests.sim.swarm_workers import crash_on_odd_seeds, die_on_seed_3
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def test_a_seed_whose_run_raises_is_a_crashed_seed(monkeypatch, error, kind, har
     def explode(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(sim.swarm, "run_scenario", explode)
+    monkeypatch.setattr(sim.harness.swarm, "run_scenario", explode)
     results = swarm_seeds(
         BASELINE, [1, 2], workers=1, legacy=False, overrides=(), progress=_no_progress
     )
@@ -206,7 +206,7 @@ def test_shrinking_a_crash_keeps_what_still_crashes_the_same_way(monkeypatch):
             raise TaskCrashed("lps-worker-0", 1.0, KeyError("q"))
         raise SimulationStalled("stalled")
 
-    monkeypatch.setattr(sim.swarm, "run_scenario", fake_run)
+    monkeypatch.setattr(sim.harness.swarm, "run_scenario", fake_run)
     base = load_scenario(BASELINE)
     scenario = Scenario.model_validate(
         {
@@ -220,7 +220,7 @@ def test_shrinking_a_crash_keeps_what_still_crashes_the_same_way(monkeypatch):
             "settings": {"LPS_WORKERS": 3, "CJ_MAX_RESUBMISSIONS": 1},
         }
     )
-    first = sim.swarm.judge(scenario, 1, False, base_dir=None)
+    first = sim.harness.swarm.judge(scenario, 1, False, base_dir=None)
     failure = Failure.of(first)
     assert failure.crash_kind == "TaskCrashed(KeyError)"
     smallest, runs = shrink(scenario, 1, False, failure, base_dir=None)
@@ -228,7 +228,7 @@ def test_shrinking_a_crash_keeps_what_still_crashes_the_same_way(monkeypatch):
     assert smallest.run.batches == 1
     assert smallest.run.bus_jitter_ms == 0
     assert smallest.settings == {}
-    assert 0 < runs <= sim.swarm_shrink.SHRINK_RUNS_MAX
+    assert 0 < runs <= sim.harness.swarm_shrink.SHRINK_RUNS_MAX
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -294,8 +294,8 @@ def test_a_crashing_swarm_fails_and_a_legacy_one_only_on_harness_errors(
     def explode(*args, **kwargs):
         raise TaskCrashed("lps-worker-0", 5.0, KeyError("q"))
 
-    monkeypatch.setattr(sim.swarm, "run_scenario", explode)
-    monkeypatch.setattr(sim.swarm_shrink, "SHRINK_RUNS_MAX", 3)
+    monkeypatch.setattr(sim.harness.swarm, "run_scenario", explode)
+    monkeypatch.setattr(sim.harness.swarm_shrink, "SHRINK_RUNS_MAX", 3)
     args = ["swarm", str(BASELINE), "--seeds", "2", "--workers", "1"]
     assert main([*args, "--out", str(tmp_path / "fixed")]) == 1
     out = capsys.readouterr().out
@@ -307,7 +307,7 @@ def test_a_crashing_swarm_fails_and_a_legacy_one_only_on_harness_errors(
     def trip(*args, **kwargs):
         raise ValueError("the harness tripped")
 
-    monkeypatch.setattr(sim.swarm, "run_scenario", trip)
+    monkeypatch.setattr(sim.harness.swarm, "run_scenario", trip)
     assert main([*args, "--legacy", "--no-shrink", "--out", str(tmp_path / "harness")]) == 1
 
 
@@ -317,7 +317,7 @@ def test_the_shrunk_scenario_is_self_contained_and_reproduces_from_any_cwd(
     """eng5_anchor_66 replays a trace by a relative path; a skew limit of 0 breaks
     position_skew_within_limit on every storm (each anchor meets the others an odd number of
     times), so seed 5 fails and is shrunk."""
-    monkeypatch.setattr(sim.swarm_shrink, "SHRINK_RUNS_MAX", 6)
+    monkeypatch.setattr(sim.harness.swarm_shrink, "SHRINK_RUNS_MAX", 6)
     scenario = SCENARIOS / "eng5_anchor_66.yaml"
     out_dir = tmp_path / "swarm"
     code = main(

@@ -1,7 +1,7 @@
 """Every shipped scenario's report is pinned as a baseline: drift in engine behaviour fails CI.
 
-The baseline is ``sim.report.baseline(report)``: each figure by its dotted path, so a failing
-diff names the fields that moved. After an intended change, refresh with
+The baseline is ``sim.reports.report.baseline(report)``: each figure by its dotted path, so a
+failing diff names the fields that moved. After an intended change, refresh with
 ``pytest tests/snapshots --snapshot-update`` and review the snapshot diff like code.
 
 ``CJSIM_BASELINE_SET="KEY=VALUE ..."`` runs the scenarios with extra engine settings, to preview
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from sim.report import baseline, build_report
-from sim.runner import run_scenario
-from sim.scenario_file import load_scenario
+from sim.harness.runner import run_scenario
+from sim.harness.scenario_file import load_scenario
+from sim.reports.report import baseline, build_report
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 

@@ -23,8 +23,8 @@ from engine.traces import (
     load_trace,
     summarize,
 )
-from sim.cli import main
-from sim.trace_command import trace_summarize
+from sim.commands.cli import main
+from sim.commands.trace_command import trace_summarize
 
 SHIPPED = Path(__file__).resolve().parents[2] / "traces" / "cj_lps_roundtrip_mock_20251205"
 GOOD = (SHIPPED / CALLBACKS_FILE).read_text(encoding="utf-8").splitlines()

@@ -19,7 +19,7 @@ from engine.traces import (
     percentile,
     summarize,
 )
-from sim.trace_command import trace_summarize
+from sim.commands.trace_command import trace_summarize
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 SHIPPED = sorted(p for p in TRACES.iterdir() if p.is_dir())
