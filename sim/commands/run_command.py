@@ -24,7 +24,15 @@ from sim.harness.swarm_result import ENGINE_CRASHES
 from sim.harness.swarm_variant import swarm_variant
 from sim.reports.analysis import write_outcomes
 from sim.reports.report import build_report
-from sim.reports.run_folder import ANALYSIS_FILE, EVENTS_FILE, OUTCOMES_FILE, REPORT_FILE, RUN_FILES
+from sim.reports.run_description import run_description
+from sim.reports.run_folder import (
+    ANALYSIS_FILE,
+    EVENTS_FILE,
+    OUTCOMES_FILE,
+    REPORT_FILE,
+    RUN_FILES,
+    SCENARIO_FILE,
+)
 
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
 
@@ -98,6 +106,8 @@ def run_command(
     events = io.StringIO()
     outcome.log.write_jsonl(events)
     write_whole(folder / EVENTS_FILE, events.getvalue())
+    described = run_description(scenario, seed=seed, legacy=request.legacy, file=str(request.path))
+    write_whole(folder / SCENARIO_FILE, json.dumps(described, indent=2, sort_keys=True) + "\n")
     write_outcomes(outcome, folder)
     problems = check_expectations(report, scenario.expectation(legacy=request.legacy))
     print_summary(report, request, folder, out)
