@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the seed's swarm variant (as `cjsim swarm` ran it)",
     )
+    _no_html_argument(run)
 
     swarm = commands.add_parser(
         "swarm",
@@ -211,6 +212,32 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help="run folder A")
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="run folder B")
 
+    report = commands.add_parser(
+        "report",
+        help="write a run's HTML page, or the comparison page of several runs",
+        description="Write one self-contained HTML file (charts and their tables, no network "
+        "needed; it prints well and reads without JavaScript). One RUN_DIR gives its run page: "
+        "verdict, ranking with intervals, projected grades and misfit, scores, win rates, A/B "
+        "positions, a timeline with fault windows, latencies, callbacks and cost. Two or more "
+        "give the comparison page: headline figures side by side with their differences, "
+        "timelines on one axis, rankings joined with Kendall tau. Never writes over a file: "
+        "the default (RUN_DIR/report.html, or compare-A-vs-B.html next to the first run) "
+        "moves to the next free name when taken.",
+    )
+    report.add_argument(
+        "runs", type=Path, nargs="+", metavar="RUN_DIR", help="`cjsim run`/`live` output folder"
+    )
+    report.add_argument("--out", type=Path, metavar="FILE.html", help="the file to write (new)")
+
+    show = commands.add_parser(
+        "show",
+        help="print a run's headline figures and ranking",
+        description="Print a run folder's verdict and headline figures, then its ranking: "
+        "rank, essay, anchor grade, BT score with its 95%% interval, projected grade and "
+        "confidence, read from the run's outcomes.duckdb.",
+    )
+    show.add_argument("run", type=Path, metavar="RUN_DIR", help="`cjsim run`/`live` output folder")
+
     diff = commands.add_parser(
         "diff",
         help="the first event at which two runs' event logs diverge",
@@ -277,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress display: a bar on a terminal (rich), one line per wave or 30 s "
         "(plain: the default when stderr is not a terminal or CI is set), or none",
     )
+    _no_html_argument(live)
     live.add_argument(
         "--max-requests", type=int, metavar="N", help="override caps.max_requests (whole run)"
     )
@@ -311,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"concurrent increments per counter, 1..{INCREMENTS_MAX:,} (default: 64)",
     )
     return parser
+
+
+def _no_html_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-html",
+        dest="html",
+        action="store_false",
+        help="do not write report.html (the run's page; `cjsim report DIR` writes it later)",
+    )
 
 
 def _common_run_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:

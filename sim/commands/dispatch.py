@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace, wall_clock: Callable[[], float]) -> int:
         out=args.out,
         legacy=args.legacy,
         swarm=args.swarm,
+        html=args.html,
     )
     bar = tqdm(
         total=None, unit="cmp", desc="comparisons", file=sys.stderr, disable=None, leave=False
@@ -132,7 +133,7 @@ def _live(args: argparse.Namespace) -> int:
         run = run_live(config, plan, progress=display.update, notice=display.notice)
     finally:
         display.close()
-    return write_live_results(run, sys.stdout)
+    return write_live_results(run, sys.stdout, html=args.html)
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
@@ -288,6 +289,16 @@ def dispatch(
         from sim.reports.compare import compare_runs
 
         print(compare_runs(args.run_a, args.run_b), end="")
+        return EXIT_OK
+    if args.command == "report":
+        from sim.commands.report_command import report_command
+
+        report_command(args.runs, args.out, sys.stdout)
+        return EXIT_OK
+    if args.command == "show":
+        from sim.commands.report_command import show_command
+
+        show_command(args.run, sys.stdout)
         return EXIT_OK
     if args.command == "diff":
         from sim.reports.compare import first_divergence, render_divergence

@@ -41,7 +41,7 @@ from sim.harness.runner import RunOutcome
 from sim.harness.scenario import Scenario
 from sim.reports.analysis import write_outcomes
 from sim.reports.report import build_report
-from sim.reports.run_folder import ANALYSIS_FILE, OUTCOMES_FILE, REPORT_FILE
+from sim.reports.run_folder import ANALYSIS_FILE, HTML_FILE, OUTCOMES_FILE, REPORT_FILE
 
 __all__ = [
     "CONFIG_FILE",
@@ -199,7 +199,7 @@ def verdict_of(run: LiveRun, report: dict[str, Any]) -> Verdict:
     return Verdict(EXIT_OK, "the batch completed and every invariant held")
 
 
-def write_live_results(run: LiveRun, out: TextIO) -> int:
+def write_live_results(run: LiveRun, out: TextIO, *, html: bool = True) -> int:
     """Write ``report.json`` and the analysis (each whole); print a summary; the exit code:
     0 completed with every invariant held, 1 an invariant broken, 100 the batch FAILED or the
     session stopped before it finished."""
@@ -247,6 +247,10 @@ def write_live_results(run: LiveRun, out: TextIO) -> int:
         analysis.write_text(scrub(analysis.read_text(encoding="utf-8")), encoding="utf-8")
         text = json.dumps(report, indent=2, sort_keys=True) + "\n"
         (staging / REPORT_FILE).write_text(scrub(text), encoding="utf-8")
+        if html:
+            from sim.reports.run_page import run_page_html
+
+            (staging / HTML_FILE).write_text(scrub(run_page_html(staging)), encoding="utf-8")
         replace_folder_files(staging, run.out_dir)
     _summary(run, report, verdict, out)
     return verdict.code
@@ -291,6 +295,8 @@ def _summary(run: LiveRun, report: dict[str, Any], verdict: Verdict, out: TextIO
     out.write(f"  trace: {run.trace_dir} ({SUMMARY_FILE} written)\n")
     out.write(f"  report: {run.out_dir / REPORT_FILE}\n")
     out.write(f"  analysis: {run.out_dir / ANALYSIS_FILE} (tables: {OUTCOMES_FILE})\n")
+    if (run.out_dir / HTML_FILE).is_file():
+        out.write(f"  page: {run.out_dir / HTML_FILE} (open it in a browser)\n")
     out.write(f"  replay it: cjsim promote {run.trace_dir}\n")
     if not run.settled:
         out.write(f"  continue it: cjsim live --resume {run.out_dir}\n")

@@ -23,11 +23,13 @@ from sim.harness.scenario_file import load_scenario
 from sim.harness.swarm_result import ENGINE_CRASHES
 from sim.harness.swarm_variant import swarm_variant
 from sim.reports.analysis import write_outcomes
+from sim.reports.ranking import ranking_lines, read_ranking
 from sim.reports.report import build_report
 from sim.reports.run_description import run_description
 from sim.reports.run_folder import (
     ANALYSIS_FILE,
     EVENTS_FILE,
+    HTML_FILE,
     OUTCOMES_FILE,
     REPORT_FILE,
     RUN_FILES,
@@ -37,6 +39,7 @@ from sim.reports.run_folder import (
 __all__ = ["RunRequest", "default_out_dir", "reproduce_command", "run_command"]
 
 EXIT_OK, EXIT_EXPECTATION, EXIT_BAD_INPUT = 0, 1, 2
+RANKING_ENDS = 3  # the summary ends with the top and bottom three of each batch's ranking
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class RunRequest:
     out: Path | None
     legacy: bool
     swarm: bool
+    html: bool = True  # write report.html, the run's page
 
 
 def reproduce_command(request: RunRequest, seed: int) -> str:
@@ -109,6 +113,7 @@ def run_command(
     described = run_description(scenario, seed=seed, legacy=request.legacy, file=str(request.path))
     write_whole(folder / SCENARIO_FILE, json.dumps(described, indent=2, sort_keys=True) + "\n")
     write_outcomes(outcome, folder)
+    # PENDING(run page): if request.html: write_run_page(folder)
     problems = check_expectations(report, scenario.expectation(legacy=request.legacy))
     print_summary(report, request, folder, out)
     if problems:
@@ -233,3 +238,9 @@ def print_summary(report: dict[str, Any], request: RunRequest, folder: Path, out
     out.write(f"  fingerprint: {report['fingerprint']}\n")
     out.write(f"  report: {folder / REPORT_FILE}\n")
     out.write(f"  analysis: {folder / ANALYSIS_FILE} (tables: {folder / OUTCOMES_FILE})\n")
+    if (folder / HTML_FILE).is_file():
+        out.write(f"  page: {folder / HTML_FILE} (open it in a browser)\n")
+    out.write("\n")
+    for line in ranking_lines(read_ranking(folder / OUTCOMES_FILE), ends=RANKING_ENDS):
+        out.write(line + "\n")
+    out.write(f"  (the whole ranking: cjsim show {folder})\n")

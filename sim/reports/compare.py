@@ -42,7 +42,14 @@ from engine.located_json import (
 from sim.reports.report import flatten
 from sim.reports.run_folder import ANALYSIS_FILE, EVENTS_FILE, REPORT_FILE
 
-__all__ = ["Divergence", "RunFolderError", "compare_runs", "first_divergence", "render_divergence"]
+__all__ = [
+    "Divergence",
+    "RunFolderError",
+    "compare_runs",
+    "first_divergence",
+    "read_documents",
+    "render_divergence",
+]
 
 
 class RunFolderError(ValueError):
@@ -136,7 +143,7 @@ def _missing(path: Path, command: str, needs: tuple[str, ...]) -> Problem:
     return Problem(str(path), 1, 1, "(file)", f"not found ({hint})")
 
 
-def _documents(
+def read_documents(
     run: Path, needs: dict[str, tuple[Figure, ...]], command: str, problems: list[Problem]
 ) -> dict[str, dict[str, Any]]:
     """The JSON files ``command`` reads from a run folder, each checked against its figures;
@@ -212,7 +219,7 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
     """The validation plan of two run folders, side by side."""
     needs = {ANALYSIS_FILE: ANALYSIS_FIGURES, REPORT_FILE: REPORT_FIGURES}
     problems: list[Problem] = []
-    runs = [_documents(run, needs, "compare", problems) for run in (run_a, run_b)]
+    runs = [read_documents(run, needs, "compare", problems) for run in (run_a, run_b)]
     if problems:
         raise RunFolderError(problem_lines(problems))
     lines = []

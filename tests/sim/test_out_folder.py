@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sim.commands.cli import main
-from sim.commands.out_folder import OutputTaken, output_folder
+from sim.commands.out_folder import OutputTaken, output_file, output_folder
 from sim.reports.run_folder import RUN_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +86,28 @@ def test_a_swarm_refuses_an_out_holding_earlier_results_before_any_seed(tmp_path
     assert f"{tmp_path}: --out: holds an earlier run (swarm.json)" in captured.err
     assert "seeds 1..1" not in captured.out
     assert (tmp_path / "swarm.json").read_text() == "{}"
+
+
+def test_a_new_requested_file_is_used_as_given(tmp_path):
+    assert output_file(tmp_path / "page.html", tmp_path / "default.html") == tmp_path / "page.html"
+
+
+def test_a_requested_file_that_exists_is_refused_and_kept(tmp_path):
+    (tmp_path / "page.html").write_text("earlier")
+    with pytest.raises(OutputTaken, match=r"page\.html: --out: exists, and is never overwritten"):
+        output_file(tmp_path / "page.html", tmp_path / "default.html")
+    assert (tmp_path / "page.html").read_text() == "earlier"
+
+
+def test_a_requested_file_in_a_missing_folder_is_refused(tmp_path):
+    with pytest.raises(OutputTaken, match=r"--out: the folder .*nowhere does not exist"):
+        output_file(tmp_path / "nowhere" / "page.html", tmp_path / "default.html")
+
+
+def test_a_taken_default_file_moves_to_the_next_free_name(tmp_path):
+    default = tmp_path / "report.html"
+    assert output_file(None, default) == default
+    default.write_text("first")
+    assert output_file(None, default) == tmp_path / "report-2.html"
+    (tmp_path / "report-2.html").write_text("second")
+    assert output_file(None, default) == tmp_path / "report-3.html"
