@@ -1,0 +1,253 @@
+"""cjsim's HTML pages in a real browser (headless Chromium, ``tests/reports/browser.py``).
+
+First the driver itself, each of its promises proved on a tiny page that breaks it on purpose:
+scripts run before the DOM is read (and are really off when asked), an uncaught error and any
+console output are seen, no request reaches the network, a page prints to PDF. Then the pages:
+a page of the frame (``sim/reports/html_page.py``) and the run page of a real run, and of a
+``--legacy`` run, each opened from ``file://`` with no network: every chart drawn by Vega into
+an ``<svg>`` with marks, nothing on the console, the ranking and the headline figures there
+with scripts off, and a PDF when printed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reports.browser import (
+    Browser,
+    Element,
+    Visit,
+    charts,
+    chromium,
+    parse_dom,
+    pdf_page_count,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "eng5_regular_24.yaml"
+CJSIM_RUN_TIMEOUT_S = 300
+PDF_BYTES_MIN = 10_000  # a page of text and charts; an empty PDF is about 1 kB
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    """Chromium, or the module skipped (failed under CI) saying why there is none."""
+    return chromium()
+
+
+def _page(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(f"<!DOCTYPE html><html><head></head><body>{body}</body></html>\n")
+    return path
+
+
+def _by_id(root: Element, element_id: str) -> Element:
+    found = [e for e in root.elements() if e.attrs.get("id") == element_id]
+    assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
+    return found[0]
+
+
+def assert_clean(visit: Visit) -> None:
+    """Nothing written to the console (Chromium shows every level alike; see browser.py) and
+    no request for the network."""
+    assert visit.console == (), "console:\n" + "\n".join(map(str, visit.console))
+    assert visit.requests == (), f"network requests: {visit.requests}"
+
+
+# A script that changes the page only after a timer: read too early, the DOM is still static.
+LATE_SCRIPT = """<p id="t">static</p><noscript><p id="n">scripts are off</p></noscript>
+<script>setTimeout(function () { document.getElementById("t").textContent = "scripted"; },
+  2000);</script>"""
+
+
+def test_the_dom_is_read_after_the_page_timers_ran(browser, tmp_path):
+    visit = browser.visit(_page(tmp_path, "late.html", LATE_SCRIPT))
+    assert _by_id(parse_dom(visit.dom), "t").text == "scripted"
+    assert_clean(visit)
+
+
+def test_scripts_off_leaves_the_page_as_written(browser, tmp_path):
+    dom = browser.dom_without_scripts(_page(tmp_path, "late.html", LATE_SCRIPT))
+    root = parse_dom(dom)
+    assert _by_id(root, "t").text == "static"
+    assert "scripts are off" in root.find_all("noscript")[0].text
+
+
+def test_an_uncaught_error_is_seen(browser, tmp_path):
+    broken = _page(tmp_path, "broken.html", "<script>notAFunction();</script>")
+    visit = browser.visit(broken)
+    [error] = visit.errors
+    assert "notAFunction is not defined" in error.text
+    assert error.source == broken.as_uri()
+    with pytest.raises(AssertionError, match="notAFunction"):
+        assert_clean(visit)
+
+
+def test_console_output_of_any_level_is_seen(browser, tmp_path):
+    page = _page(
+        tmp_path, "noisy.html", '<script>console.warn("a warning\\nover two lines");</script>'
+    )
+    visit = browser.visit(page)
+    assert [m.text for m in visit.console] == ["a warning\nover two lines"]
+    assert visit.errors == ()
+    with pytest.raises(AssertionError, match="a warning"):
+        assert_clean(visit)
+
+
+def test_no_request_reaches_the_network_and_each_is_named(browser, tmp_path):
+    page = _page(
+        tmp_path,
+        "fetching.html",
+        """<p id="t">waiting</p><img src="https://example.com/logo.png">
+<script>fetch("http://127.0.0.1:8000/data.json")
+  .then(function () { return fetch("https://cdn.jsdelivr.net/npm/vega@5"); })
+  .then(function () { document.getElementById("t").textContent = "fetched"; },
+        function (error) { document.getElementById("t").textContent = "refused: " + error; });
+</script>""",
+    )
+    visit = browser.visit(page)
+    assert _by_id(parse_dom(visit.dom), "t").text == "refused: TypeError: Failed to fetch"
+    assert set(visit.requests) == {
+        "https://example.com/logo.png",
+        "http://127.0.0.1:8000/data.json",
+    }
+    with pytest.raises(AssertionError, match="network requests"):
+        assert_clean(visit)
+
+
+def test_a_page_prints_to_pdf(browser, tmp_path):
+    one = browser.print_pdf(_page(tmp_path, "one.html", "<p>one page</p>"))
+    paragraphs = "".join(f"<p>paragraph {n}</p>" for n in range(300))
+    many = browser.print_pdf(_page(tmp_path, "many.html", paragraphs))
+    assert one.startswith(b"%PDF-")
+    assert one.rstrip().endswith(b"%%EOF")
+    assert pdf_page_count(one) == 1
+    assert pdf_page_count(many) > 1
+
+
+# --- the pages -------------------------------------------------------------------------------
+
+
+def assert_drawn(visit: Visit) -> dict[str, int]:
+    """Every chart of an ``html_page`` page drawn by Vega as an ``<svg>`` with marks, and no
+    failure counted on ``<body>``; answers the marks of each chart."""
+    root = parse_dom(visit.dom)
+    found = charts(root)
+    assert found, "the page has no charts"
+    for chart in found.values():
+        assert chart.error is None, f"chart {chart.chart_id}: {chart.error}"
+        assert chart.rendered, f"chart {chart.chart_id} was not marked drawn"
+        assert chart.svgs == 1, f"chart {chart.chart_id} has {chart.svgs} <svg>"
+        assert chart.marks > 0, f"chart {chart.chart_id} has an <svg> without marks"
+    [body] = root.find_all("body")
+    assert body.attrs.get("data-charts-failed") == "0"
+    return {chart_id: chart.marks for chart_id, chart in found.items()}
+
+
+def _frame_page(folder: Path) -> Path:
+    """A small page of the frame alone: two charts and a figure."""
+    import altair as alt
+
+    from sim.reports.html_page import ChartBlock, FiguresBlock, Section, Table, render_page
+
+    rows = [{"t_s": float(n), "depth": n % 5} for n in range(20)]
+    table = Table(columns=("t_s", "depth"), rows=tuple((r["t_s"], r["depth"]) for r in rows))
+    line = alt.Chart(alt.Data(values=rows)).mark_line().encode(x="t_s:Q", y="depth:Q")
+    bars = alt.Chart(alt.Data(values=rows)).mark_bar().encode(x="t_s:O", y="depth:Q")
+    page = render_page(
+        "A <small> page",
+        "<p>frame only</p>",
+        [
+            Section(
+                title="Queue",
+                blocks=(
+                    FiguresBlock(title="Headline", figures=(("essays", 24),)),
+                    ChartBlock(title="Depth", chart_id="depth", spec=line.to_dict(), table=table),
+                    ChartBlock(title="Bars", chart_id="bars", spec=bars.to_dict(), table=table),
+                ),
+            )
+        ],
+    )
+    path = folder / "frame.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def test_the_frame_draws_its_charts_offline(browser, tmp_path):
+    visit = browser.visit(_frame_page(tmp_path))
+    assert_clean(visit)
+    assert set(assert_drawn(visit)) == {"depth", "bars"}
+
+
+def _cjsim_run(out: Path, *options: str) -> Path:
+    command = [sys.executable, "-m", "sim.commands.cli", "run", str(SCENARIO), "--out", str(out)]
+    result = subprocess.run(
+        [*command, *options],
+        capture_output=True,
+        text=True,
+        timeout=CJSIM_RUN_TIMEOUT_S,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module", params=["regular", "legacy"])
+def run_page(request, tmp_path_factory) -> Path:
+    """The run page of eng5_regular_24 (and of its ``--legacy`` run), written to a file; one
+    run per module and kind."""
+    from sim.reports.run_page import run_page_html
+
+    folder = tmp_path_factory.mktemp(request.param)
+    options = ("--legacy",) if request.param == "legacy" else ()
+    run = _cjsim_run(folder / "run", *options)
+    page = folder / "run.html"
+    page.write_text(run_page_html(run), encoding="utf-8")
+    return page
+
+
+def _ranking(run_page: Path) -> list[tuple[int, str]]:
+    """The ranked essays of the page's run, from its analysis.json: (rank, essay id)."""
+    analysis = json.loads((run_page.parent / "run" / "analysis.json").read_text())
+    return [(row["rank"], row["essay_id"]) for row in analysis["scores_and_grades"]]
+
+
+def test_the_run_page_draws_every_chart_offline_without_errors(browser, run_page):
+    visit = browser.visit(run_page)
+    assert_clean(visit)
+    assert_drawn(visit)
+
+
+def test_the_run_page_shows_ranking_and_figures_without_scripts(browser, run_page):
+    root = parse_dom(browser.dom_without_scripts(run_page))
+    assert charts(root), "the page has no chart elements"
+    assert not any(chart.svgs for chart in charts(root).values())  # scripts were off
+    figures = root.find_all("dl", "figures")
+    assert figures, "no headline figures"
+    assert all(figure.find_all("dd") for figure in figures)
+    shown = set()
+    for table in root.find_all("table"):
+        header = [th.text.lower() for th in table.find_all("th")]
+        if "rank" not in header or not any("essay" in h for h in header):
+            continue
+        rank, essay = header.index("rank"), next(i for i, h in enumerate(header) if "essay" in h)
+        for row in table.find_all("tr"):
+            cells = [td.text for td in row.find_all("td")]
+            if cells:
+                shown.add((cells[rank], cells[essay]))
+    expected = {(str(rank), essay) for rank, essay in _ranking(run_page)}
+    assert expected, "the run ranked no essays"
+    assert expected <= shown, f"not in the ranking table: {sorted(expected - shown)}"
+
+
+def test_the_run_page_prints(browser, run_page):
+    pdf = browser.print_pdf(run_page)
+    assert pdf.startswith(b"%PDF-")
+    assert pdf_page_count(pdf) > 1
+    assert len(pdf) > PDF_BYTES_MIN
