@@ -1,0 +1,315 @@
+"""A run folder as one self-contained HTML page (``report.html``), for people.
+
+The header says what ran (scenario, seed, fingerprint, the settings that differ from the
+defaults) and whether it kept its rules (each invariant, with the first event that broke it).
+Then, per batch, the ranking (scores with 95% intervals, projected grades with their
+probabilities, infit and outfit, the scale's separation reliability) and its charts; then the
+run in virtual time, the provider calls, the callbacks, and tokens and cost. The values come
+from ``sim.reports.run_page_data``, the charts from ``sim.reports.run_charts``, the frame from
+``sim.reports.html_page``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.cj.misfit import MISFIT_LIMIT, is_misfit
+from sim.reports.html_page import (
+    Block,
+    Cell,
+    FiguresBlock,
+    Flagged,
+    Section,
+    Table,
+    TableBlock,
+    figures_html,
+    render_page,
+    table_html,
+    text,
+)
+from sim.reports.run_charts import (
+    Z_95,
+    dispositions_chart,
+    heatmap_chart,
+    histogram_chart,
+    positions_chart,
+    scores_chart,
+    timeline_chart,
+)
+from sim.reports.run_page_data import BatchRanking, RankedEssay, RunData, read_run
+
+__all__ = ["run_page_html"]
+
+#: The grades shown beside a projected grade, most probable first.
+PROBABILITIES_SHOWN = 3
+
+
+def run_page_html(run_dir: Path) -> str:
+    """The page of the run in ``run_dir``: the same folder gives the same bytes."""
+    data = read_run(run_dir)
+    report = data.report
+    title = f"cjsim run: {report['scenario']} (seed {report['seed']})"
+    sections = [*(_ranking_section(data, batch) for batch in data.batches)]
+    sections.extend(
+        [
+            Section(title="Timeline", blocks=(timeline_chart(data),)),
+            _provider_section(data),
+            Section(
+                title="Callbacks",
+                blocks=(dispositions_chart(data.analysis["callbacks_by_disposition"]),),
+            ),
+            _usage_section(data),
+        ]
+    )
+    return render_page(title, _header_html(data), sections)
+
+
+def _rows_table(rows: Sequence[Mapping[str, Any]], caption: str = "") -> Table:
+    columns = tuple(rows[0]) if rows else ("none",)
+    return Table(
+        columns=columns,
+        rows=tuple(tuple(row[c] for c in columns) for row in rows),
+        caption=caption,
+    )
+
+
+def _header_html(data: RunData) -> str:
+    report = data.report
+    invariants: Mapping[str, Mapping[str, Any]] = report["invariants"]
+    broken = sorted(name for name, result in invariants.items() if not result["ok"])
+    verdict = (
+        f'<p class="verdict ok">Every invariant held ({len(invariants)} of {len(invariants)}).</p>'
+        if not broken
+        else f'<p class="verdict broken">{len(broken)} of {len(invariants)} invariants broken: '
+        f"{text(', '.join(broken))}.</p>"
+    )
+    figures: list[tuple[str, Cell]] = [
+        ("scenario", report["scenario"]),
+        ("seed", report["seed"]),
+        ("legacy", report["legacy"]),
+        ("batches", len(report["batches"])),
+        ("events", report["events"]),
+        ("virtual seconds", report["virtual_seconds"]),
+        (
+            "liveness",
+            "ok" if report["liveness"]["ok"] else Flagged(value="broken", reason="liveness"),
+        ),
+    ]
+    if data.scenario is not None:
+        figures.insert(1, ("scenario file", data.scenario["file"]))
+    parts = [
+        verdict,
+        figures_html(figures),
+        f'<p>Fingerprint: <code class="fingerprint">{text(report["fingerprint"])}</code></p>',
+        "<h2>Invariants</h2>",
+        table_html(
+            Table(
+                columns=("invariant", "held", "detail", "first event that broke it"),
+                rows=tuple(
+                    (
+                        name,
+                        result["ok"] if result["ok"] else Flagged(value=False, reason="broken"),
+                        result["detail"],
+                        _event_text(result.get("first_event")),
+                    )
+                    for name, result in sorted(invariants.items())
+                ),
+            )
+        ),
+    ]
+    if data.scenario is not None:
+        changed = data.scenario["settings_changed"]
+        parts.append("<h2>Settings that differ from the defaults</h2>")
+        parts.append(
+            table_html(
+                Table(
+                    columns=("setting", "value"),
+                    rows=tuple(
+                        (name, json.dumps(value, sort_keys=True))
+                        for name, value in sorted(changed.items())
+                    ),
+                )
+            )
+            if changed
+            else "<p>None: every engine setting at its default.</p>"
+        )
+    else:
+        parts.append(
+            "<p>No scenario.json in this folder: settings, grade scale fallback, "
+            "skew limit and fault windows are not shown.</p>"
+        )
+    return "\n".join(parts)
+
+
+def _event_text(event: Mapping[str, Any] | None) -> str | None:
+    """``#seq t=… kind ids``, what a person looks up in events.jsonl."""
+    if not event:
+        return None
+    ids = json.dumps(event.get("ids") or {}, sort_keys=True)
+    return f"#{event.get('seq')} t={event.get('t')} {event.get('kind')} {ids}"
+
+
+def _mean_square(value: float | None) -> Cell:
+    if value is None:
+        return None
+    shown = round(value, 3)
+    return Flagged(value=shown, reason=f"above {MISFIT_LIMIT}") if is_misfit(value) else shown
+
+
+def _probabilities(essay: RankedEssay) -> str | None:
+    if essay.projection is None:
+        return None
+    top = sorted(essay.projection.probabilities.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{grade} {p:.2f}" for grade, p in top[:PROBABILITIES_SHOWN])
+
+
+def _grade_probability(essay: RankedEssay) -> float | None:
+    """The probability of the projected grade; None for the below-lowest grade, which the
+    posterior does not cover."""
+    projection = essay.projection
+    if projection is None or projection.grade not in projection.probabilities:
+        return None
+    return round(projection.probabilities[projection.grade], 3)
+
+
+def _ranking_row(essay: RankedEssay) -> tuple[Cell, ...]:
+    interval = None
+    if essay.score is not None and essay.se is not None:
+        low, high = essay.score - Z_95 * essay.se, essay.score + Z_95 * essay.se
+        interval = f"{low:.3f} to {high:.3f}"
+    projection = essay.projection
+    return (
+        essay.rank,
+        essay.essay_id,
+        essay.known_grade if essay.is_anchor else None,
+        essay.score,
+        essay.se,
+        interval,
+        essay.grade,
+        _grade_probability(essay),
+        _probabilities(essay),
+        None if projection is None else projection.label.value,
+        essay.comparisons,
+        essay.wins,
+        _mean_square(essay.fit.infit if essay.fit else None),
+        _mean_square(essay.fit.outfit if essay.fit else None),
+    )
+
+
+def _ranking_section(data: RunData, batch: BatchRanking) -> Section:
+    report_batch: Mapping[str, Any] = next(
+        (b for b in data.report["batches"] if b["cj_batch_id"] == batch.cj_batch_id), {}
+    )
+    misfits = sum(1 for e in batch.essays if e.fit is not None and e.fit.misfitting)
+    figures: list[tuple[str, Cell]] = [
+        ("essays", len(batch.essays)),
+        ("decided comparisons", sum(e.wins for e in batch.essays)),
+        ("scale separation reliability (SSR)", batch.ssr),
+        ("final state", report_batch.get("final_state")),
+        ("Kendall τ (anchors)", report_batch.get("kendall_tau")),
+        ("grade scale", batch.grade_scale),
+        (f"essays with a mean-square above {MISFIT_LIMIT}", misfits),
+    ]
+    ranking = Table(
+        columns=(
+            "rank",
+            "essay",
+            "anchor grade",
+            "BT score",
+            "SE",
+            "95% interval",
+            "grade",
+            "P(grade)",
+            "most probable grades",
+            "confidence",
+            "comparisons",
+            "wins",
+            "infit",
+            "outfit",
+        ),
+        rows=tuple(_ranking_row(e) for e in batch.essays),
+    )
+    blocks: list[Block] = [
+        FiguresBlock(title="Summary", figures=tuple(figures)),
+        TableBlock(
+            title="Ranking",
+            table=ranking,
+            note=(
+                "Strongest first. 95% interval: score ± 1.96 SE. Grade: projected from the "
+                "anchors (probabilities recomputed with engine.cj.grading, as the finalizer "
+                f"does). Infit and outfit mean-squares above {MISFIT_LIMIT} are marked: the "
+                "judges disagreed about the essay more than its place on the scale explains."
+            ),
+        ),
+    ]
+    if any(e.score is not None for e in batch.essays):
+        blocks.append(scores_chart(batch))
+    heatmap = heatmap_chart(batch)
+    if heatmap is not None:
+        blocks.append(heatmap)
+    blocks.append(positions_chart(batch, data.skew_limit))
+    unscored = all(e.score is None for e in batch.essays)
+    note = "This batch was never scored: it has no scores, grades or fit." if unscored else ""
+    return Section(title=f"Batch {batch.cj_batch_id}", blocks=tuple(blocks), note=note)
+
+
+def _provider_section(data: RunData) -> Section:
+    analysis = data.analysis
+    return Section(
+        title="Provider calls and the queue",
+        blocks=(
+            histogram_chart(
+                "Provider latency",
+                "latency",
+                data.latency_ms,
+                "ms",
+                f"Latency of the {data.latency_ms.values} successful provider calls.",
+            ),
+            TableBlock(
+                title="Latency percentiles",
+                table=_rows_table(analysis["provider_latency_percentiles"]),
+            ),
+            histogram_chart(
+                "Queue wait",
+                "queue-wait",
+                data.queue_wait_s,
+                "s",
+                "Per queue item: from its first enqueue to its last dispatch (retries included).",
+            ),
+            TableBlock(
+                title="Queue wait percentiles",
+                table=_rows_table(analysis["queue_wait_percentiles"]),
+            ),
+            TableBlock(
+                title="Errors by provider and type",
+                table=_rows_table(analysis["errors_by_provider_and_type"]),
+            ),
+            TableBlock(title="Queue items by status", table=_rows_table(analysis["queue_status"])),
+        ),
+    )
+
+
+def _usage_section(data: RunData) -> Section:
+    usage = data.report["usage"]
+    return Section(
+        title="Tokens and cost",
+        blocks=(
+            FiguresBlock(
+                title="Whole run",
+                figures=(
+                    ("billed calls", usage["billed_calls"]),
+                    ("input tokens", usage["input_tokens"]),
+                    ("output tokens", usage["output_tokens"]),
+                    ("cache write tokens", usage["cache_write_tokens"]),
+                    ("cache read tokens", usage["cache_read_tokens"]),
+                    ("cost (USD)", usage["cost_usd"]),
+                ),
+            ),
+            TableBlock(
+                title="By provider and model", table=_rows_table(data.analysis["usage_by_model"])
+            ),
+        ),
+    )
