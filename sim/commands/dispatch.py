@@ -110,6 +110,15 @@ def _run(args: argparse.Namespace, wall_clock: Callable[[], float]) -> int:
         bar.close()
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from sim.commands.sweep_command import SweepRequest, sweep_command
+    from sim.harness.executors import executor_for
+
+    request = SweepRequest(path=args.sweep_file, out=args.out, seeds=args.seeds)
+    executor = executor_for(workers=args.workers, dask=args.dask)
+    return sweep_command(request, executor=executor, out=sys.stdout, progress=_progress)
+
+
 def _live(args: argparse.Namespace) -> int:
     from engine.live.progress import ProgressDisplay
     from engine.live.session import run_live
@@ -169,6 +178,7 @@ def _swarm(args: argparse.Namespace, wall_clock: Callable[[], float]) -> int:
         out=args.out,
         legacy=args.legacy,
         shrink=not args.no_shrink,
+        dask=args.dask,
     )
     return swarm_command(request, wall_clock=wall_clock, out=sys.stdout, progress=_progress)
 
@@ -242,6 +252,7 @@ BAD_INPUT = (
     ("engine.live.config", "LiveConfigError"),
     ("engine.store.errors", "StoreError"),
     ("sim.commands.out_folder", "OutputTaken"),
+    ("sim.harness.dask_executor", "DaskError"),
 )
 
 
@@ -270,6 +281,8 @@ def dispatch(
         return _run(args, wall_clock)
     if args.command == "swarm":
         return _swarm(args, wall_clock)
+    if args.command == "sweep":
+        return _sweep(args)
     if args.command == "validate":
         return _validate(args.files)
     if args.command == "trace":

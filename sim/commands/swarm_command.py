@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from sim.commands.out_folder import output_folder
 from sim.commands.run_command import RunRequest, reproduce_command
+from sim.harness.executors import executor_for
 from sim.harness.scenario_file import load_scenario
 from sim.harness.swarm import swarm_seeds
 from sim.harness.swarm_result import WORKER_DIED, SeedResult, SwarmSummary, summarize
@@ -39,6 +40,7 @@ class SwarmRequest:
     out: Path | None
     legacy: bool
     shrink: bool
+    dask: str | None = None  # a Dask scheduler's address, or local:N
 
 
 def swarm_command(
@@ -67,6 +69,7 @@ def swarm_command(
         legacy=request.legacy,
         overrides=request.overrides,
         progress=progress,
+        executor=executor_for(workers=request.workers, dask=request.dask),
     )
     elapsed_s = wall_clock() - started
     summary = summarize(results)
