@@ -15,16 +15,16 @@ from typing import Any
 import altair as alt
 
 from sim.reports.html_page import ChartBlock, Flagged, Table
-from sim.reports.run_page_data import BatchRanking, Histogram, RunData
-from sim.reports.run_timeline import Timeline
+from sim.reports.run_page_data import BatchRanking
 
 __all__ = [
-    "dispositions_chart",
+    "WIDTH",
+    "Z_95",
     "heatmap_chart",
-    "histogram_chart",
+    "inline_data",
     "positions_chart",
     "scores_chart",
-    "timeline_chart",
+    "spec_of",
 ]
 
 WIDTH = 640
@@ -34,12 +34,12 @@ HEATMAP_ESSAYS_MAX = 60
 _STUDENT = "student"
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+def spec_of(chart: alt.TopLevelMixin) -> dict[str, Any]:
     spec: dict[str, Any] = chart.to_dict()  # validates against the Vega-Lite schema
     return spec
 
 
-def _data(rows: Sequence[Mapping[str, Any]]) -> alt.InlineData:
+def inline_data(rows: Sequence[Mapping[str, Any]]) -> alt.InlineData:
     """Rows as inline data (the spec carries them, under a name derived from their content)."""
     return alt.InlineData(values=[dict(row) for row in rows])
 
@@ -73,7 +73,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
             boundaries.append({"boundary": _r(lower), "label": f"{grades[index]} from here"})
     order = [row["essay"] for row in rows]
     y = alt.Y("essay:N", sort=order, title=None)
-    base = alt.Chart(_data(rows))
+    base = alt.Chart(inline_data(rows))
     tooltip = ["essay:N", "rank:Q", "score:Q", "low:Q", "high:Q", "grade:N", "anchor_grade:N"]
     grade_domain = [*batch.calibration.scale.grades, _STUDENT] if batch.calibration else None
     colour = alt.Color(
@@ -90,7 +90,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
         ),
     ]
     if boundaries:
-        bounds = alt.Chart(_data(boundaries))
+        bounds = alt.Chart(inline_data(boundaries))
         layers.append(bounds.mark_rule(strokeDash=[4, 3], color="#555").encode(x="boundary:Q"))
         layers.append(
             bounds.mark_text(
@@ -113,7 +113,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: BT scores",
         chart_id=f"scores-{batch.cj_batch_id}",
-        spec=_spec(chart),
+        spec=spec_of(chart),
         table=table,
         note="Each essay's Bradley–Terry score with its 95% interval (score ± 1.96 SE)."
         + boundary_note,
@@ -142,7 +142,7 @@ def heatmap_chart(batch: BatchRanking) -> ChartBlock | None:
                     }
                 )
     chart = (
-        alt.Chart(_data(cells))
+        alt.Chart(inline_data(cells))
         .mark_rect()
         .encode(
             x=alt.X("opponent:N", sort=order, title="against", axis=alt.Axis(labelAngle=-60)),
@@ -168,7 +168,7 @@ def heatmap_chart(batch: BatchRanking) -> ChartBlock | None:
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: who beat whom",
         chart_id=f"heatmap-{batch.cj_batch_id}",
-        spec=_spec(chart),
+        spec=spec_of(chart),
         table=Table(
             columns=("essay \\ against", *order),
             rows=rows,
@@ -188,10 +188,17 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
         judged = skew_limit is not None and total >= skew_limit[1]
         over = judged and skew_limit is not None and abs(skew) > skew_limit[0]
         rows.append(
-            {"essay": e.essay_id, "a": e.a_count, "b": e.b_count, "skew": skew, "over": over}
+            {
+                "essay": e.essay_id,
+                "a": e.a_count,
+                "b": e.b_count,
+                "counts": f"{e.a_count} A / {e.b_count} B",
+                "skew": skew,
+                "over": over,
+            }
         )
     order = [row["essay"] for row in rows]
-    base = alt.Chart(_data(rows))
+    base = alt.Chart(inline_data(rows))
     layers: list[Any] = [
         base.mark_bar().encode(
             x=alt.X("skew:Q", title="(A − B) / (A + B)", scale=alt.Scale(domain=[-1, 1])),
@@ -202,12 +209,16 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
                 scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#d62728"]),
             ),
             tooltip=["essay:N", "a:Q", "b:Q", "skew:Q"],
-        )
+        ),
+        # The counts themselves, at the right edge of each row.
+        base.mark_text(align="right", dx=-2, fontSize=10, color="#333").encode(
+            x=alt.value(WIDTH), y=alt.Y("essay:N", sort=order), text="counts:N"
+        ),
     ]
     note = "How often each essay was shown first (A) rather than second (B)."
     if skew_limit is not None:
         limit, least = skew_limit
-        limits = alt.Chart(_data([{"limit": -limit}, {"limit": limit}]))
+        limits = alt.Chart(inline_data([{"limit": -limit}, {"limit": limit}]))
         layers.append(limits.mark_rule(strokeDash=[4, 3], color="#d62728").encode(x="limit:Q"))
         note += (
             f" Dashed: the limit |A − B| / (A + B) ≤ {limit}, for essays with ≥ {least} "
@@ -231,179 +242,7 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: A/B positions",
         chart_id=f"positions-{batch.cj_batch_id}",
-        spec=_spec(chart),
+        spec=spec_of(chart),
         table=table,
         note=note,
-    )
-
-
-def _windows_layer(timeline: Timeline, x_scale: alt.Scale) -> list[Any]:
-    if not timeline.windows:
-        return []
-    rows = [
-        {"kind": w.kind, "start": w.start_s, "end": min(w.end_s, max(timeline.end_s, w.start_s))}
-        for w in timeline.windows
-    ]
-    windows = alt.Chart(_data(rows))
-    return [
-        windows.mark_rect(opacity=0.15, color="#d62728").encode(
-            x=alt.X("start:Q", scale=x_scale), x2="end:Q", tooltip=["kind:N", "start:Q", "end:Q"]
-        ),
-        windows.mark_text(
-            align="left", baseline="top", dx=2, dy=2, fontSize=10, color="#a40e26"
-        ).encode(x=alt.X("start:Q", scale=x_scale), y=alt.value(0), text="kind:N"),
-    ]
-
-
-def timeline_chart(data: RunData) -> ChartBlock:
-    """Queue depth, items in flight, the concurrency limit, completion, and provider errors and
-    fired faults as marks, against virtual time; fault windows shaded and labelled."""
-    timeline = data.timeline
-    x_scale = alt.Scale(domain=[0, max(timeline.end_s, 1.0)], nice=False)
-    series = [
-        {"t": round(p.t, 3), "series": name, "value": value}
-        for p in timeline.queue
-        for name, value in (
-            ("queued", p.queued),
-            ("in flight", p.in_flight),
-            ("backing off", p.backing_off),
-        )
-    ]
-    series.extend(
-        {"t": round(p.t, 3), "series": f"limit {p.gate}", "value": p.limit} for p in timeline.limits
-    )
-    if timeline.limits:  # the last limit holds to the end
-        last = {p.gate: p for p in timeline.limits}
-        series.extend(
-            {"t": round(timeline.end_s, 3), "series": f"limit {g}", "value": p.limit}
-            for g, p in sorted(last.items())
-        )
-    progress = [
-        {
-            "t": round(p.t, 3),
-            "batch": f"batch {p.cj_batch_id}",
-            "completed": p.completed,
-            "completion_pct": p.completion_pct,
-        }
-        for p in timeline.completion
-    ]
-    marks = [{"t": round(m.t, 3), "event": m.label, "count": m.count} for m in timeline.marks]
-    x = alt.X("t:Q", title="virtual time (s)", scale=x_scale)
-    width = WIDTH
-    queue_panel = alt.layer(
-        *_windows_layer(timeline, x_scale),
-        alt.Chart(_data(series))
-        .mark_line(interpolate="step-after")
-        .encode(
-            x=x,
-            y=alt.Y("value:Q", title="queue items / limit"),
-            color=alt.Color("series:N", title=None),
-            tooltip=["t:Q", "series:N", "value:Q"],
-        ),
-    ).properties(width=width, height=160, title="Queue and concurrency")
-    progress_panel = alt.layer(
-        *_windows_layer(timeline, x_scale),
-        alt.Chart(_data(progress))
-        .mark_line(interpolate="step-after")
-        .encode(
-            x=x,
-            y=alt.Y("completion_pct:Q", title="completion %", scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("batch:N", title=None),
-            tooltip=["t:Q", "batch:N", "completed:Q", "completion_pct:Q"],
-        ),
-    ).properties(width=width, height=120, title="Comparisons completed")
-    panels: list[Any] = [queue_panel, progress_panel]
-    if marks:
-        panels.append(
-            alt.layer(
-                *_windows_layer(timeline, x_scale),
-                alt.Chart(_data(marks))
-                .mark_tick(thickness=2)
-                .encode(
-                    x=x,
-                    y=alt.Y("event:N", title=None),
-                    color=alt.Color("event:N", legend=None),
-                    tooltip=["t:Q", "event:N", "count:Q"],
-                ),
-            ).properties(
-                width=width,
-                height=max(40, 18 * len({m["event"] for m in marks})),
-                title="Provider errors and faults",
-            )
-        )
-    chart = alt.vconcat(*panels).resolve_scale(color="independent")
-    rows: list[tuple[Any, ...]] = [("series", r["series"], r["t"], r["value"]) for r in series]
-    rows.extend(
-        ("progress", r["batch"], r["t"], f"{r['completed']} ({r['completion_pct']}%)")
-        for r in progress
-    )
-    rows.extend(("mark", m["event"], m["t"], m["count"]) for m in marks)
-    rows.extend(("fault window", w.kind, w.start_s, f"until {w.end_s}") for w in timeline.windows)
-    note = "Virtual seconds since the run began."
-    note += (
-        " Shaded: the scenario's fault windows."
-        if timeline.windows
-        else " No fault windows shaded." + (" (no scenario.json)" if data.scenario is None else "")
-    )
-    return ChartBlock(
-        title="Timeline",
-        chart_id="timeline",
-        spec=_spec(chart),
-        table=Table(columns=("kind", "what", "t (s)", "value"), rows=tuple(rows)),
-        note=note,
-    )
-
-
-def histogram_chart(
-    title: str, chart_id: str, histogram: Histogram, unit: str, note: str
-) -> ChartBlock:
-    """A distribution as bars over its bins."""
-    rows: list[dict[str, Any]] = [
-        {"lower": b.lower, "upper": b.upper, "count": b.count} for b in histogram.bins
-    ]
-    chart = (
-        alt.Chart(_data(rows))
-        .mark_bar()
-        .encode(
-            x=alt.X("lower:Q", title=unit, bin="binned"),
-            x2="upper:Q",
-            y=alt.Y("count:Q", title="count"),
-            tooltip=["lower:Q", "upper:Q", "count:Q"],
-        )
-        .properties(width=WIDTH, height=160)
-    )
-    return ChartBlock(
-        title=title,
-        chart_id=chart_id,
-        spec=_spec(chart),
-        table=Table(
-            columns=(f"from ({unit})", f"to ({unit})", "count"),
-            rows=tuple((r["lower"], r["upper"], r["count"]) for r in rows),
-        ),
-        note=note,
-    )
-
-
-def dispositions_chart(rows: Sequence[dict[str, Any]]) -> ChartBlock:
-    """What the CJ service did with each callback (``callbacks_by_disposition``)."""
-    values = [{"disposition": r["disposition"], "callbacks": r["callbacks"]} for r in rows]
-    chart = (
-        alt.Chart(_data(values))
-        .mark_bar()
-        .encode(
-            x=alt.X("callbacks:Q"),
-            y=alt.Y("disposition:N", sort="-x", title=None),
-            tooltip=["disposition:N", "callbacks:Q"],
-        )
-        .properties(width=WIDTH, height=max(40, 22 * len(values)))
-    )
-    return ChartBlock(
-        title="Callback dispositions",
-        chart_id="dispositions",
-        spec=_spec(chart),
-        table=Table(
-            columns=("disposition", "callbacks"),
-            rows=tuple((v["disposition"], v["callbacks"]) for v in values),
-        ),
-        note="Applied: counted; duplicate, late, orphan, invalid: refused, as they should be.",
     )

@@ -5,7 +5,8 @@ defaults) and whether it kept its rules (each invariant, with the first event th
 Then, per batch, the ranking (scores with 95% intervals, projected grades with their
 probabilities, infit and outfit, the scale's separation reliability) and its charts; then the
 run in virtual time, the provider calls, the callbacks, and tokens and cost. The values come
-from ``sim.reports.run_page_data``, the charts from ``sim.reports.run_charts``, the frame from
+from ``sim.reports.run_page_data`` (and ``run_page_timeline``), the charts from
+``sim.reports.run_charts`` (a batch's) and ``run_page_activity`` (the run's), the frame from
 ``sim.reports.html_page``.
 """
 
@@ -30,15 +31,8 @@ from sim.reports.html_page import (
     table_html,
     text,
 )
-from sim.reports.run_charts import (
-    Z_95,
-    dispositions_chart,
-    heatmap_chart,
-    histogram_chart,
-    positions_chart,
-    scores_chart,
-    timeline_chart,
-)
+from sim.reports.run_charts import Z_95, heatmap_chart, positions_chart, scores_chart
+from sim.reports.run_page_activity import dispositions_chart, histogram_chart, timeline_chart
 from sim.reports.run_page_data import BatchRanking, RankedEssay, RunData, read_run
 
 __all__ = ["run_page_html"]

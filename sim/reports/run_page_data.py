@@ -25,7 +25,7 @@ from engine.cj.grading import Calibration, GradeProjection, InsufficientAnchors,
 from engine.cj.misfit import EssayFit, essay_fit
 from sim.reports.analysis import ANALYSIS
 from sim.reports.run_folder import OUTCOMES_FILE, REPORT_FILE, SCENARIO_FILE
-from sim.reports.run_timeline import Timeline, read_timeline
+from sim.reports.run_page_timeline import Timeline, read_timeline
 
 __all__ = [
     "BatchRanking",

@@ -1,0 +1,189 @@
+"""The run page's run-wide charts: the timeline in virtual time, the latency and queue-wait
+distributions, and the callbacks' dispositions. As in ``sim.reports.run_charts``, each chart
+and its table come from the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+
+from sim.reports.html_page import ChartBlock, Table
+from sim.reports.run_charts import WIDTH, inline_data, spec_of
+from sim.reports.run_page_data import Histogram, RunData
+from sim.reports.run_page_timeline import Timeline
+
+__all__ = ["dispositions_chart", "histogram_chart", "timeline_chart"]
+
+
+def _windows_layer(timeline: Timeline, x_scale: alt.Scale) -> list[Any]:
+    if not timeline.windows:
+        return []
+    rows = [
+        {"kind": w.kind, "start": w.start_s, "end": min(w.end_s, max(timeline.end_s, w.start_s))}
+        for w in timeline.windows
+    ]
+    windows = alt.Chart(inline_data(rows))
+    return [
+        windows.mark_rect(opacity=0.15, color="#d62728").encode(
+            x=alt.X("start:Q", scale=x_scale), x2="end:Q", tooltip=["kind:N", "start:Q", "end:Q"]
+        ),
+        windows.mark_text(
+            align="left", baseline="top", dx=2, dy=2, fontSize=10, color="#a40e26"
+        ).encode(x=alt.X("start:Q", scale=x_scale), y=alt.value(0), text="kind:N"),
+    ]
+
+
+def timeline_chart(data: RunData) -> ChartBlock:
+    """Queue depth, items in flight, the concurrency limit, completion, and provider errors and
+    fired faults as marks, against virtual time; fault windows shaded and labelled."""
+    timeline = data.timeline
+    x_scale = alt.Scale(domain=[0, max(timeline.end_s, 1.0)], nice=False)
+    series = [
+        {"t": round(p.t, 3), "series": name, "value": value}
+        for p in timeline.queue
+        for name, value in (
+            ("queued", p.queued),
+            ("in flight", p.in_flight),
+            ("backing off", p.backing_off),
+        )
+    ]
+    series.extend(
+        {"t": round(p.t, 3), "series": f"limit {p.gate}", "value": p.limit} for p in timeline.limits
+    )
+    if timeline.limits:  # the last limit holds to the end
+        last = {p.gate: p for p in timeline.limits}
+        series.extend(
+            {"t": round(timeline.end_s, 3), "series": f"limit {g}", "value": p.limit}
+            for g, p in sorted(last.items())
+        )
+    progress = [
+        {
+            "t": round(p.t, 3),
+            "batch": f"batch {p.cj_batch_id}",
+            "completed": p.completed,
+            "completion_pct": p.completion_pct,
+        }
+        for p in timeline.completion
+    ]
+    marks = [{"t": round(m.t, 3), "event": m.label, "count": m.count} for m in timeline.marks]
+    x = alt.X("t:Q", title="virtual time (s)", scale=x_scale)
+    width = WIDTH
+    queue_panel = alt.layer(
+        *_windows_layer(timeline, x_scale),
+        alt.Chart(inline_data(series))
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title="queue items / limit"),
+            color=alt.Color("series:N", title=None),
+            tooltip=["t:Q", "series:N", "value:Q"],
+        ),
+    ).properties(width=width, height=160, title="Queue and concurrency")
+    progress_panel = alt.layer(
+        *_windows_layer(timeline, x_scale),
+        alt.Chart(inline_data(progress))
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=x,
+            y=alt.Y("completion_pct:Q", title="completion %", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("batch:N", title=None),
+            tooltip=["t:Q", "batch:N", "completed:Q", "completion_pct:Q"],
+        ),
+    ).properties(width=width, height=120, title="Comparisons completed")
+    panels: list[Any] = [queue_panel, progress_panel]
+    if marks:
+        panels.append(
+            alt.layer(
+                *_windows_layer(timeline, x_scale),
+                alt.Chart(inline_data(marks))
+                .mark_tick(thickness=2)
+                .encode(
+                    x=x,
+                    y=alt.Y("event:N", title=None),
+                    color=alt.Color("event:N", legend=None),
+                    tooltip=["t:Q", "event:N", "count:Q"],
+                ),
+            ).properties(
+                width=width,
+                height=max(40, 18 * len({m["event"] for m in marks})),
+                title="Provider errors and faults",
+            )
+        )
+    chart = alt.vconcat(*panels).resolve_scale(color="independent")
+    rows: list[tuple[Any, ...]] = [("series", r["series"], r["t"], r["value"]) for r in series]
+    rows.extend(
+        ("progress", r["batch"], r["t"], f"{r['completed']} ({r['completion_pct']}%)")
+        for r in progress
+    )
+    rows.extend(("mark", m["event"], m["t"], m["count"]) for m in marks)
+    rows.extend(("fault window", w.kind, w.start_s, f"until {w.end_s}") for w in timeline.windows)
+    note = "Virtual seconds since the run began."
+    note += (
+        " Shaded: the scenario's fault windows."
+        if timeline.windows
+        else " No fault windows shaded." + (" (no scenario.json)" if data.scenario is None else "")
+    )
+    return ChartBlock(
+        title="Timeline",
+        chart_id="timeline",
+        spec=spec_of(chart),
+        table=Table(columns=("kind", "what", "t (s)", "value"), rows=tuple(rows)),
+        note=note,
+    )
+
+
+def histogram_chart(
+    title: str, chart_id: str, histogram: Histogram, unit: str, note: str
+) -> ChartBlock:
+    """A distribution as bars over its bins."""
+    rows: list[dict[str, Any]] = [
+        {"lower": b.lower, "upper": b.upper, "count": b.count} for b in histogram.bins
+    ]
+    chart = (
+        alt.Chart(inline_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("lower:Q", title=unit, bin="binned"),
+            x2="upper:Q",
+            y=alt.Y("count:Q", title="count"),
+            tooltip=["lower:Q", "upper:Q", "count:Q"],
+        )
+        .properties(width=WIDTH, height=160)
+    )
+    return ChartBlock(
+        title=title,
+        chart_id=chart_id,
+        spec=spec_of(chart),
+        table=Table(
+            columns=(f"from ({unit})", f"to ({unit})", "count"),
+            rows=tuple((r["lower"], r["upper"], r["count"]) for r in rows),
+        ),
+        note=note,
+    )
+
+
+def dispositions_chart(rows: Sequence[dict[str, Any]]) -> ChartBlock:
+    """What the CJ service did with each callback (``callbacks_by_disposition``)."""
+    values = [{"disposition": r["disposition"], "callbacks": r["callbacks"]} for r in rows]
+    chart = (
+        alt.Chart(inline_data(values))
+        .mark_bar()
+        .encode(
+            x=alt.X("callbacks:Q"),
+            y=alt.Y("disposition:N", sort="-x", title=None),
+            tooltip=["disposition:N", "callbacks:Q"],
+        )
+        .properties(width=WIDTH, height=max(40, 22 * len(values)))
+    )
+    return ChartBlock(
+        title="Callback dispositions",
+        chart_id="dispositions",
+        spec=spec_of(chart),
+        table=Table(
+            columns=("disposition", "callbacks"),
+            rows=tuple((v["disposition"], v["callbacks"]) for v in values),
+        ),
+        note="Applied: counted; duplicate, late, orphan, invalid: refused, as they should be.",
+    )
