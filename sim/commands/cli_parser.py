@@ -188,15 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
         "schema",
         help="print (or write) the JSON Schemas, for editors and validators",
         description="Print the JSON Schema of scenario files, or with --live of live run "
-        "configurations. With --write DIR, write both (scenario.schema.json, "
-        "live.schema.json) into DIR, as shipped in schemas/. A YAML file that opens with "
-        "`# yaml-language-server: $schema=PATH` gets completion and checking in editors.",
+        "configurations, or with --sweep of sweep files. With --write DIR, write all three "
+        "(scenario.schema.json, live.schema.json, sweep.schema.json) into DIR, as shipped in "
+        "schemas/. A YAML file that opens with `# yaml-language-server: $schema=PATH` gets "
+        "completion and checking in editors.",
     )
-    schema.add_argument(
+    which = schema.add_mutually_exclusive_group()
+    which.add_argument(
         "--live", action="store_true", help="the schema of a live configuration instead"
     )
+    which.add_argument("--sweep", action="store_true", help="the schema of a sweep file instead")
     schema.add_argument(
-        "--write", type=Path, metavar="DIR", help="write both schema files into DIR"
+        "--write", type=Path, metavar="DIR", help="write every schema file into DIR"
     )
 
     trace = commands.add_parser("trace", help="work with recorded traces")

@@ -183,22 +183,23 @@ def _swarm(args: argparse.Namespace, wall_clock: Callable[[], float]) -> int:
     return swarm_command(request, wall_clock=wall_clock, out=sys.stdout, progress=_progress)
 
 
-def _schema(*, live: bool, folder: Path | None) -> int:
+def _schema(*, live: bool, sweep: bool, folder: Path | None) -> int:
     from sim.commands.schemas import (
-        LIVE_SCHEMA_FILE,
-        SCENARIO_SCHEMA_FILE,
+        SCHEMA_FILES,
         live_schema,
         scenario_schema,
         schema_text,
+        sweep_schema,
         write_schemas,
     )
 
     if folder is None:
-        print(schema_text(live_schema() if live else scenario_schema()), end="")
+        make = live_schema if live else sweep_schema if sweep else scenario_schema
+        print(schema_text(make()), end="")
         return EXIT_OK
     if folder.exists() and not folder.is_dir():
         raise OutputTaken(f"{folder}: --write: exists and is not a folder")
-    for name in (SCENARIO_SCHEMA_FILE, LIVE_SCHEMA_FILE):
+    for name in SCHEMA_FILES:
         if (folder / name).exists() and not (folder / name).is_file():
             raise OutputTaken(f"{folder / name}: --write: exists and is not a file")
     for path in write_schemas(folder):
@@ -206,13 +207,24 @@ def _schema(*, live: bool, folder: Path | None) -> int:
     return EXIT_OK
 
 
+def _head(file: Path) -> Any:
+    """The file's YAML, or None when it cannot be read (the loader will say why)."""
+    try:
+        return read_yaml(read_text(file, ScenarioError), str(file)).data
+    except (ScenarioError, LocatedYamlError):
+        return None
+
+
+def _is_sweep(file: Path) -> bool:
+    """A sweep file names its axes or its scenarios; a scenario never does."""
+    head = _head(file)
+    return isinstance(head, dict) and ("axes" in head or "scenarios" in head)
+
+
 def _is_live_config(file: Path) -> bool:
     """A live configuration names its essays; a scenario never does. Unreadable files are left
     to the scenario loader, which says what is wrong with them."""
-    try:
-        head = read_yaml(read_text(file, ScenarioError), str(file)).data
-    except (ScenarioError, LocatedYamlError):
-        return False
+    head = _head(file)
     return isinstance(head, dict) and "essays" in head
 
 
@@ -226,6 +238,11 @@ def _validate_one(file: Path) -> str:
         cohort = load_cohort(config, base_dir, config_file=file)
         essays = len(cohort.students) + len(cohort.anchors)
         return f"{file}: ok (live configuration {config.name}, {essays} essays)"
+    if _is_sweep(file):
+        from sim.harness.sweep_spec import load_sweep, runs
+
+        sweep = load_sweep(file)
+        return f"{file}: ok (sweep {sweep.name}, {sum(1 for _ in runs(sweep, file))} runs)"
     scenario = load_scenario(file)
     faults = len(scenario.faults)
     return f"{file}: ok ({scenario.name}, {faults} fault{'' if faults == 1 else 's'})"
@@ -320,5 +337,5 @@ def dispatch(
         print(render_divergence(divergence, args.run_a, args.run_b), end="")
         return EXIT_OK if divergence is None else EXIT_FAILED
     if args.command == "schema":
-        return _schema(live=args.live, folder=args.write)
+        return _schema(live=args.live, sweep=args.sweep, folder=args.write)
     raise AssertionError(f"unhandled command {args.command!r}")

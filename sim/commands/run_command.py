@@ -16,6 +16,7 @@ from engine.ports import TaskCrashed
 from engine.run_files import write_whole
 from sim.adapters.runtime import SimulationStalled
 from sim.commands.out_folder import output_folder
+from sim.commands.report_command import write_run_page
 from sim.harness.expectations import check_expectations
 from sim.harness.runner import run_scenario
 from sim.harness.scenario import Scenario
@@ -113,7 +114,8 @@ def run_command(
     described = run_description(scenario, seed=seed, legacy=request.legacy, file=str(request.path))
     write_whole(folder / SCENARIO_FILE, json.dumps(described, indent=2, sort_keys=True) + "\n")
     write_outcomes(outcome, folder)
-    # PENDING(run page): if request.html: write_run_page(folder)
+    if request.html:
+        write_run_page(folder)
     problems = check_expectations(report, scenario.expectation(legacy=request.legacy))
     print_summary(report, request, folder, out)
     if problems:

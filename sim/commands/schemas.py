@@ -29,8 +29,10 @@ from sim.harness.schema_header import (
     LIVE_SCHEMA_FILE,
     SCENARIO_SCHEMA_FILE,
     SCHEMAS_FOLDER,
+    SWEEP_SCHEMA_FILE,
     header_line,
 )
+from sim.harness.sweep_spec import Sweep
 
 __all__ = [
     "DRAFT",
@@ -43,6 +45,7 @@ __all__ = [
     "live_schema",
     "scenario_schema",
     "schema_text",
+    "sweep_schema",
     "write_schemas",
 ]
 
@@ -64,10 +67,16 @@ def live_schema() -> dict[str, Any]:
     return _finished(LiveConfig.model_json_schema(), "cjsim live configuration")
 
 
+def sweep_schema() -> dict[str, Any]:
+    """The JSON Schema of a sweep file (``cjsim sweep FILE``)."""
+    return _finished(Sweep.model_json_schema(), "cjsim sweep")
+
+
 #: Each shipped schema file and the function that makes it.
 SCHEMA_FILES: dict[str, Callable[[], dict[str, Any]]] = {
     SCENARIO_SCHEMA_FILE: scenario_schema,
     LIVE_SCHEMA_FILE: live_schema,
+    SWEEP_SCHEMA_FILE: sweep_schema,
 }
 
 

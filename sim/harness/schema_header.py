@@ -12,12 +12,14 @@ __all__ = [
     "LIVE_SCHEMA_FILE",
     "SCENARIO_SCHEMA_FILE",
     "SCHEMAS_FOLDER",
+    "SWEEP_SCHEMA_FILE",
     "header_line",
 ]
 
 SCHEMAS_FOLDER = "schemas"
 SCENARIO_SCHEMA_FILE = "scenario.schema.json"
 LIVE_SCHEMA_FILE = "live.schema.json"
+SWEEP_SCHEMA_FILE = "sweep.schema.json"
 #: The first line of a YAML file that names its schema, for the YAML language server.
 HEADER_PREFIX = "# yaml-language-server: $schema="
 

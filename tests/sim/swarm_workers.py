@@ -27,3 +27,10 @@ def die_on_seed_3(path: str, seed: int, legacy: bool, overrides: tuple[str, ...]
     if seed == 3:
         os._exit(3)
     return _held(seed)
+
+
+def die_on_task_3(task: int) -> int:
+    """An executor task that kills its worker process outright on task 3, every time."""
+    if task == 3:
+        os._exit(3)
+    return task * 10

@@ -1,0 +1,337 @@
+"""The comparison page: two or more runs side by side, as one self-contained HTML file.
+
+``compare_page_html(run_dirs)`` is what ``cjsim report A B [C ...]`` writes. The first run is the
+reference and every difference is a later run minus it (``B − A``). The page holds, in order:
+the runs and the settings in which they differ; the headline figures of ``report.json`` in one
+table with their differences, and Kendall's tau between each later run's ranking and the
+first's; the runs' timelines (queue and comparisons completed) on one virtual-time axis, so that
+a stall in one run lines up with the same moment in another; the rankings joined by essay; and
+the task document's validation plan (the tables ``cjsim compare`` prints) with differences.
+
+The values come from ``compare_page_data``; this module only lays them out with the page
+frame (``html_page``), which gives every chart a plain table of its data, so the page reads
+with scripts off and prints. Nothing here reads a clock or a random source: the same folders
+give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+
+from sim.reports.compare import VALIDATION_PLAN
+from sim.reports.compare import Section as PlanSection
+from sim.reports.compare_page_data import ComparedRuns, RunSide, difference, read_runs
+from sim.reports.html_page import (
+    Block,
+    Cell,
+    ChartBlock,
+    FiguresBlock,
+    Section,
+    Table,
+    TableBlock,
+    render_page,
+    table_html,
+    text,
+)
+
+__all__ = ["compare_page_html"]
+
+CHART_WIDTH_PX = 760
+LANE_HEIGHT_PX = 110  # one run's lane of the queue chart
+CHART_HEIGHT_PX = 260
+DEFAULT = "(default)"  # a setting a run left at the simulated run's default
+
+
+def _cell(value: Any) -> Cell:
+    """A JSON value as a table cell: containers as their JSON-ish text."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _with_differences(values: Sequence[Any]) -> tuple[Cell, ...]:
+    """``A, B, B − A, C, C − A, ...``."""
+    cells: list[Cell] = [_cell(values[0])]
+    for value in values[1:]:
+        cells += [_cell(value), difference(values[0], value)]
+    return tuple(cells)
+
+
+def _run_columns(runs: Sequence[RunSide]) -> tuple[str, ...]:
+    columns = [runs[0].label]
+    for run in runs[1:]:
+        columns += [run.label, f"{run.label} − {runs[0].label}"]
+    return tuple(columns)
+
+
+def _runs_table(runs: Sequence[RunSide]) -> Table:
+    return Table(
+        columns=("run", "folder", "scenario", "seed", "legacy", "fingerprint"),
+        rows=tuple(
+            (
+                run.label,
+                str(run.folder),
+                _cell(run.report.get("scenario")),
+                _cell(run.report.get("seed")),
+                bool(run.report.get("legacy")),
+                str(run.report.get("fingerprint", ""))[:12],
+            )
+            for run in runs
+        ),
+    )
+
+
+def _settings_block(runs: Sequence[RunSide]) -> Block:
+    names = sorted({name for run in runs for name in run.settings_changed})
+    rows = []
+    for name in names:
+        values = [run.settings_changed.get(name, DEFAULT) for run in runs]
+        if any(value != values[0] for value in values[1:]):
+            rows.append((name, *(_cell(value) for value in values)))
+    note = (
+        "Engine settings whose value is not the same in every run, as each run's scenario.json "
+        f"records them; {DEFAULT} is a simulated run's default."
+    )
+    if not rows and not any(run.settings_changed for run in runs):
+        note = "No run folder holds a scenario.json, so their settings cannot be compared."
+    elif not rows:
+        note = "Every run used the same engine settings."
+    return TableBlock(
+        title="Settings that differ",
+        table=Table(columns=("setting", *(run.label for run in runs)), rows=tuple(rows)),
+        note=note,
+    )
+
+
+def _headline_section(compared: ComparedRuns) -> Section:
+    runs = compared.runs
+    first = runs[0].label
+    agreement = tuple(
+        (f"Kendall tau, {a.label} vs {first} (batch {a.cj_batch_id})", a.tau)
+        for a in compared.agreements
+    )
+    figures = TableBlock(
+        title="Figures side by side",
+        table=Table(
+            columns=("figure", *_run_columns(runs)),
+            rows=tuple((row.name, *_with_differences(row.values)) for row in compared.headline),
+        ),
+        note=f"From each run's report.json; a difference is the later run minus run {first}.",
+    )
+    return Section(
+        title="Headline figures",
+        blocks=(
+            FiguresBlock(
+                title="Rankings agree",
+                figures=agreement,
+                note=f"Kendall's tau-b between the ranks of the essays ranked in both runs: "
+                f"1 is the same order as run {first}, -1 the reverse.",
+            ),
+            figures,
+        ),
+    )
+
+
+def _values(table: Table, fields: Sequence[str]) -> dict[str, Any]:
+    """A chart's data: the rows of the table the page shows under it, under field names."""
+    return {"values": [dict(zip(fields, row, strict=True)) for row in table.rows]}
+
+
+def _time_axis(compared: ComparedRuns) -> alt.X:
+    return alt.X(
+        "t_s:Q",
+        title="virtual time (s)",
+        scale=alt.Scale(domain=[0, compared.end_s], nice=False),
+    )
+
+
+def _timeline_section(compared: ComparedRuns) -> Section:
+    queue = Table(
+        columns=("run", "t (s)", "state", "items"),
+        rows=tuple(
+            (run.label, point.t, state, items)
+            for run in compared.runs
+            for point in run.timeline.queue
+            for state, items in (("queued", point.queued), ("in flight", point.in_flight))
+        ),
+    )
+    queue_chart = (
+        alt.Chart(_values(queue, ("run", "t_s", "state", "items")))
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=_time_axis(compared),
+            y=alt.Y("items:Q", title="queue items"),
+            color=alt.Color("state:N", title=None),
+        )
+        .properties(width=CHART_WIDTH_PX, height=LANE_HEIGHT_PX)
+        .facet(row=alt.Row("run:N", title="run"))
+    )
+    completed = Table(
+        columns=("run", "batch", "t (s)", "completed"),
+        rows=tuple(
+            (run.label, point.cj_batch_id, point.t, point.completed)
+            for run in compared.runs
+            for point in run.timeline.completion
+        ),
+    )
+    completed_chart = (
+        alt.Chart(_values(completed, ("run", "batch", "t_s", "completed")))
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=_time_axis(compared),
+            y=alt.Y("completed:Q", title="comparisons completed"),
+            color=alt.Color("run:N", title="run"),
+            detail="batch:N",
+        )
+        .properties(width=CHART_WIDTH_PX, height=CHART_HEIGHT_PX)
+    )
+    return Section(
+        title="Timelines",
+        note=f"Every run on one axis, from 0 to {compared.end_s} virtual seconds (the last "
+        "event of the longest run).",
+        blocks=(
+            ChartBlock(
+                title="Queue over virtual time",
+                chart_id="queue",
+                spec=queue_chart.to_dict(),
+                table=queue,
+                note="Items waiting for a worker and items whose call is under way, one lane "
+                "per run.",
+            ),
+            ChartBlock(
+                title="Comparisons completed over virtual time",
+                chart_id="completed",
+                spec=completed_chart.to_dict(),
+                table=completed,
+                note="The batch's count of completed comparisons after each callback.",
+            ),
+        ),
+    )
+
+
+def _ranking_section(compared: ComparedRuns) -> Section:
+    runs = compared.runs
+    first = runs[0].label
+    columns = [
+        "batch",
+        "essay",
+        "anchor grade",
+        *(f"rank {label}" for label in _run_columns(runs)),
+        *(f"score {label}" for label in _run_columns(runs)),
+    ]
+    rows = tuple(
+        (
+            essay.cj_batch_id,
+            essay.essay_id,
+            essay.known_grade,
+            *_with_differences(essay.ranks),
+            *_with_differences(essay.scores),
+        )
+        for essay in compared.ranking
+    )
+    points = Table(
+        columns=("run", "essay", f"rank {first}", "rank"),
+        rows=tuple(
+            (run.label, essay.essay_id, essay.ranks[0], essay.ranks[index])
+            for index, run in enumerate(runs[1:], start=1)
+            for essay in compared.ranking
+            if essay.ranks[0] is not None and essay.ranks[index] is not None
+        ),
+    )
+    chart = (
+        alt.Chart(_values(points, ("run", "essay", "first_rank", "rank")))
+        .mark_point(filled=True, size=60)
+        .encode(
+            x=alt.X("first_rank:Q", title=f"rank in run {first}"),
+            y=alt.Y("rank:Q", title="rank in the other run"),
+            color=alt.Color("run:N", title="run"),
+            tooltip=["essay:N", "first_rank:Q", "rank:Q", "run:N"],
+        )
+        .properties(width=CHART_HEIGHT_PX * 2, height=CHART_HEIGHT_PX * 2)
+    )
+    agreements = Table(
+        columns=(
+            "run",
+            f"against {first}",
+            "batch",
+            "essays ranked in both",
+            "rank changed",
+            "tau",
+        ),
+        rows=tuple(
+            (a.label, first, a.cj_batch_id, a.essays, a.moved, a.tau) for a in compared.agreements
+        ),
+    )
+    return Section(
+        title="Rankings",
+        blocks=(
+            ChartBlock(
+                title=f"Rank in each run against rank in run {first}",
+                chart_id="ranks",
+                spec=chart.to_dict(),
+                table=points,
+                note="On the diagonal: the same rank in both runs.",
+            ),
+            TableBlock(title="Agreement of the rankings", table=agreements),
+            TableBlock(
+                title="Rankings joined by essay",
+                table=Table(columns=tuple(columns), rows=rows),
+                note=f"Every essay of every run, strongest first in run {first}; a rank change "
+                "is the later rank minus the first (positive: it fell), a score difference the "
+                "later Bradley-Terry score minus the first.",
+            ),
+        ),
+    )
+
+
+def _plan_table(plan: PlanSection, runs: Sequence[RunSide]) -> TableBlock:
+    """One question of the validation plan: the rows of every run joined on the question's
+    keys, each measure with its differences (a row per key and measure, as ``cjsim compare``
+    prints it)."""
+    by_key = [
+        {tuple(row[k] for k in plan.keys): row for row in run.analysis[plan.query]} for run in runs
+    ]
+    keys = sorted({key for rows in by_key for key in rows}, key=lambda key: [str(k) for k in key])
+    rows = tuple(
+        (
+            *(_cell(k) for k in key),
+            measure,
+            *_with_differences([rows[key][measure] if key in rows else None for rows in by_key]),
+        )
+        for key in keys
+        for measure in plan.values
+    )
+    return TableBlock(
+        title=plan.title,
+        table=Table(columns=(*plan.keys, "measure", *_run_columns(runs)), rows=rows),
+    )
+
+
+def compare_page_html(run_dirs: Sequence[Path]) -> str:
+    """The comparison page of two or more run folders, the first the reference. Raises
+    ``RunFolderError`` naming every problem of every folder."""
+    compared = read_runs(run_dirs)
+    runs = compared.runs
+    scenarios = sorted({str(run.report.get("scenario")) for run in runs})
+    title = f"Comparison of {len(runs)} runs: {', '.join(scenarios)}"
+    header = (
+        table_html(_runs_table(runs))
+        + f'\n<p class="note">Run {text(runs[0].label)} is the reference: every difference on '
+        "this page is a later run minus it.</p>"
+    )
+    sections = [
+        Section(title="Runs", blocks=(_settings_block(runs),)),
+        _headline_section(compared),
+        _timeline_section(compared),
+        _ranking_section(compared),
+        Section(
+            title="Validation plan",
+            note="The tables `cjsim compare` prints, from each run's analysis.json.",
+            blocks=tuple(_plan_table(plan, runs) for plan in VALIDATION_PLAN),
+        ),
+    ]
+    return render_page(title, header, sections)
