@@ -1,0 +1,310 @@
+"""The run page (``sim.reports.run_page``) as a reader meets it: one file, readable without
+JavaScript, agreeing with the run's own tables, the same bytes every time."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from engine.cj.misfit import essay_fit
+from sim.reports.html_page import (
+    ChartBlock,
+    Flagged,
+    Section,
+    Table,
+    TableBlock,
+    javascript_bundle,
+    render_page,
+    script_json,
+)
+from sim.reports.run_page import run_page_html
+from sim.reports.run_page_data import histogram, read_run
+
+CHART_IDS = {
+    "scores-1",
+    "heatmap-1",
+    "positions-1",
+    "timeline",
+    "latency",
+    "queue-wait",
+    "dispositions",
+}
+
+
+@dataclass
+class ParsedTable:
+    title: str
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+
+class PageParts(HTMLParser):
+    """What the page shows a reader without JavaScript: its tables (under the heading before
+    each), its blocks' charts and tables, and every src and href attribute."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.addresses: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.tags: set[str] = set()
+        self.tables: list[ParsedTable] = []
+        self.blocks: list[dict[str, list[str]]] = []  # {"charts": [...], "data_tables": [...]}
+        self._heading = ""
+        self._in_heading = False
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+        self._header = False
+        self._details = 0
+        self._block_depth: int | None = None
+        self._div_depth = 0
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.tags.add(tag)
+        for name in ("src", "href"):
+            if values.get(name) is not None:
+                self.addresses.append((tag, name, str(values[name])))
+        classes = (values.get("class") or "").split()
+        if tag == "div":
+            self._div_depth += 1
+            if "block" in classes:
+                self._block_depth = self._div_depth
+                self.blocks.append({"charts": [], "data_tables": []})
+            if "chart" in classes and self._block_depth is not None:
+                self.blocks[-1]["charts"].append(str(values.get("id")))
+        elif tag in ("h1", "h2", "h3"):
+            self._in_heading, self._heading = True, ""
+        elif tag == "details":
+            self._details += 1
+        elif tag == "table":
+            self.tables.append(ParsedTable(title=self._heading))
+            if self._details and self._block_depth is not None:
+                self.blocks[-1]["data_tables"].append(self._heading)
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th", "dd"):
+            self._cell = []
+            self._header = tag == "th"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div":
+            if self._block_depth == self._div_depth:
+                self._block_depth = None
+            self._div_depth -= 1
+        elif tag in ("h1", "h2", "h3"):
+            self._in_heading = False
+        elif tag == "details":
+            self._details -= 1
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            table = self.tables[-1]
+            if self._header and not table.header:
+                table.header = self._row
+            else:
+                table.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_heading:
+            self._heading += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def table(self, title: str) -> ParsedTable:
+        matching = [t for t in self.tables if t.title == title]
+        assert len(matching) == 1, f"{len(matching)} tables under {title!r}"
+        return matching[0]
+
+
+@pytest.fixture(scope="module")
+def page(run_folder: Path) -> str:
+    """The page of the regular run."""
+    return run_page_html(run_folder)
+
+
+@pytest.fixture(scope="module")
+def parts(page: str) -> PageParts:
+    """The regular run's page, parsed."""
+    return PageParts(page)
+
+
+def _specs(page: str) -> dict[str, object]:
+    match = re.search(r'<script type="application/json" id="chart-specs">(.*?)</script>', page)
+    assert match, "the page has no chart specs"
+    specs: dict[str, object] = json.loads(match.group(1))
+    return specs
+
+
+def test_the_page_fetches_nothing(parts: PageParts):
+    assert [a for a in parts.addresses if not a[2].startswith("#")] == []
+    assert not parts.tags & {"link", "img", "iframe", "object", "embed"}
+
+
+def test_the_vega_bundle_is_inlined_once(page: str):
+    bundle = javascript_bundle()
+    assert page.count(bundle) == 1
+    assert page.count("window.vegaEmbed=") == 1
+
+
+def test_every_chart_is_drawn_as_svg_into_its_stable_id_and_has_its_table(
+    page: str, parts: PageParts
+):
+    charts = [chart for block in parts.blocks for chart in block["charts"]]
+    assert set(charts) == {f"chart-{name}" for name in CHART_IDS}
+    assert len(charts) == len(set(charts))
+    for block in parts.blocks:
+        if block["charts"]:
+            assert len(block["data_tables"]) == 1, block
+    assert set(_specs(page)) == CHART_IDS
+    assert '{renderer: "svg", actions: false, mode: "vega-lite"}' in page
+
+
+def test_the_ranking_lists_every_essay_with_its_exact_score_from_outcomes_duckdb(
+    run_folder: Path, parts: PageParts
+):
+    with duckdb.connect(str(run_folder / "outcomes.duckdb"), read_only=True) as con:
+        stored = con.execute(
+            "SELECT essay_id, rank, bt_score, grade FROM scores ORDER BY rank"
+        ).fetchall()
+    ranking = parts.table("Ranking")
+    assert ranking.header[:4] == ["rank", "essay", "anchor grade", "BT score"]
+    shown = [(row[1], row[0], row[3], row[6]) for row in ranking.rows]
+    assert shown == [(essay, str(rank), repr(score), grade) for essay, rank, score, grade in stored]
+
+
+def test_the_recomputed_grades_agree_with_the_finalizers(run_folder: Path):
+    essays = read_run(run_folder).batches[0].essays
+    projected = [e for e in essays if e.projection is not None]
+    assert len(projected) == len(essays) == 24
+    assert [e.projection.grade for e in projected] == [e.grade for e in projected]
+
+
+def test_the_fit_shown_is_the_fit_of_the_stored_comparisons(run_folder: Path, parts: PageParts):
+    with duckdb.connect(str(run_folder / "outcomes.duckdb"), read_only=True) as con:
+        scores = dict(con.execute("SELECT essay_id, bt_score FROM scores").fetchall())
+        decided = con.execute(
+            """SELECT CASE outcome WHEN 'essay_a' THEN essay_a ELSE essay_b END,
+                      CASE outcome WHEN 'essay_a' THEN essay_b ELSE essay_a END
+               FROM comparisons WHERE outcome IN ('essay_a', 'essay_b')"""
+        ).fetchall()
+    fits = essay_fit(scores, decided)
+    for row in parts.table("Ranking").rows:
+        fit = fits[row[1]]
+        assert row[-2].split()[0] == repr(round(fit.infit, 3))
+        assert row[-1].split()[0] == repr(round(fit.outfit, 3))
+        assert row[-4] == str(fit.comparisons)
+
+
+def test_the_header_shows_the_fingerprint_verdict_and_settings(run_folder: Path, page: str):
+    report = json.loads((run_folder / "report.json").read_text())
+    scenario = json.loads((run_folder / "scenario.json").read_text())
+    assert f'<code class="fingerprint">{report["fingerprint"]}</code>' in page
+    assert "Every invariant held (11 of 11)." in page
+    for name in scenario["settings_changed"]:
+        assert f"<td>{name}</td>" in page
+
+
+def test_the_batch_summary_shows_the_finalizers_ssr(run_folder: Path, page: str):
+    ssr = json.loads((run_folder / "report.json").read_text())["batches"][0]["ssr"]
+    assert f'<dt>scale separation reliability (SSR)</dt><dd class="num">{ssr!r}</dd>' in page
+
+
+def test_every_fault_window_of_the_scenario_is_in_the_timeline(run_folder: Path, parts):
+    faults = json.loads((run_folder / "scenario.json").read_text())["scenario"]["faults"]
+    windows = [(f["kind"], f["window_s"]) for f in faults if f["window_s"]]
+    rows = parts.table("Timeline").rows
+    shown = [(row[1], row[2], row[3]) for row in rows if row[0] == "fault window"]
+    assert shown == [(kind, repr(start), f"until {end!r}") for kind, (start, end) in windows]
+    assert windows
+
+
+def test_the_page_is_the_same_bytes_when_built_twice(run_folder: Path, page: str):
+    assert run_page_html(run_folder) == page
+
+
+def test_a_folder_without_scenario_json_still_renders(run_folder: Path, tmp_path: Path):
+    bare = tmp_path / "bare"
+    shutil.copytree(run_folder, bare)
+    (bare / "scenario.json").unlink()
+    page = run_page_html(bare)
+    report = json.loads((bare / "report.json").read_text())
+    assert report["fingerprint"] in page
+    assert "No scenario.json in this folder" in page
+    assert "No limit drawn: the folder has no scenario.json." in page
+    assert not [row for row in PageParts(page).table("Timeline").rows if row[0] == "fault window"]
+
+
+def test_a_legacy_run_names_each_broken_invariant_and_its_first_event(legacy_run_folder: Path):
+    report = json.loads((legacy_run_folder / "report.json").read_text())
+    page = run_page_html(legacy_run_folder)
+    invariants = {row[0]: row for row in PageParts(page).table("Invariants").rows}
+    broken = {name: r for name, r in report["invariants"].items() if not r["ok"]}
+    assert broken
+    assert "invariants broken: " + ", ".join(sorted(broken)) in page
+    for name, result in broken.items():
+        assert invariants[name][1].startswith("no"), name
+        event = result["first_event"]
+        if event is not None:
+            assert invariants[name][3].startswith(f"#{event['seq']} t={event['t']} {event['kind']}")
+    assert any(r["first_event"] for r in broken.values())
+
+
+# The frame (sim.reports.html_page), at its edges.
+
+
+def test_text_from_a_run_is_escaped_and_json_cannot_end_its_script():
+    evil = "</script><script>alert(1)</script><!--"
+    spec = {"mark": "bar", "data": {"values": [{"essay": evil}]}}
+    table = Table(columns=("essay",), rows=((evil,),))
+    page = render_page(
+        evil,
+        "",
+        [
+            Section(
+                title=evil, blocks=(ChartBlock(title=evil, chart_id="x", spec=spec, table=table),)
+            )
+        ],
+    )
+    assert "alert(1)</script>" not in page
+    assert "<!--" not in page.replace(javascript_bundle(), "")
+    assert "\\u003c/script>" in script_json(spec)
+    assert json.loads(script_json(spec)) == spec
+
+
+def test_chart_ids_must_be_element_id_safe_and_unique():
+    table = Table(columns=("a",), rows=())
+    with pytest.raises(ValueError, match="lower-case"):
+        ChartBlock(title="t", chart_id="Scores 1", spec={}, table=table)
+    block = ChartBlock(title="t", chart_id="scores", spec={"mark": "bar"}, table=table)
+    with pytest.raises(ValueError, match="two charts have the id 'scores'"):
+        render_page("t", "", [Section(title="s", blocks=(block, block))])
+
+
+def test_a_page_without_charts_carries_no_javascript():
+    table = Table(columns=("a",), rows=((Flagged(value=1.31, reason="above 1.3"),),))
+    page = render_page("t", "", [Section(title="s", blocks=(TableBlock(title="t", table=table),))])
+    assert "<script" not in page
+    assert '<td class="num flag" title="above 1.3">1.31' in page
+
+
+def test_a_row_of_the_wrong_width_is_refused():
+    with pytest.raises(ValueError, match="row 1 has 1 cells for 2 columns"):
+        Table(columns=("a", "b"), rows=((1,),))
+
+
+def test_histogram_bins_are_round_and_hold_every_value():
+    shown = histogram([0.0, 4.9, 5.0, 99.0, 100.0], bins_max=20)
+    assert [(b.lower, b.upper) for b in shown.bins][:2] == [(0.0, 5.0), (5.0, 10.0)]
+    assert sum(b.count for b in shown.bins) == 5 == shown.values
+    assert len(shown.bins) == 20
+    assert shown.bins[-1].count == 2  # 99 and 100: the last bin holds its upper edge
+    assert histogram([]).bins == ()
