@@ -6,7 +6,7 @@ column always answers "what changed against A". The figures come from where the 
 get them, so the page cannot disagree with them: ``report.json`` and ``analysis.json`` are read
 and checked by ``sim.reports.compare`` (``cjsim compare`` prints the same validation plan), the
 ranking by ``sim.reports.ranking`` (``cjsim show``), the timeline by
-``sim.reports.run_timeline`` (the run page's), and Kendall's tau by the engine's own
+``sim.reports.run_page_timeline`` (the run page's), and Kendall's tau by the engine's own
 ``kendall_tau_b``. Rankings are joined on (batch, essay id), so an essay missing from one run
 shows as a gap rather than shifting the rows. Everything is sorted by value, never by set or
 dict order, so that the page is the same bytes for the same folders.
@@ -28,7 +28,7 @@ from sim.reports.compare import ANALYSIS_FIGURES, REPORT_FIGURES, RunFolderError
 from sim.reports.ranking import RankedEssay, read_ranking
 from sim.reports.report import flatten
 from sim.reports.run_folder import ANALYSIS_FILE, OUTCOMES_FILE, REPORT_FILE, SCENARIO_FILE
-from sim.reports.run_timeline import Timeline, read_timeline
+from sim.reports.run_page_timeline import Timeline, read_timeline
 
 __all__ = [
     "Agreement",
@@ -143,7 +143,7 @@ class ComparedRuns:
     @property
     def end_s(self) -> float:
         """The latest event of any run: the common end of every timeline's axis."""
-        return max(run.timeline.end_s for run in self.runs)
+        return float(max(run.timeline.end_s for run in self.runs))
 
 
 def difference(first: Any, other: Any) -> float | int | None:
@@ -160,20 +160,27 @@ def difference(first: Any, other: Any) -> float | int | None:
     return round(float(other) - float(first), DIGITS) + 0.0  # + 0.0: no "-0.0"
 
 
-def _figure_paths(flats: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(name, dotted path) of every headline figure, ``*`` paths expanded to the keys any run
-    has there."""
-    paths: list[tuple[str, str]] = []
+def _figure_paths(flats: Sequence[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """(name, dotted path, counted) of every headline figure: ``*`` paths expanded to the keys
+    any run has there, and marked as counts (a key a run lacks there is a count of 0)."""
+    paths: list[tuple[str, str, bool]] = []
     for name, path in HEADLINE_PATHS:
         if not path.endswith(".*"):
-            paths.append((name, path))
+            paths.append((name, path, False))
             continue
         prefix = path[:-1]
         keys = sorted(
             {p.removeprefix(prefix) for flat in flats for p in flat if p.startswith(prefix)}
         )
-        paths += [(name.replace("*", key), prefix + key) for key in keys]
+        paths += [(name.replace("*", key), prefix + key, True) for key in keys]
     return paths
+
+
+def _figure(report: dict[str, Any], flat: dict[str, Any], path: str, counted: bool) -> Any:
+    if path in flat:
+        return flat[path]
+    # A count by key (errors by type) leaves out the keys it did not count.
+    return 0 if counted and isinstance(report.get(path.split(".")[0]), dict) else None
 
 
 def _batches(report: dict[str, Any]) -> dict[Any, dict[str, Any]]:
@@ -193,9 +200,9 @@ def _headline(reports: Sequence[dict[str, Any]]) -> list[FigureRow]:
         for report in reports
     ]
     values: list[tuple[str, tuple[Any, ...]]] = [("invariants that hold", tuple(held))]
-    values += [
-        (name, tuple(flat.get(path) for flat in flats)) for name, path in _figure_paths(flats)
-    ]
+    for name, path, counted in _figure_paths(flats):
+        row = (_figure(r, f, path, counted) for r, f in zip(reports, flats, strict=True))
+        values.append((name, tuple(row)))
     batches = [_batches(report) for report in reports]
     for batch_id in sorted({key for found in batches for key in found}, key=str):
         values += [

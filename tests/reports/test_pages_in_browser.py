@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from sim.reports.html_page import format_cell
+from sim.reports.ranking import read_ranking
 from tests.reports.browser import (
     Browser,
     Element,
@@ -212,10 +214,39 @@ def run_page(request, tmp_path_factory) -> Path:
     return page
 
 
-def _ranking(run_page: Path) -> list[tuple[int, str]]:
-    """The ranked essays of the page's run, from its analysis.json: (rank, essay id)."""
-    analysis = json.loads((run_page.parent / "run" / "analysis.json").read_text())
-    return [(row["rank"], row["essay_id"]) for row in analysis["scores_and_grades"]]
+def _ranking(run: Path) -> set[tuple[str, str]]:
+    """Every essay of the run as its ranking table shows it: (rank, essay id), unranked
+    essays with the frame's dash (a ``--legacy`` run of this scenario ranks none)."""
+    return {
+        (format_cell(essay.rank or None), essay.essay_id)
+        for essay in read_ranking(run / "outcomes.duckdb")
+    }
+
+
+def _figures(root: Element) -> dict[str, str]:
+    """Every headline figure of a page (``<dl class="figures">``), label to text; the first of
+    two with one label."""
+    found: dict[str, str] = {}
+    for figures in root.find_all("dl", "figures"):
+        for figure in figures.find_all("div", "figure"):
+            [label], [value] = figure.find_all("dt"), figure.find_all("dd")
+            found.setdefault(label.text, value.text)
+    return found
+
+
+def _table_rows(root: Element, columns: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The cells under ``columns`` of every table that has those columns."""
+    rows = set()
+    for table in root.find_all("table"):
+        header = [th.text for th in table.find_all("th")]
+        if not set(columns) <= set(header):
+            continue
+        at = [header.index(column) for column in columns]
+        for row in table.find_all("tr"):
+            cells = [td.text for td in row.find_all("td")]
+            if cells:
+                rows.add(tuple(cells[i] for i in at))
+    return rows
 
 
 def test_the_run_page_draws_every_chart_offline_without_errors(browser, run_page):
@@ -228,22 +259,20 @@ def test_the_run_page_shows_ranking_and_figures_without_scripts(browser, run_pag
     root = parse_dom(browser.dom_without_scripts(run_page))
     assert charts(root), "the page has no chart elements"
     assert not any(chart.svgs for chart in charts(root).values())  # scripts were off
-    figures = root.find_all("dl", "figures")
-    assert figures, "no headline figures"
-    assert all(figure.find_all("dd") for figure in figures)
-    shown = set()
-    for table in root.find_all("table"):
-        header = [th.text.lower() for th in table.find_all("th")]
-        if "rank" not in header or not any("essay" in h for h in header):
-            continue
-        rank, essay = header.index("rank"), next(i for i, h in enumerate(header) if "essay" in h)
-        for row in table.find_all("tr"):
-            cells = [td.text for td in row.find_all("td")]
-            if cells:
-                shown.add((cells[rank], cells[essay]))
-    expected = {(str(rank), essay) for rank, essay in _ranking(run_page)}
-    assert expected, "the run ranked no essays"
-    assert expected <= shown, f"not in the ranking table: {sorted(expected - shown)}"
+    run = run_page.parent / "run"
+    report = json.loads((run / "report.json").read_text())
+    figures = _figures(root)
+    for label, value in (
+        ("scenario", report["scenario"]),
+        ("seed", report["seed"]),
+        ("events", report["events"]),
+        ("virtual seconds", report["virtual_seconds"]),
+    ):
+        assert figures.get(label) == format_cell(value), f"headline figure {label!r}"
+    expected = _ranking(run)
+    assert len(expected) == 24
+    missing = expected - _table_rows(root, ("rank", "essay"))
+    assert not missing, f"not in the ranking table: {sorted(missing)}"
 
 
 def test_the_run_page_prints(browser, run_page):
