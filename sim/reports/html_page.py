@@ -32,9 +32,11 @@ import functools
 import html
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -229,16 +231,51 @@ def _vega_lite_version() -> str | None:
 @functools.lru_cache(maxsize=1)
 def javascript_bundle() -> str:
     """Vega, Vega-Lite and vega-embed as one script (~0.9 MB), which sets ``window.vegaEmbed``.
-    Built once per process (the first build takes seconds) and the same bytes every time."""
+    The same bytes every time for one vl-convert version. Building it takes seconds (vl-convert
+    bundles the modules anew on each call), so it is kept in a cache file per version
+    (``bundle_cache``): one build per machine, not one per page."""
     import vl_convert
 
-    # Its type stubs make ``snippet`` a required str, though None (the default) is what sets
-    # the globals: called through an untyped reference.
-    build: Callable[..., str] = vl_convert.javascript_bundle
-    bundle = build(vl_version=_vega_lite_version())
+    version = _vega_lite_version()
+    cached = bundle_cache(f"vega-bundle-{vl_convert.__version__}-{version or 'latest'}.js")
+    if cached is not None and cached.is_file():
+        bundle = cached.read_text(encoding="utf-8")
+    else:
+        # Its type stubs make ``snippet`` a required str, though None (the default) is what
+        # sets the globals: called through an untyped reference.
+        build: Callable[..., str] = vl_convert.javascript_bundle
+        bundle = build(vl_version=version)
+        if cached is not None:
+            _keep(cached, bundle)
     # It goes in a <script> element as it is: it must not end that element early.
     assert "</script" not in bundle.lower(), "the Vega bundle contains </script"
     return bundle
+
+
+def bundle_cache(name: str) -> Path | None:
+    """Where a built bundle is kept: ``$CJSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/cjsim``, else
+    ``~/.cache/cjsim``; none when no such folder can be made (the bundle is then built each
+    time)."""
+    root = os.environ.get("CJSIM_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "cjsim",
+    )
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return Path(root) / name
+
+
+def _keep(path: Path, text: str) -> None:
+    """Write the cache file whole (another process may be reading or writing it too); a cache
+    that cannot be written is only slower."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    except OSError:
+        staging.unlink(missing_ok=True)
 
 
 _CSS = """
