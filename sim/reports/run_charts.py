@@ -21,7 +21,7 @@ __all__ = [
     "WIDTH",
     "Z_95",
     "heatmap_chart",
-    "inline_data",
+    "named_data",
     "positions_chart",
     "scores_chart",
     "spec_of",
@@ -34,14 +34,20 @@ HEATMAP_ESSAYS_MAX = 60
 _STUDENT = "student"
 
 
-def spec_of(chart: alt.TopLevelMixin) -> dict[str, Any]:
+def named_data(name: str) -> alt.NamedData:
+    """A chart's data by name; ``spec_of`` puts the rows under that name."""
+    return alt.NamedData(name=name)
+
+
+def spec_of(
+    chart: alt.TopLevelMixin, datasets: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """The Vega-Lite spec of ``chart``, validated by Altair, with ``datasets`` (its rows by
+    ``named_data`` name) added after validation: the schema check of inline rows costs a
+    second for a timeline's thousand points, and rows of plain values cannot be invalid."""
     spec: dict[str, Any] = chart.to_dict()  # validates against the Vega-Lite schema
+    spec["datasets"] = {name: [dict(row) for row in rows] for name, rows in datasets.items()}
     return spec
-
-
-def inline_data(rows: Sequence[Mapping[str, Any]]) -> alt.InlineData:
-    """Rows as inline data (the spec carries them, under a name derived from their content)."""
-    return alt.InlineData(values=[dict(row) for row in rows])
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -73,7 +79,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
             boundaries.append({"boundary": _r(lower), "label": f"{grades[index]} from here"})
     order = [row["essay"] for row in rows]
     y = alt.Y("essay:N", sort=order, title=None)
-    base = alt.Chart(inline_data(rows))
+    base = alt.Chart(named_data("essays"))
     tooltip = ["essay:N", "rank:Q", "score:Q", "low:Q", "high:Q", "grade:N", "anchor_grade:N"]
     grade_domain = [*batch.calibration.scale.grades, _STUDENT] if batch.calibration else None
     colour = alt.Color(
@@ -90,7 +96,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
         ),
     ]
     if boundaries:
-        bounds = alt.Chart(inline_data(boundaries))
+        bounds = alt.Chart(named_data("boundaries"))
         layers.append(bounds.mark_rule(strokeDash=[4, 3], color="#555").encode(x="boundary:Q"))
         layers.append(
             bounds.mark_text(
@@ -113,7 +119,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: BT scores",
         chart_id=f"scores-{batch.cj_batch_id}",
-        spec=spec_of(chart),
+        spec=spec_of(chart, {"essays": rows, "boundaries": boundaries}),
         table=table,
         note="Each essay's Bradley–Terry score with its 95% interval (score ± 1.96 SE)."
         + boundary_note,
@@ -142,7 +148,7 @@ def heatmap_chart(batch: BatchRanking) -> ChartBlock | None:
                     }
                 )
     chart = (
-        alt.Chart(inline_data(cells))
+        alt.Chart(named_data("cells"))
         .mark_rect()
         .encode(
             x=alt.X("opponent:N", sort=order, title="against", axis=alt.Axis(labelAngle=-60)),
@@ -168,7 +174,7 @@ def heatmap_chart(batch: BatchRanking) -> ChartBlock | None:
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: who beat whom",
         chart_id=f"heatmap-{batch.cj_batch_id}",
-        spec=spec_of(chart),
+        spec=spec_of(chart, {"cells": cells}),
         table=Table(
             columns=("essay \\ against", *order),
             rows=rows,
@@ -198,7 +204,7 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
             }
         )
     order = [row["essay"] for row in rows]
-    base = alt.Chart(inline_data(rows))
+    base = alt.Chart(named_data("essays"))
     layers: list[Any] = [
         base.mark_bar().encode(
             x=alt.X("skew:Q", title="(A − B) / (A + B)", scale=alt.Scale(domain=[-1, 1])),
@@ -215,10 +221,12 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
             x=alt.value(WIDTH), y=alt.Y("essay:N", sort=order), text="counts:N"
         ),
     ]
+    limit_rows: list[dict[str, Any]] = []
     note = "How often each essay was shown first (A) rather than second (B)."
     if skew_limit is not None:
         limit, least = skew_limit
-        limits = alt.Chart(inline_data([{"limit": -limit}, {"limit": limit}]))
+        limit_rows = [{"limit": -limit}, {"limit": limit}]
+        limits = alt.Chart(named_data("limits"))
         layers.append(limits.mark_rule(strokeDash=[4, 3], color="#d62728").encode(x="limit:Q"))
         note += (
             f" Dashed: the limit |A − B| / (A + B) ≤ {limit}, for essays with ≥ {least} "
@@ -242,7 +250,7 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: A/B positions",
         chart_id=f"positions-{batch.cj_batch_id}",
-        spec=spec_of(chart),
+        spec=spec_of(chart, {"essays": rows, "limits": limit_rows}),
         table=table,
         note=note,
     )

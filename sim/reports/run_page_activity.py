@@ -10,21 +10,25 @@ from typing import Any
 import altair as alt
 
 from sim.reports.html_page import ChartBlock, Table
-from sim.reports.run_charts import WIDTH, inline_data, spec_of
+from sim.reports.run_charts import WIDTH, named_data, spec_of
 from sim.reports.run_page_data import Histogram, RunData
 from sim.reports.run_page_timeline import Timeline
 
 __all__ = ["dispositions_chart", "histogram_chart", "timeline_chart"]
 
 
-def _windows_layer(timeline: Timeline, x_scale: alt.Scale) -> list[Any]:
-    if not timeline.windows:
-        return []
-    rows = [
+def _window_rows(timeline: Timeline) -> list[dict[str, Any]]:
+    """The fault windows, cut at the run's end (a window can outlast the run)."""
+    return [
         {"kind": w.kind, "start": w.start_s, "end": min(w.end_s, max(timeline.end_s, w.start_s))}
         for w in timeline.windows
     ]
-    windows = alt.Chart(inline_data(rows))
+
+
+def _windows_layer(timeline: Timeline, x_scale: alt.Scale) -> list[Any]:
+    if not timeline.windows:
+        return []
+    windows = alt.Chart(named_data("windows"))
     return [
         windows.mark_rect(opacity=0.15, color="#d62728").encode(
             x=alt.X("start:Q", scale=x_scale), x2="end:Q", tooltip=["kind:N", "start:Q", "end:Q"]
@@ -72,7 +76,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
     width = WIDTH
     queue_panel = alt.layer(
         *_windows_layer(timeline, x_scale),
-        alt.Chart(inline_data(series))
+        alt.Chart(named_data("series"))
         .mark_line(interpolate="step-after")
         .encode(
             x=x,
@@ -83,7 +87,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
     ).properties(width=width, height=160, title="Queue and concurrency")
     progress_panel = alt.layer(
         *_windows_layer(timeline, x_scale),
-        alt.Chart(inline_data(progress))
+        alt.Chart(named_data("progress"))
         .mark_line(interpolate="step-after")
         .encode(
             x=x,
@@ -97,7 +101,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
         panels.append(
             alt.layer(
                 *_windows_layer(timeline, x_scale),
-                alt.Chart(inline_data(marks))
+                alt.Chart(named_data("marks"))
                 .mark_tick(thickness=2)
                 .encode(
                     x=x,
@@ -128,7 +132,15 @@ def timeline_chart(data: RunData) -> ChartBlock:
     return ChartBlock(
         title="Timeline",
         chart_id="timeline",
-        spec=spec_of(chart),
+        spec=spec_of(
+            chart,
+            {
+                "series": series,
+                "progress": progress,
+                "marks": marks,
+                "windows": _window_rows(timeline),
+            },
+        ),
         table=Table(columns=("kind", "what", "t (s)", "value"), rows=tuple(rows)),
         note=note,
     )
@@ -142,7 +154,7 @@ def histogram_chart(
         {"lower": b.lower, "upper": b.upper, "count": b.count} for b in histogram.bins
     ]
     chart = (
-        alt.Chart(inline_data(rows))
+        alt.Chart(named_data("bins"))
         .mark_bar()
         .encode(
             x=alt.X("lower:Q", title=unit, bin="binned"),
@@ -155,7 +167,7 @@ def histogram_chart(
     return ChartBlock(
         title=title,
         chart_id=chart_id,
-        spec=spec_of(chart),
+        spec=spec_of(chart, {"bins": rows}),
         table=Table(
             columns=(f"from ({unit})", f"to ({unit})", "count"),
             rows=tuple((r["lower"], r["upper"], r["count"]) for r in rows),
@@ -168,7 +180,7 @@ def dispositions_chart(rows: Sequence[dict[str, Any]]) -> ChartBlock:
     """What the CJ service did with each callback (``callbacks_by_disposition``)."""
     values = [{"disposition": r["disposition"], "callbacks": r["callbacks"]} for r in rows]
     chart = (
-        alt.Chart(inline_data(values))
+        alt.Chart(named_data("dispositions"))
         .mark_bar()
         .encode(
             x=alt.X("callbacks:Q"),
@@ -180,7 +192,7 @@ def dispositions_chart(rows: Sequence[dict[str, Any]]) -> ChartBlock:
     return ChartBlock(
         title="Callback dispositions",
         chart_id="dispositions",
-        spec=spec_of(chart),
+        spec=spec_of(chart, {"dispositions": values}),
         table=Table(
             columns=("disposition", "callbacks"),
             rows=tuple((v["disposition"], v["callbacks"]) for v in values),
