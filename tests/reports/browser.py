@@ -62,6 +62,8 @@ __all__ = [
     "ConsoleMessage",
     "Element",
     "Visit",
+    "assert_clean",
+    "assert_drawn",
     "charts",
     "chromium",
     "parse_dom",
@@ -506,3 +508,26 @@ def charts(root: Element) -> dict[str, Chart]:
             marks=marks,
         )
     return found
+
+
+def assert_clean(visit: Visit) -> None:
+    """Nothing written to the console (Chromium shows every level alike, so any line counts)
+    and no request for the network."""
+    assert visit.console == (), "console:\n" + "\n".join(map(str, visit.console))
+    assert visit.requests == (), f"network requests: {visit.requests}"
+
+
+def assert_drawn(visit: Visit) -> dict[str, int]:
+    """Every chart of an ``html_page`` page drawn by Vega as one ``<svg>`` with marks, and no
+    failure counted on ``<body>``; answers the marks of each chart, by id."""
+    root = parse_dom(visit.dom)
+    found = charts(root)
+    assert found, "the page has no charts"
+    for chart in found.values():
+        assert chart.error is None, f"chart {chart.chart_id}: {chart.error}"
+        assert chart.rendered, f"chart {chart.chart_id} was not marked drawn"
+        assert chart.svgs == 1, f"chart {chart.chart_id} has {chart.svgs} <svg>"
+        assert chart.marks > 0, f"chart {chart.chart_id} has an <svg> without marks"
+    [body] = root.find_all("body")
+    assert body.attrs.get("data-charts-failed") == "0", "the page counted failed charts"
+    return {chart_id: chart.marks for chart_id, chart in found.items()}

@@ -12,9 +12,8 @@ with scripts off, and a PDF when printed.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -23,16 +22,14 @@ from sim.reports.ranking import read_ranking
 from tests.reports.browser import (
     Browser,
     Element,
-    Visit,
+    assert_clean,
+    assert_drawn,
     charts,
     chromium,
     parse_dom,
     pdf_page_count,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "scenarios" / "eng5_regular_24.yaml"
-CJSIM_RUN_TIMEOUT_S = 300
 PDF_BYTES_MIN = 10_000  # a page of text and charts; an empty PDF is about 1 kB
 
 
@@ -52,13 +49,6 @@ def _by_id(root: Element, element_id: str) -> Element:
     found = [e for e in root.elements() if e.attrs.get("id") == element_id]
     assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
     return found[0]
-
-
-def assert_clean(visit: Visit) -> None:
-    """Nothing written to the console (Chromium shows every level alike; see browser.py) and
-    no request for the network."""
-    assert visit.console == (), "console:\n" + "\n".join(map(str, visit.console))
-    assert visit.requests == (), f"network requests: {visit.requests}"
 
 
 # A script that changes the page only after a timer: read too early, the DOM is still static.
@@ -135,22 +125,6 @@ def test_a_page_prints_to_pdf(browser, tmp_path):
 # --- the pages -------------------------------------------------------------------------------
 
 
-def assert_drawn(visit: Visit) -> dict[str, int]:
-    """Every chart of an ``html_page`` page drawn by Vega as an ``<svg>`` with marks, and no
-    failure counted on ``<body>``; answers the marks of each chart."""
-    root = parse_dom(visit.dom)
-    found = charts(root)
-    assert found, "the page has no charts"
-    for chart in found.values():
-        assert chart.error is None, f"chart {chart.chart_id}: {chart.error}"
-        assert chart.rendered, f"chart {chart.chart_id} was not marked drawn"
-        assert chart.svgs == 1, f"chart {chart.chart_id} has {chart.svgs} <svg>"
-        assert chart.marks > 0, f"chart {chart.chart_id} has an <svg> without marks"
-    [body] = root.find_all("body")
-    assert body.attrs.get("data-charts-failed") == "0"
-    return {chart_id: chart.marks for chart_id, chart in found.items()}
-
-
 def _frame_page(folder: Path) -> Path:
     """A small page of the frame alone: two charts and a figure."""
     import altair as alt
@@ -186,32 +160,22 @@ def test_the_frame_draws_its_charts_offline(browser, tmp_path):
     assert set(assert_drawn(visit)) == {"depth", "bars"}
 
 
-def _cjsim_run(out: Path, *options: str) -> Path:
-    command = [sys.executable, "-m", "sim.commands.cli", "run", str(SCENARIO), "--out", str(out)]
-    result = subprocess.run(
-        [*command, *options],
-        capture_output=True,
-        text=True,
-        timeout=CJSIM_RUN_TIMEOUT_S,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"
-    return out
+class RunPage(NamedTuple):
+    page: Path  # the HTML file
+    run: Path  # the run folder it shows
 
 
-@pytest.fixture(scope="module", params=["regular", "legacy"])
-def run_page(request, tmp_path_factory) -> Path:
-    """The run page of eng5_regular_24 (and of its ``--legacy`` run), written to a file; one
-    run per module and kind."""
+@pytest.fixture(scope="module", params=["run_folder", "legacy_run_folder"])
+def run_page(request, tmp_path_factory) -> RunPage:
+    """The run page of eng5_regular_24 (and of its ``--legacy`` run: invariants broken, no
+    ranking), written to a file next to nothing else; the run folders are the session's
+    (tests/reports/conftest.py)."""
     from sim.reports.run_page import run_page_html
 
-    folder = tmp_path_factory.mktemp(request.param)
-    options = ("--legacy",) if request.param == "legacy" else ()
-    run = _cjsim_run(folder / "run", *options)
-    page = folder / "run.html"
+    run: Path = request.getfixturevalue(request.param)
+    page = tmp_path_factory.mktemp("page") / "run.html"
     page.write_text(run_page_html(run), encoding="utf-8")
-    return page
+    return RunPage(page=page, run=run)
 
 
 def _ranking(run: Path) -> set[tuple[str, str]]:
@@ -250,16 +214,16 @@ def _table_rows(root: Element, columns: tuple[str, ...]) -> set[tuple[str, ...]]
 
 
 def test_the_run_page_draws_every_chart_offline_without_errors(browser, run_page):
-    visit = browser.visit(run_page)
+    visit = browser.visit(run_page.page)
     assert_clean(visit)
     assert_drawn(visit)
 
 
 def test_the_run_page_shows_ranking_and_figures_without_scripts(browser, run_page):
-    root = parse_dom(browser.dom_without_scripts(run_page))
+    root = parse_dom(browser.dom_without_scripts(run_page.page))
     assert charts(root), "the page has no chart elements"
     assert not any(chart.svgs for chart in charts(root).values())  # scripts were off
-    run = run_page.parent / "run"
+    run = run_page.run
     report = json.loads((run / "report.json").read_text())
     figures = _figures(root)
     for label, value in (
@@ -276,7 +240,7 @@ def test_the_run_page_shows_ranking_and_figures_without_scripts(browser, run_pag
 
 
 def test_the_run_page_prints(browser, run_page):
-    pdf = browser.print_pdf(run_page)
+    pdf = browser.print_pdf(run_page.page)
     assert pdf.startswith(b"%PDF-")
     assert pdf_page_count(pdf) > 1
     assert len(pdf) > PDF_BYTES_MIN
