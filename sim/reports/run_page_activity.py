@@ -26,17 +26,32 @@ def _window_rows(timeline: Timeline) -> list[dict[str, Any]]:
 
 
 def _windows_layer(timeline: Timeline, x_scale: alt.Scale) -> list[Any]:
+    """The fault windows shaded behind a panel (named in the panel of their own)."""
     if not timeline.windows:
         return []
-    windows = alt.Chart(named_data("windows"))
     return [
-        windows.mark_rect(opacity=0.15, color="#d62728").encode(
+        alt.Chart(named_data("windows"))
+        .mark_rect(opacity=0.12, color="#d62728")
+        .encode(
             x=alt.X("start:Q", scale=x_scale), x2="end:Q", tooltip=["kind:N", "start:Q", "end:Q"]
-        ),
-        windows.mark_text(
-            align="left", baseline="top", dx=2, dy=2, fontSize=10, color="#a40e26"
-        ).encode(x=alt.X("start:Q", scale=x_scale), y=alt.value(0), text="kind:N"),
+        )
     ]
+
+
+def _windows_panel(timeline: Timeline, x_scale: alt.Scale) -> Any:
+    """Each fault window as a bar on a row of its kind: overlapping windows stay readable."""
+    kinds = sorted({w.kind for w in timeline.windows})
+    return (
+        alt.Chart(named_data("windows"))
+        .mark_bar(color="#d62728", opacity=0.6)
+        .encode(
+            x=alt.X("start:Q", title="virtual time (s)", scale=x_scale),
+            x2="end:Q",
+            y=alt.Y("kind:N", title=None, sort=kinds),
+            tooltip=["kind:N", "start:Q", "end:Q"],
+        )
+        .properties(width=WIDTH, height=max(20, 18 * len(kinds)), title="Fault windows")
+    )
 
 
 def timeline_chart(data: RunData) -> ChartBlock:
@@ -97,6 +112,8 @@ def timeline_chart(data: RunData) -> ChartBlock:
         ),
     ).properties(width=width, height=120, title="Comparisons completed")
     panels: list[Any] = [queue_panel, progress_panel]
+    if timeline.windows:
+        panels.insert(0, _windows_panel(timeline, x_scale))
     if marks:
         panels.append(
             alt.layer(
