@@ -24,7 +24,13 @@ import altair as alt
 
 from sim.reports.compare import VALIDATION_PLAN
 from sim.reports.compare import Section as PlanSection
-from sim.reports.compare_page_data import ComparedRuns, RunSide, difference, read_runs
+from sim.reports.compare_page_data import (
+    ComparedRuns,
+    RunSide,
+    difference,
+    read_runs,
+    setting_differences,
+)
 from sim.reports.html_page import (
     Block,
     Cell,
@@ -43,7 +49,6 @@ __all__ = ["compare_page_html"]
 CHART_WIDTH_PX = 760
 LANE_HEIGHT_PX = 110  # one run's lane of the queue chart
 CHART_HEIGHT_PX = 260
-DEFAULT = "(default)"  # a setting a run left at the simulated run's default
 
 
 def _cell(value: Any) -> Cell:
@@ -86,23 +91,29 @@ def _runs_table(runs: Sequence[RunSide]) -> Table:
 
 
 def _settings_block(runs: Sequence[RunSide]) -> Block:
-    names = sorted({name for run in runs for name in run.settings_changed})
-    rows = []
-    for name in names:
-        values = [run.settings_changed.get(name, DEFAULT) for run in runs]
-        if any(value != values[0] for value in values[1:]):
-            rows.append((name, *(_cell(value) for value in values)))
-    note = (
-        "Engine settings whose value is not the same in every run, as each run's scenario.json "
-        f"records them; {DEFAULT} is a simulated run's default."
+    rows = tuple(
+        (
+            row.name,
+            *(
+                _cell(value) if not default else f"{_cell(value)} (default)"
+                for value, default in zip(row.values, row.defaults, strict=True)
+            ),
+        )
+        for row in setting_differences(runs)
     )
-    if not rows and not any(run.settings_changed for run in runs):
+    if all(run.settings_changed is None for run in runs):
         note = "No run folder holds a scenario.json, so their settings cannot be compared."
     elif not rows:
         note = "Every run used the same engine settings."
+    else:
+        note = (
+            "Engine settings whose value is not the same in every run, from each run's "
+            "scenario.json; (default): the run left it at a simulated run's default; —: the "
+            "folder has no scenario.json."
+        )
     return TableBlock(
         title="Settings that differ",
-        table=Table(columns=("setting", *(run.label for run in runs)), rows=tuple(rows)),
+        table=Table(columns=("setting", *(run.label for run in runs)), rows=rows),
         note=note,
     )
 
@@ -254,17 +265,8 @@ def _ranking_section(compared: ComparedRuns) -> Section:
         .properties(width=CHART_HEIGHT_PX * 2, height=CHART_HEIGHT_PX * 2)
     )
     agreements = Table(
-        columns=(
-            "run",
-            f"against {first}",
-            "batch",
-            "essays ranked in both",
-            "rank changed",
-            "tau",
-        ),
-        rows=tuple(
-            (a.label, first, a.cj_batch_id, a.essays, a.moved, a.tau) for a in compared.agreements
-        ),
+        columns=("run", "batch", "essays ranked in both", "rank changed", f"tau against {first}"),
+        rows=tuple((a.label, a.cj_batch_id, a.essays, a.moved, a.tau) for a in compared.agreements),
     )
     return Section(
         title="Rankings",

@@ -24,6 +24,7 @@ import duckdb
 
 from engine.cj.alignment import kendall_tau_b
 from engine.located_json import OBJECT, Figure, Problem, problem_lines
+from engine.settings import Settings
 from sim.reports.compare import ANALYSIS_FIGURES, REPORT_FIGURES, RunFolderError, read_documents
 from sim.reports.ranking import RankedEssay, read_ranking
 from sim.reports.report import flatten
@@ -36,8 +37,10 @@ __all__ = [
     "FigureRow",
     "JoinedEssay",
     "RunSide",
+    "SettingRow",
     "difference",
     "read_runs",
+    "setting_differences",
 ]
 
 #: Labels of the runs in the order given; more runs than letters is a mistake of the caller.
@@ -92,7 +95,7 @@ class RunSide:
     folder: Path
     report: dict[str, Any]
     analysis: dict[str, Any]
-    settings_changed: dict[str, Any]  # empty without scenario.json
+    settings_changed: dict[str, Any] | None  # None: the folder has no scenario.json
     ranking: tuple[RankedEssay, ...]
     timeline: Timeline
 
@@ -144,6 +147,37 @@ class ComparedRuns:
     def end_s(self) -> float:
         """The latest event of any run: the common end of every timeline's axis."""
         return float(max(run.timeline.end_s for run in self.runs))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingRow:
+    """An engine setting whose value is not the same in every run that recorded its settings:
+    its value in each run (``None``: that run's folder has no scenario.json) and whether that
+    value is the default it was left at."""
+
+    name: str
+    values: tuple[Any, ...]
+    defaults: tuple[bool, ...]
+
+
+def setting_differences(runs: Sequence[RunSide]) -> list[SettingRow]:
+    """The settings in which the runs differ, by name. A scenario.json lists only the settings
+    that differ from a simulated run's defaults, so a setting a run does not list had the
+    default value."""
+    defaults = Settings.for_simulation().model_dump(mode="json")
+    recorded = [run.settings_changed for run in runs]
+    names = sorted({name for changed in recorded for name in changed or {}})
+    rows = []
+    for name in names:
+        values = tuple(
+            None if changed is None else changed.get(name, defaults.get(name))
+            for changed in recorded
+        )
+        known = [v for v, changed in zip(values, recorded, strict=True) if changed is not None]
+        if any(value != known[0] for value in known[1:]):
+            left = tuple(changed is not None and name not in changed for changed in recorded)
+            rows.append(SettingRow(name=name, values=values, defaults=left))
+    return rows
 
 
 def difference(first: Any, other: Any) -> float | int | None:
@@ -317,7 +351,7 @@ def read_runs(run_dirs: Sequence[Path]) -> ComparedRuns:
                 folder=run,
                 report=found[REPORT_FILE],
                 analysis=found[ANALYSIS_FILE],
-                settings_changed=dict(scenario["settings_changed"]) if scenario else {},
+                settings_changed=dict(scenario["settings_changed"]) if scenario else None,
                 ranking=tuple(read_ranking(run / OUTCOMES_FILE)),
                 timeline=_timeline(run, scenario),
             )
