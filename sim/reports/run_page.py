@@ -92,9 +92,12 @@ def _header_html(data: RunData) -> str:
             "ok" if report["liveness"]["ok"] else Flagged(value="broken", reason="liveness"),
         ),
     ]
+    description = ""
     if data.scenario is not None:
         figures.insert(1, ("scenario file", data.scenario["file"]))
+        description = str(data.scenario["scenario"].get("description") or "").strip()
     parts = [
+        f'<p class="note">{text(description)}</p>' if description else "",
         verdict,
         figures_html(figures),
         f'<p>Fingerprint: <code class="fingerprint">{text(report["fingerprint"])}</code></p>',
@@ -107,7 +110,7 @@ def _header_html(data: RunData) -> str:
                         name,
                         result["ok"] if result["ok"] else Flagged(value=False, reason="broken"),
                         result["detail"],
-                        _event_text(result.get("first_event")),
+                        _event_text(result.get("first_event"), held=bool(result["ok"])),
                     )
                     for name, result in sorted(invariants.items())
                 ),
@@ -132,16 +135,17 @@ def _header_html(data: RunData) -> str:
         )
     else:
         parts.append(
-            "<p>No scenario.json in this folder: settings, grade scale fallback, "
-            "skew limit and fault windows are not shown.</p>"
+            "<p>No scenario.json in this folder: the settings that differ from the defaults, "
+            "the position-skew limit and the fault windows are not shown.</p>"
         )
     return "\n".join(parts)
 
 
-def _event_text(event: Mapping[str, Any] | None) -> str | None:
-    """``#seq t=… kind ids``, what a person looks up in events.jsonl."""
+def _event_text(event: Mapping[str, Any] | None, *, held: bool) -> str | None:
+    """``#seq t=… kind ids``, what a person looks up in events.jsonl. A rule that is judged on
+    the final rows (counters against the store, say) broke at no one event."""
     if not event:
-        return None
+        return None if held else "none: judged on the run's final state"
     ids = json.dumps(event.get("ids") or {}, sort_keys=True)
     return f"#{event.get('seq')} t={event.get('t')} {event.get('kind')} {ids}"
 
@@ -157,7 +161,7 @@ def _probabilities(essay: RankedEssay) -> str | None:
     if essay.projection is None:
         return None
     top = sorted(essay.projection.probabilities.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{grade} {p:.2f}" for grade, p in top[:PROBABILITIES_SHOWN])
+    return ", ".join(f"{grade} {p:.2f}" for grade, p in top[:PROBABILITIES_SHOWN] if p >= 0.005)
 
 
 def _grade_probability(essay: RankedEssay) -> float | None:
@@ -173,7 +177,7 @@ def _ranking_row(essay: RankedEssay) -> tuple[Cell, ...]:
     interval = None
     if essay.score is not None and essay.se is not None:
         low, high = essay.score - Z_95 * essay.se, essay.score + Z_95 * essay.se
-        interval = f"{low:.3f} to {high:.3f}"
+        interval = f"[{low:.2f}, {high:.2f}]"
     projection = essay.projection
     return (
         essay.rank,
