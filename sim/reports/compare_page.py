@@ -39,6 +39,7 @@ from sim.reports.html_page import (
     Section,
     Table,
     TableBlock,
+    format_cell,
     render_page,
     table_html,
     text,
@@ -95,7 +96,7 @@ def _settings_block(runs: Sequence[RunSide]) -> Block:
         (
             row.name,
             *(
-                _cell(value) if not default else f"{_cell(value)} (default)"
+                _cell(value) if not default else f"{format_cell(_cell(value))} (default)"
                 for value, default in zip(row.values, row.defaults, strict=True)
             ),
         )
@@ -162,16 +163,16 @@ def _time_axis(compared: ComparedRuns) -> alt.X:
 
 def _timeline_section(compared: ComparedRuns) -> Section:
     queue = Table(
-        columns=("run", "t (s)", "state", "items"),
+        columns=("run", "t (s)", "queued", "in flight"),
         rows=tuple(
-            (run.label, point.t, state, items)
+            (run.label, point.t, point.queued, point.in_flight)
             for run in compared.runs
             for point in run.timeline.queue
-            for state, items in (("queued", point.queued), ("in flight", point.in_flight))
         ),
     )
     queue_chart = (
-        alt.Chart(_values(queue, ("run", "t_s", "state", "items")))
+        alt.Chart(_values(queue, ("run", "t_s", "queued", "in flight")))
+        .transform_fold(["queued", "in flight"], as_=["state", "items"])
         .mark_line(interpolate="step-after")
         .encode(
             x=_time_axis(compared),
