@@ -187,3 +187,25 @@ def test_every_chart_is_drawn_in_a_browser_offline(page, tmp_path):
     assert_clean(visit)
     marks = assert_drawn(visit)
     assert set(marks) == {"queue", "completed", "ranks"}
+
+
+def _time_scales(spec: object) -> list[object]:
+    """The scale of every encoding of the virtual-time field in a Vega-Lite spec."""
+    if isinstance(spec, list):
+        return [scale for item in spec for scale in _time_scales(item)]
+    if not isinstance(spec, dict):
+        return []
+    found = [spec.get("scale")] if spec.get("field") == "t_s" else []
+    return found + [scale for value in spec.values() for scale in _time_scales(value)]
+
+
+def test_the_timelines_share_one_time_axis(run_folder, per_request_folder, page):
+    root = parse_dom(page)
+    [specs] = [s for s in root.find_all("script") if s.attrs.get("id") == "chart-specs"]
+    charts = json.loads(specs.text)
+    ends = [_report(folder)["virtual_seconds"] for folder in (run_folder, per_request_folder)]
+    assert ends[0] != ends[1]
+    for chart_id in ("queue", "completed"):
+        # Every run's lane from 0 to the end of the longest run (its last event; the report's
+        # virtual seconds is the same moment).
+        assert _time_scales(charts[chart_id]) == [{"domain": [0, max(ends)], "nice": False}]
