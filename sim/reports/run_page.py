@@ -158,19 +158,17 @@ def _mean_square(value: float | None) -> Cell:
 
 
 def _probabilities(essay: RankedEssay) -> str | None:
-    if essay.projection is None:
-        return None
-    top = sorted(essay.projection.probabilities.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{grade} {p:.2f}" for grade, p in top[:PROBABILITIES_SHOWN] if p >= 0.005)
-
-
-def _grade_probability(essay: RankedEssay) -> float | None:
-    """The probability of the projected grade; None for the below-lowest grade, which the
-    posterior does not cover."""
+    """The likeliest grades with their probabilities (``B .31 · A .31 · C+ .18``), the
+    projected grade always among them (it is the grade whose score interval holds the score,
+    not always the likeliest)."""
     projection = essay.projection
-    if projection is None or projection.grade not in projection.probabilities:
+    if projection is None:
         return None
-    return round(projection.probabilities[projection.grade], 3)
+    top = sorted(projection.probabilities.items(), key=lambda item: (-item[1], item[0]))
+    shown = [(grade, p) for grade, p in top[:PROBABILITIES_SHOWN] if p >= 0.005]
+    if projection.grade in projection.probabilities and projection.grade not in dict(shown):
+        shown.append((projection.grade, projection.probabilities[projection.grade]))
+    return " · ".join(f"{grade} {p:.2f}".replace(" 0.", " .") for grade, p in shown)
 
 
 def _ranking_row(essay: RankedEssay) -> tuple[Cell, ...]:
@@ -184,14 +182,12 @@ def _ranking_row(essay: RankedEssay) -> tuple[Cell, ...]:
         essay.essay_id,
         essay.known_grade if essay.is_anchor else None,
         essay.score,
-        essay.se,
+        None if essay.se is None else round(essay.se, 3),
         interval,
         essay.grade,
-        _grade_probability(essay),
         _probabilities(essay),
         None if projection is None else projection.label.value,
-        essay.comparisons,
-        essay.wins,
+        f"{essay.wins} / {essay.comparisons}",
         _mean_square(essay.fit.infit if essay.fit else None),
         _mean_square(essay.fit.outfit if essay.fit else None),
     )
@@ -215,16 +211,14 @@ def _ranking_section(data: RunData, batch: BatchRanking) -> Section:
         columns=(
             "rank",
             "essay",
-            "anchor grade",
+            "anchor",
             "BT score",
             "SE",
             "95% interval",
             "grade",
-            "P(grade)",
-            "most probable grades",
+            "likeliest grades",
             "confidence",
-            "comparisons",
-            "wins",
+            "wins / compared",
             "infit",
             "outfit",
         ),
@@ -236,10 +230,13 @@ def _ranking_section(data: RunData, batch: BatchRanking) -> Section:
             title="Ranking",
             table=ranking,
             note=(
-                "Strongest first. 95% interval: score ± 1.96 SE. Grade: projected from the "
-                "anchors (probabilities recomputed with engine.cj.grading, as the finalizer "
-                f"does). Infit and outfit mean-squares above {MISFIT_LIMIT} are marked: the "
-                "judges disagreed about the essay more than its place on the scale explains."
+                "Strongest first. Anchor: the anchor's known grade. 95% interval: score ± "
+                "1.96 SE. Grade: projected from the anchors; the likeliest grades and their "
+                "probabilities come from the grade posterior, recomputed with "
+                "engine.cj.grading as the finalizer computes it. Wins / compared: of the "
+                f"decided comparisons. Infit and outfit mean-squares above {MISFIT_LIMIT} are "
+                "marked: the judges disagreed about the essay more than its place on the scale "
+                "explains."
             ),
         ),
     ]
