@@ -237,7 +237,9 @@ def javascript_bundle() -> str:
     import vl_convert
 
     version = _vega_lite_version()
-    cached = bundle_cache(f"vega-bundle-{vl_convert.__version__}-{version or 'latest'}.js")
+    # vl-convert's type stubs leave out its __version__, which the module has.
+    release = getattr(vl_convert, "__version__", "unknown")
+    cached = bundle_cache(f"vega-bundle-{release}-{version or 'latest'}.js")
     if cached is not None and cached.is_file():
         bundle = cached.read_text(encoding="utf-8")
     else:
