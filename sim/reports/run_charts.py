@@ -31,6 +31,11 @@ WIDTH = 640
 Z_95 = 1.96  # a normal 95% interval: score ± 1.96 SE
 #: Above this many essays a batch's heatmap is left out (its table alone would fill pages).
 HEATMAP_ESSAYS_MAX = 60
+#: Up to this many essays a chart has a labelled row per essay; above, the rows get thinner
+#: and unlabelled (a batch can hold 3,200 essays), and the table names them.
+LABELLED_ESSAYS_MAX = 150
+ROW_PX = 16
+CHART_HEIGHT_PX_MAX = 2400
 _STUDENT = "student"
 
 
@@ -48,6 +53,14 @@ def spec_of(
     spec: dict[str, Any] = chart.to_dict()  # validates against the Vega-Lite schema
     spec["datasets"] = {name: [dict(row) for row in rows] for name, rows in datasets.items()}
     return spec
+
+
+def essay_axis(order: list[str], title: str | None = None) -> tuple[alt.Y, int]:
+    """The y channel for one row per essay, in ``order``, and the chart's height."""
+    labelled = len(order) <= LABELLED_ESSAYS_MAX
+    axis = alt.Axis() if labelled else alt.Axis(labels=False, ticks=False)
+    height = max(120, min(ROW_PX * len(order), CHART_HEIGHT_PX_MAX))
+    return alt.Y("essay:N", sort=order, title=title, axis=axis), height
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -78,7 +91,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
             lower = batch.calibration.boundaries[index][0]
             boundaries.append({"boundary": _r(lower), "label": f"{grades[index]} from here"})
     order = [row["essay"] for row in rows]
-    y = alt.Y("essay:N", sort=order, title=None)
+    y, height = essay_axis(order)
     base = alt.Chart(named_data("essays"))
     tooltip = ["essay:N", "rank:Q", "score:Q", "low:Q", "high:Q", "grade:N", "anchor_grade:N"]
     grade_domain = [*batch.calibration.scale.grades, _STUDENT] if batch.calibration else None
@@ -103,7 +116,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
                 angle=270, align="left", dx=4, dy=-4, fontSize=10, color="#333"
             ).encode(x="boundary:Q", y=alt.value(0), text="label:N")
         )
-    chart = alt.layer(*layers).properties(width=WIDTH, height=max(120, 16 * len(rows)))
+    chart = alt.layer(*layers).properties(width=WIDTH, height=height)
     table = Table(
         columns=("rank", "essay", "anchor grade", "score", "95% low", "95% high", "grade"),
         rows=tuple(
@@ -204,11 +217,12 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
             }
         )
     order = [row["essay"] for row in rows]
+    y, height = essay_axis(order)
     base = alt.Chart(named_data("essays"))
     layers: list[Any] = [
         base.mark_bar().encode(
             x=alt.X("skew:Q", title="(A − B) / (A + B)", scale=alt.Scale(domain=[-1, 1])),
-            y=alt.Y("essay:N", sort=order, title=None),
+            y=y,
             color=alt.Color(
                 "over:N",
                 title="over the limit",
@@ -218,7 +232,7 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
         ),
         # The counts themselves, at the right edge of each row.
         base.mark_text(align="right", dx=-2, fontSize=10, color="#333").encode(
-            x=alt.value(WIDTH), y=alt.Y("essay:N", sort=order), text="counts:N"
+            x=alt.value(WIDTH), y=y, text="counts:N"
         ),
     ]
     limit_rows: list[dict[str, Any]] = []
@@ -234,7 +248,7 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
         )
     else:
         note += " No limit drawn: the folder has no scenario.json."
-    chart = alt.layer(*layers).properties(width=WIDTH, height=max(120, 16 * len(rows)))
+    chart = alt.layer(*layers).properties(width=WIDTH, height=height)
     table = Table(
         columns=("essay", "A", "B", "(A − B) / (A + B)"),
         rows=tuple(

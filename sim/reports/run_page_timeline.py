@@ -38,6 +38,8 @@ __all__ = [
 
 POINTS_MAX = 400
 MARKS_MAX = 600
+#: The fewest points a batch's completion line is cut to, however many batches there are.
+BATCH_POINTS_MIN = 40
 
 _STATE_OF_CHANGE = {
     "queue_enqueued": "queued",
@@ -190,9 +192,12 @@ def read_timeline(con: duckdb.DuckDBPyConnection, scenario: Mapping[str, Any] | 
            WHERE kind = 'cj.callback.applied' ORDER BY seq"""
     ).fetchall()
     completion: list[CompletionPoint] = []
-    for batch in sorted({int(row[1]) for row in completion_rows}):
+    batches = sorted({int(row[1]) for row in completion_rows})
+    # Every batch's line together stays near POINTS_MAX points (a run holds up to 50 batches).
+    per_batch = max(BATCH_POINTS_MIN, POINTS_MAX // max(1, len(batches)))
+    for batch in batches:
         rows = [row for row in completion_rows if int(row[1]) == batch]
-        kept = thin([float(row[0]) for row in rows], end_s)
+        kept = thin([float(row[0]) for row in rows], end_s, per_batch)
         completion.extend(
             CompletionPoint(
                 t=float(rows[i][0]),
@@ -202,13 +207,17 @@ def read_timeline(con: duckdb.DuckDBPyConnection, scenario: Mapping[str, Any] | 
             )
             for i in kept
         )
-    limits = [
+    changes_of_limits = [
         LimitPoint(t=float(t), gate=f"{provider}/{model}", limit=int(new), reason=str(reason))
         for t, provider, model, new, reason in con.execute(
             """SELECT t, provider, model, new, reason FROM concurrency
                WHERE kind = 'lps.concurrency.changed' AND new IS NOT NULL ORDER BY seq"""
         ).fetchall()
     ]
+    limits: list[LimitPoint] = []
+    for gate in sorted({p.gate for p in changes_of_limits}):
+        of_gate = [p for p in changes_of_limits if p.gate == gate]
+        limits.extend(of_gate[i] for i in thin([p.t for p in of_gate], end_s))
     windows, windowed = _windowed(scenario)
     raw_marks = [
         (float(t), f"error: {error_type}")
