@@ -23,6 +23,7 @@ from sim.reports.html_page import (
     Cell,
     FiguresBlock,
     Flagged,
+    HtmlBlock,
     Section,
     Table,
     TableBlock,
@@ -31,7 +32,13 @@ from sim.reports.html_page import (
     table_html,
     text,
 )
-from sim.reports.run_charts import Z_95, heatmap_chart, positions_chart, scores_chart
+from sim.reports.run_charts import (
+    HEATMAP_ESSAYS_MAX,
+    Z_95,
+    heatmap_chart,
+    positions_chart,
+    scores_chart,
+)
 from sim.reports.run_page_activity import dispositions_chart, histogram_chart, timeline_chart
 from sim.reports.run_page_data import BatchRanking, RankedEssay, RunData, read_run
 
@@ -245,6 +252,13 @@ def _ranking_section(data: RunData, batch: BatchRanking) -> Section:
     heatmap = heatmap_chart(batch)
     if heatmap is not None:
         blocks.append(heatmap)
+    elif batch.essays:
+        blocks.append(
+            HtmlBlock(
+                html=f'<p class="note">No win-rate heatmap: {len(batch.essays)} essays are more '
+                f"than {HEATMAP_ESSAYS_MAX} rows and columns can show.</p>"
+            )
+        )
     blocks.append(positions_chart(batch, data.skew_limit))
     unscored = all(e.score is None for e in batch.essays)
     note = "This batch was never scored: it has no scores, grades or fit." if unscored else ""
