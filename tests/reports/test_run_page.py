@@ -24,8 +24,16 @@ from sim.reports.html_page import (
     render_page,
     script_json,
 )
+from sim.reports.run_charts import (
+    CHART_HEIGHT_PX_MAX,
+    HEATMAP_ESSAYS_MAX,
+    LABELLED_ESSAYS_MAX,
+    essay_axis,
+    heatmap_chart,
+)
 from sim.reports.run_page import run_page_html
-from sim.reports.run_page_data import histogram, read_run
+from sim.reports.run_page_data import BatchRanking, RankedEssay, histogram, read_run
+from sim.reports.run_page_timeline import thin
 
 CHART_IDS = {
     "scores-1",
@@ -308,3 +316,54 @@ def test_histogram_bins_are_round_and_hold_every_value():
     assert len(shown.bins) == 20
     assert shown.bins[-1].count == 2  # 99 and 100: the last bin holds its upper edge
     assert histogram([]).bins == ()
+
+
+# The page's bounds, at their edges.
+
+
+def _batch(essays: int) -> BatchRanking:
+    ids = [f"e{i:04d}" for i in range(essays)]
+    return BatchRanking(
+        cj_batch_id=1,
+        essays=tuple(
+            RankedEssay(
+                rank=i + 1,
+                essay_id=essay,
+                is_anchor=False,
+                known_grade=None,
+                score=-0.01 * i,
+                se=0.5,
+                grade=None,
+                projection=None,
+                comparisons=1,
+                wins=1,
+                a_count=1,
+                b_count=0,
+                fit=None,
+            )
+            for i, essay in enumerate(ids)
+        ),
+        grade_scale=None,
+        calibration=None,
+        ssr=None,
+        wins_between={(ids[0], ids[1]): 1},
+    )
+
+
+def test_the_heatmap_stops_at_its_essay_limit():
+    assert heatmap_chart(_batch(HEATMAP_ESSAYS_MAX)) is not None
+    assert heatmap_chart(_batch(HEATMAP_ESSAYS_MAX + 1)) is None
+
+
+def test_essay_rows_are_labelled_up_to_their_limit():
+    labelled, _ = essay_axis([f"e{i}" for i in range(LABELLED_ESSAYS_MAX)])
+    unlabelled, _ = essay_axis([f"e{i}" for i in range(LABELLED_ESSAYS_MAX + 1)])
+    assert labelled.to_dict()["axis"] == {}
+    assert unlabelled.to_dict()["axis"] == {"labels": False, "ticks": False}
+    assert essay_axis([f"e{i}" for i in range(3_200)])[1] == CHART_HEIGHT_PX_MAX
+
+
+def test_a_series_is_thinned_only_above_its_point_budget():
+    assert thin([0.0, 1.0, 2.0], end_s=2.0, points_max=3) == [0, 1, 2]
+    # Four points, two slices of one second each: the last point of each slice is kept.
+    assert thin([0.0, 0.5, 1.0, 1.5], end_s=2.0, points_max=2) == [1, 3]
