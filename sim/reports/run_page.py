@@ -68,13 +68,12 @@ def run_page_html(run_dir: Path) -> str:
     return render_page(title, _header_html(data), sections)
 
 
-def _rows_table(rows: Sequence[Mapping[str, Any]], caption: str = "") -> Table:
-    columns = tuple(rows[0]) if rows else ("none",)
-    return Table(
-        columns=columns,
-        rows=tuple(tuple(row[c] for c in columns) for row in rows),
-        caption=caption,
-    )
+def _rows_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """An analysis query's rows as a table (a query without rows: one cell saying so)."""
+    if not rows:
+        return Table(columns=("",), rows=(("none",),))
+    columns = tuple(rows[0])
+    return Table(columns=columns, rows=tuple(tuple(row[c] for c in columns) for row in rows))
 
 
 def _header_html(data: RunData) -> str:
@@ -94,11 +93,14 @@ def _header_html(data: RunData) -> str:
         ("batches", len(report["batches"])),
         ("events", report["events"]),
         ("virtual seconds", report["virtual_seconds"]),
-        (
-            "liveness",
-            "ok" if report["liveness"]["ok"] else Flagged(value="broken", reason="liveness"),
-        ),
     ]
+    liveness = report.get("liveness")  # older reports have none
+    if liveness is not None:
+        held = liveness["ok"]
+        figures.append(("liveness", "ok" if held else Flagged(value="broken", reason="liveness")))
+    live = report.get("live")  # a live run's verdict (cjsim live)
+    if live is not None and live.get("verdict"):
+        figures.append(("live verdict", live["verdict"]))
     description = ""
     if data.scenario is not None:
         figures.insert(1, ("scenario file", data.scenario["file"]))
@@ -302,23 +304,22 @@ def _provider_section(data: RunData) -> Section:
 
 
 def _usage_section(data: RunData) -> Section:
-    usage = data.report["usage"]
-    return Section(
-        title="Tokens and cost",
-        blocks=(
-            FiguresBlock(
-                title="Whole run",
-                figures=(
-                    ("billed calls", usage["billed_calls"]),
-                    ("input tokens", usage["input_tokens"]),
-                    ("output tokens", usage["output_tokens"]),
-                    ("cache write tokens", usage["cache_write_tokens"]),
-                    ("cache read tokens", usage["cache_read_tokens"]),
-                    ("cost (USD)", usage["cost_usd"]),
-                ),
-            ),
-            TableBlock(
-                title="By provider and model", table=_rows_table(data.analysis["usage_by_model"])
-            ),
-        ),
+    usage: Mapping[str, Any] = data.report.get("usage") or {}  # older reports have none
+    labels = (
+        ("billed calls", "billed_calls"),
+        ("input tokens", "input_tokens"),
+        ("output tokens", "output_tokens"),
+        ("cache write tokens", "cache_write_tokens"),
+        ("cache read tokens", "cache_read_tokens"),
+        ("cost (USD)", "cost_usd"),
     )
+    blocks: list[Block] = []
+    if usage:
+        figures = tuple((label, usage.get(key)) for label, key in labels)
+        blocks.append(FiguresBlock(title="Whole run", figures=figures))
+    blocks.append(
+        TableBlock(
+            title="By provider and model", table=_rows_table(data.analysis["usage_by_model"])
+        )
+    )
+    return Section(title="Tokens and cost", blocks=tuple(blocks))

@@ -251,6 +251,18 @@ def test_a_folder_without_scenario_json_still_renders(run_folder: Path, tmp_path
     assert not [row for row in PageParts(page).table("Timeline").rows if row[0] == "fault window"]
 
 
+def test_an_older_report_without_usage_or_liveness_still_renders(run_folder, tmp_path):
+    older = tmp_path / "older"
+    shutil.copytree(run_folder, older)
+    report = json.loads((older / "report.json").read_text())
+    del report["usage"], report["liveness"]
+    (older / "report.json").write_text(json.dumps(report))
+    page = run_page_html(older)
+    assert "<dt>liveness</dt>" not in page
+    assert "<dt>input tokens</dt>" not in page
+    assert report["fingerprint"] in page
+
+
 def test_a_legacy_run_names_each_broken_invariant_and_its_first_event(legacy_run_folder: Path):
     report = json.loads((legacy_run_folder / "report.json").read_text())
     page = run_page_html(legacy_run_folder)
