@@ -313,6 +313,8 @@ def histogram(values: Sequence[float], *, bins_max: int = HISTOGRAM_BINS_MAX) ->
     ``lower <= v < upper``, the last one its upper edge too."""
     if not values:
         return Histogram(bins=(), values=0)
+    if min(values) < 0:
+        raise ValueError(f"a histogram of durations got a negative value, {min(values)}")
     top = max(values)
     width = _nice_width(top, bins_max) if top > 0 else 1.0
     count = min(bins_max, int(top // width) + 1)
