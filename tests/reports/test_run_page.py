@@ -328,7 +328,7 @@ def test_histogram_bins_are_round_and_hold_every_value():
     assert len(shown.bins) == 20
     assert shown.bins[-1].count == 2  # 99 and 100: the last bin holds its upper edge
     assert histogram([]).bins == ()
-    with pytest.raises(ValueError, match="negative value, -1.0"):
+    with pytest.raises(ValueError, match=r"negative value, -1\.0"):
         histogram([3.0, -1.0])
 
 
