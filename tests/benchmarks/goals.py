@@ -65,6 +65,11 @@ GOALS = {
         "virtual seconds per wall second of the whole `cjsim run scenarios/eng5_regular_24.yaml"
         " --out DIR` process, start-up and outcome files included",
     ),
+    "sweep_overhead_process_pool": Goal(
+        1 / 1.1,
+        "the same runs of scenarios/eng5_regular_24.yaml (12 seeds), run_scenario + build_report "
+        "here vs `cjsim sweep` on a one-worker process pool: the sweep at most 1.1x the runs",
+    ),
     "rate_limited_provider_speed": Goal(
         200.0,
         "virtual seconds per wall second, scenarios/rate_limited_provider.yaml (60 RPM, "
