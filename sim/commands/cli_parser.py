@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -362,6 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dask_address(text: str) -> str:
+    """A scheduler's address (``tcp://host:port``, ``host:port``...) or ``local:N``."""
+    if text.startswith("local:"):
+        count = text.removeprefix("local:")
+        if not count.isdigit() or not 1 <= int(count) <= WORKERS_MAX:
+            raise argparse.ArgumentTypeError(
+                f"local:N needs N, the local workers, in 1..{WORKERS_MAX} (got {text!r})"
+            )
+        return f"local:{int(count)}"
+    if not re.fullmatch(r"([a-z]+://)?[^\s/:]+(:\d{1,5})?", text):
+        raise argparse.ArgumentTypeError(
+            f"not a Dask scheduler address (tcp://HOST:PORT) or local:N: {text!r}"
+        )
+    return text
+
+
 def _executor_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -373,6 +390,7 @@ def _executor_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument(
         "--dask",
+        type=_dask_address,
         metavar="ADDRESS",
         help="run on Dask distributed (cjsim[dask]): a scheduler's address (tcp://host:8786), "
         "or local:N for a local cluster of N worker processes",

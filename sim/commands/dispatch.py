@@ -116,6 +116,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
     request = SweepRequest(path=args.sweep_file, out=args.out, seeds=args.seeds)
     executor = executor_for(workers=args.workers, dask=args.dask)
+    check = getattr(executor, "check", None)
+    if check is not None:  # a scheduler that does not answer, before any output is written
+        check()
     return sweep_command(request, executor=executor, out=sys.stdout, progress=_progress)
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["DaskCluster", "DaskError"]
+__all__ = ["DaskCluster", "DaskError", "local_workers"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,6 +29,42 @@ class DaskCluster:
 
     address: str
 
+    def check(self) -> None:
+        """Raise ``DaskError`` now, before any output is written, when Dask is missing or no
+        scheduler answers at ``address`` (a local cluster is started by ``run``)."""
+        client = self._client(local=False)
+        if client is not None:
+            client.close()
+
+    def _client(self, *, local: bool) -> Any:
+        """A client of the scheduler at ``address``, or none for ``local:N`` unless ``local``
+        (then a client of a new ``LocalCluster``, closed with the client)."""
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - depends on the install
+            raise DaskError(
+                "--dask: Dask distributed is not installed; install cjsim[dask]"
+            ) from None
+        if self.address.startswith("local:"):
+            if not local:
+                return None
+            cluster = LocalCluster(
+                n_workers=local_workers(self.address),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                # Its HTTP routes (health, metrics) on a free loopback port: the default,
+                # 8787, may be taken, and None does not turn the server off.
+                dashboard_address="127.0.0.1:0",
+            )
+            return Client(cluster)
+        try:
+            return Client(self.address, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise DaskError(
+                f"--dask {self.address}: no Dask scheduler answers there ({exc})"
+            ) from None
+
     def run(
         self,
         work: Callable[[T], R],
@@ -37,30 +73,11 @@ class DaskCluster:
         failed: Callable[[T, BaseException | None], R],
         key_of: Callable[[T], str],
     ) -> Iterator[tuple[T, R]]:
-        try:
-            from distributed import Client, LocalCluster, as_completed
-        except ImportError:  # pragma: no cover - depends on the install
-            raise DaskError(
-                "--dask: Dask distributed is not installed; install cjsim[dask]"
-            ) from None
-        cluster = None
-        if self.address.startswith("local:"):
-            workers = int(self.address.removeprefix("local:"))
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                host="127.0.0.1",
-            )
-            client = Client(cluster)
-        else:
-            try:
-                client = Client(self.address, timeout=SCHEDULER_TIMEOUT_S)
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise DaskError(
-                    f"--dask {self.address}: no Dask scheduler answers there ({exc})"
-                ) from None
+        from distributed import as_completed
+
+        client = self._client(local=True)
+        # Only a cluster started here is ours to close; a running scheduler is the user's.
+        cluster = client.cluster if self.address.startswith("local:") else None
         try:
             by_key: dict[str, T] = {}
             futures = []
@@ -80,6 +97,11 @@ class DaskCluster:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def local_workers(address: str) -> int:
+    """N of ``local:N`` (the command line checked it is a count)."""
+    return int(address.removeprefix("local:"))
 
 
 class DaskError(ValueError):
