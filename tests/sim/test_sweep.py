@@ -253,3 +253,13 @@ def test_cli_sweep_runs_in_process_with_one_worker(sweep_file, tmp_path):
         code = main(["sweep", str(sweep_file), "--workers", "1", "--out", str(tmp_path / "o")])
     assert code == 0, out.getvalue()
     assert len(read_rows(tmp_path / "o")) == 12
+
+
+@pytest.mark.parametrize("address", ["local:x", "local:0", "local:257", "no such host"])
+def test_a_bad_dask_address_is_refused_by_the_command_line(sweep_file, address, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(sweep_file), "--dask", address])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --dask:" in err
+    assert "Traceback" not in err
