@@ -15,6 +15,8 @@ what it left behind:
   (``--log-net-log``), where the page's own requests are the ones made from ``file://``.
 * ``print_pdf``: the page printed after its scripts ran (``--print-to-pdf``, with
   ``--no-pdf-header-footer`` so the file holds no date or path).
+* ``screenshot``: a PNG of the page after its scripts ran (``--screenshot``). Chromium captures
+  the window (``--window-size``), not the whole page, so a tall window shows a long page.
 * ``dom_without_scripts``: the DOM of the page loaded with scripts off. Neither flag alone does
   it in headless Chromium 150: ``--disable-javascript`` is ignored (scripts still run), and
   ``--blink-settings=scriptEnabled=false`` does turn scripts off but then ``--dump-dom`` prints
@@ -30,7 +32,8 @@ is still in the network log for a test to name.
 
 ``chromium()`` finds the binary (``CJSIM_CHROMIUM``, else ``chromium`` on ``PATH``). Without
 one the browser tests are skipped, saying why; under ``CI`` they fail instead, so CI cannot pass
-without having run them (as the PostgreSQL tests do, tests/contracts/postgres.py).
+without having run them (as the PostgreSQL tests do, tests/contracts/postgres.py). Reading the
+DOM it returns is tests/reports/dom.py's (its names are re-exported here).
 """
 
 from __future__ import annotations
@@ -47,11 +50,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.reports.dom import Chart, Element, assert_drawn, charts, parse_dom
 
 __all__ = [
     "ENV_BINARY",
@@ -68,6 +72,7 @@ __all__ = [
     "chromium",
     "parse_dom",
     "pdf_page_count",
+    "png_dimensions",
 ]
 
 ENV_BINARY = "CJSIM_CHROMIUM"
@@ -76,6 +81,11 @@ VIRTUAL_TIME_BUDGET_MS = 10_000
 #: Wall seconds one browser run may take: a page is read in about 1.5 s on a quiet machine.
 RUN_TIMEOUT_S = 90.0
 STDERR_TAIL_LINES = 30
+#: A screenshot's window: a laptop's width, and tall enough for the whole of each page today (the
+#: run page of eng5_regular_24 is about 7,850 px), as Chromium captures the window only.
+SCREENSHOT_WIDTH_PX = 1280
+SCREENSHOT_HEIGHT_PX = 8000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Flags of every run. --no-sandbox: the sandbox cannot start as root or in most containers.
 COMMON_FLAGS = (
@@ -151,6 +161,13 @@ def pdf_page_count(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![A-Za-z])", pdf))
 
 
+def png_dimensions(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels of a PNG, from its header chunk (IHDR, always first)."""
+    assert png.startswith(PNG_SIGNATURE), f"not a PNG: {png[:8]!r}"
+    assert png[12:16] == b"IHDR", f"a PNG without its header chunk first: {png[8:16]!r}"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
 def _console(stderr: str) -> tuple[ConsoleMessage, ...]:
     return tuple(
         ConsoleMessage(text=match["text"], source=match["source"], line=int(match["line"]))
@@ -200,18 +217,44 @@ class Browser:
 
     def print_pdf(self, page: Path, *, budget_ms: int = VIRTUAL_TIME_BUDGET_MS) -> bytes:
         """``page`` printed to PDF after its scripts ran for ``budget_ms`` virtual ms."""
+        return self._capture(
+            page, "page.pdf", budget_ms, "--no-pdf-header-footer", "--print-to-pdf"
+        )
+
+    def screenshot(
+        self,
+        page: Path,
+        png_path: Path,
+        *,
+        width_px: int = SCREENSHOT_WIDTH_PX,
+        height_px: int = SCREENSHOT_HEIGHT_PX,
+        budget_ms: int = VIRTUAL_TIME_BUDGET_MS,
+    ) -> bytes:
+        """A PNG of ``page``'s top ``width_px`` x ``height_px`` after its scripts ran for
+        ``budget_ms`` virtual ms, written to ``png_path`` and answered."""
+        png = self._capture(
+            page, "page.png", budget_ms, f"--window-size={width_px},{height_px}", "--screenshot"
+        )
+        if not png.startswith(PNG_SIGNATURE):
+            raise BrowserFailed(f"{page}: the screenshot is not a PNG: {png[:16]!r}")
+        png_path.write_bytes(png)
+        return png
+
+    def _capture(self, page: Path, name: str, budget_ms: int, *flags: str) -> bytes:
+        """The file an output flag (the last of ``flags``, given ``=PATH``) made of ``page``."""
+        *options, output_flag = flags
         with tempfile.TemporaryDirectory(prefix="cjsim-browser-") as scratch:
-            pdf = Path(scratch) / "page.pdf"
+            output = Path(scratch) / name
             _, stderr = self._run(
                 f"--virtual-time-budget={budget_ms}",
-                "--no-pdf-header-footer",
-                f"--print-to-pdf={pdf}",
+                *options,
+                f"{output_flag}={output}",
                 _url(page),
                 scratch=Path(scratch),
             )
-            if not pdf.is_file():
-                raise BrowserFailed(self._failure("wrote no PDF", page, stderr))
-            return pdf.read_bytes()
+            if not output.is_file():
+                raise BrowserFailed(self._failure(f"wrote no {name}", page, stderr))
+            return output.read_bytes()
 
     def dom_without_scripts(self, page: Path) -> str:
         """The DOM of ``page`` loaded with scripts off, read over the DevTools pipe."""
@@ -405,129 +448,8 @@ def chromium() -> Browser:
         pytest.skip(reason)
 
 
-# Reading a DOM. Chromium serialises every element with its end tag except HTML's void elements,
-# so a stack is enough; an end tag without its start closes nothing.
-_VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta"))
-_VOID |= {"param", "source", "track", "wbr"}
-
-
-@dataclass(slots=True)
-class Element:
-    """An element of a parsed DOM: its tag, attributes, children and text, in document order."""
-
-    tag: str
-    attrs: dict[str, str]
-    children: list[Element | str]
-
-    def elements(self) -> Iterator[Element]:
-        """This element and every element under it, depth first."""
-        yield self
-        for child in self.children:
-            if isinstance(child, Element):
-                yield from child.elements()
-
-    def find_all(self, tag: str, css_class: str = "") -> list[Element]:
-        return [
-            e for e in self.elements() if e.tag == tag and (not css_class or css_class in e.classes)
-        ]
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.attrs.get("class", "").split())
-
-    @property
-    def text(self) -> str:
-        """The text under this element, whitespace runs as one space."""
-        parts = [c if isinstance(c, str) else c.text for c in self.children]
-        return " ".join("".join(parts).split())
-
-
-class _TreeBuilder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Element("#document", {}, [])
-        self._open = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = Element(tag, {name: value or "" for name, value in attrs}, [])
-        self._open[-1].children.append(element)
-        if tag not in _VOID:
-            self._open.append(element)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._open[-1].children.append(Element(tag, {n: v or "" for n, v in attrs}, []))
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self._open) - 1, 0, -1):
-            if self._open[depth].tag == tag:
-                del self._open[depth:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        self._open[-1].children.append(data)
-
-
-def parse_dom(dom: str) -> Element:
-    """A serialised DOM (``Visit.dom``, ``dom_without_scripts``) as a tree of ``Element``."""
-    builder = _TreeBuilder()
-    builder.feed(dom)
-    builder.close()
-    return builder.root
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Chart:
-    """A chart element of an ``html_page`` page as the browser left it: whether the page's
-    loader marked it drawn (``data-rendered``) or failed (``data-error``), and how many Vega
-    marks holding something it draws: mark groups (``role-mark``) with at least one shape."""
-
-    chart_id: str
-    rendered: bool
-    error: str | None
-    svgs: int
-    marks: int
-
-
-def charts(root: Element) -> dict[str, Chart]:
-    """Every ``<div class="chart" id="chart-...">`` of a page, by its chart id."""
-    found = {}
-    for div in root.find_all("div", "chart"):
-        chart_id = div.attrs.get("id", "").removeprefix("chart-")
-        svgs = div.find_all("svg")
-        marks = sum(
-            1
-            for svg in svgs
-            for group in svg.find_all("g", "role-mark")
-            if any(isinstance(child, Element) for child in group.children)
-        )
-        found[chart_id] = Chart(
-            chart_id=chart_id,
-            rendered=div.attrs.get("data-rendered") == "true",
-            error=div.attrs.get("data-error"),
-            svgs=len(svgs),
-            marks=marks,
-        )
-    return found
-
-
 def assert_clean(visit: Visit) -> None:
     """Nothing written to the console (Chromium shows every level alike, so any line counts)
     and no request for the network."""
     assert visit.console == (), "console:\n" + "\n".join(map(str, visit.console))
     assert visit.requests == (), f"network requests: {visit.requests}"
-
-
-def assert_drawn(visit: Visit) -> dict[str, int]:
-    """Every chart of an ``html_page`` page drawn by Vega as one ``<svg>`` with marks, and no
-    failure counted on ``<body>``; answers the marks of each chart, by id."""
-    root = parse_dom(visit.dom)
-    found = charts(root)
-    assert found, "the page has no charts"
-    for chart in found.values():
-        assert chart.error is None, f"chart {chart.chart_id}: {chart.error}"
-        assert chart.rendered, f"chart {chart.chart_id} was not marked drawn"
-        assert chart.svgs == 1, f"chart {chart.chart_id} has {chart.svgs} <svg>"
-        assert chart.marks > 0, f"chart {chart.chart_id} has an <svg> without marks"
-    [body] = root.find_all("body")
-    assert body.attrs.get("data-charts-failed") == "0", "the page counted failed charts"
-    return {chart_id: chart.marks for chart_id, chart in found.items()}

@@ -2,24 +2,31 @@
 
 First the driver itself, each of its promises proved on a tiny page that breaks it on purpose:
 scripts run before the DOM is read (and are really off when asked), an uncaught error and any
-console output are seen, no request reaches the network, a page prints to PDF. Then the pages:
-a page of the frame (``sim/reports/html_page.py``) and the run page of a real run, and of a
-``--legacy`` run, each opened from ``file://`` with no network: every chart drawn by Vega into
-an ``<svg>`` with marks, nothing on the console, the ranking and the headline figures there
-with scripts off, and a PDF when printed.
+console output are seen, no request reaches the network, a page prints to PDF, a screenshot is
+a PNG of the window. Then the pages: a page of the frame (``sim/reports/html_page.py``), the run
+page of a real run and of a ``--legacy`` run, and the comparison page of serial bundles against
+per request, each opened from ``file://`` with no network: every chart drawn by Vega into an
+``<svg>`` with marks, nothing on the console, the headline figures (and the ranking) there with
+scripts off, a PDF when printed, and a screenshot a person can look at: each is saved in the
+test's temporary folder and, when ``CJSIM_SCREENSHOTS`` names a folder, there too.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
+from sim.commands.cli import main
 from sim.reports.html_page import format_cell
 from sim.reports.ranking import read_ranking
 from tests.reports.browser import (
+    SCREENSHOT_HEIGHT_PX,
+    SCREENSHOT_WIDTH_PX,
     Browser,
     Element,
     assert_clean,
@@ -28,9 +35,16 @@ from tests.reports.browser import (
     chromium,
     parse_dom,
     pdf_page_count,
+    png_dimensions,
 )
 
 PDF_BYTES_MIN = 10_000  # a page of text and charts; an empty PDF is about 1 kB
+# Distinct byte values in a PNG's (filtered) pixel data: a blank window has a handful (white,
+# filter types); anti-aliased text alone has well over this many.
+PNG_DISTINCT_BYTES_MIN = 64
+ENV_SCREENSHOTS = "CJSIM_SCREENSHOTS"
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "eng5_regular_24.yaml"
+PER_REQUEST = ("QUEUE_PROCESSING_MODE=per_request", "LLM_BATCHING_MODE=per_request")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +57,29 @@ def _page(folder: Path, name: str, body: str) -> Path:
     path = folder / name
     path.write_text(f"<!DOCTYPE html><html><head></head><body>{body}</body></html>\n")
     return path
+
+
+def _pixel_bytes(png: bytes) -> set[int]:
+    """The distinct byte values of a PNG's (filtered) pixel data, its IDAT chunks inflated."""
+    data, at = b"", 8
+    while at < len(png):
+        length = int.from_bytes(png[at : at + 4], "big")
+        if png[at + 4 : at + 8] == b"IDAT":
+            data += png[at + 8 : at + 8 + length]
+        at += 12 + length  # length, type, data, CRC
+    return set(zlib.decompress(data))
+
+
+def _shoot(browser: Browser, page: Path, name: str, folder: Path) -> bytes:
+    """A screenshot of ``page`` as ``name`` in ``folder`` and, for a person to look at, in
+    ``$CJSIM_SCREENSHOTS`` when set; a PNG of the whole window with more than blank in it."""
+    png = browser.screenshot(page, folder / name)
+    assert png_dimensions(png) == (SCREENSHOT_WIDTH_PX, SCREENSHOT_HEIGHT_PX)
+    assert len(_pixel_bytes(png)) >= PNG_DISTINCT_BYTES_MIN, f"{name} looks blank"
+    if shots := os.environ.get(ENV_SCREENSHOTS):
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        (Path(shots) / name).write_bytes(png)
+    return png
 
 
 def _by_id(root: Element, element_id: str) -> Element:
@@ -122,6 +159,20 @@ def test_a_page_prints_to_pdf(browser, tmp_path):
     assert pdf_page_count(many) > 1
 
 
+def test_a_screenshot_is_a_png_of_the_window(browser, tmp_path):
+    blank = browser.screenshot(
+        _page(tmp_path, "blank.html", ""), tmp_path / "blank.png", width_px=400, height_px=300
+    )
+    assert png_dimensions(blank) == (400, 300)
+    assert (tmp_path / "blank.png").read_bytes() == blank
+    assert len(_pixel_bytes(blank)) < PNG_DISTINCT_BYTES_MIN  # the control: blank is blank
+    text = "".join(f"<p>paragraph {n} of a page with words on it</p>" for n in range(20))
+    written = browser.screenshot(
+        _page(tmp_path, "text.html", text), tmp_path / "text.png", width_px=400, height_px=300
+    )
+    assert len(_pixel_bytes(written)) >= PNG_DISTINCT_BYTES_MIN
+
+
 # --- the pages -------------------------------------------------------------------------------
 
 
@@ -163,6 +214,7 @@ def test_the_frame_draws_its_charts_offline(browser, tmp_path):
 class RunPage(NamedTuple):
     page: Path  # the HTML file
     run: Path  # the run folder it shows
+    name: str  # what its screenshot is called
 
 
 @pytest.fixture(scope="module", params=["run_folder", "legacy_run_folder"])
@@ -175,7 +227,8 @@ def run_page(request, tmp_path_factory) -> RunPage:
     run: Path = request.getfixturevalue(request.param)
     page = tmp_path_factory.mktemp("page") / "run.html"
     page.write_text(run_page_html(run), encoding="utf-8")
-    return RunPage(page=page, run=run)
+    name = "run-legacy" if request.param == "legacy_run_folder" else "run"
+    return RunPage(page=page, run=run, name=name)
 
 
 def _ranking(run: Path) -> set[tuple[str, str]]:
@@ -244,3 +297,61 @@ def test_the_run_page_prints(browser, run_page):
     assert pdf.startswith(b"%PDF-")
     assert pdf_page_count(pdf) > 1
     assert len(pdf) > PDF_BYTES_MIN
+
+
+def test_the_run_page_screenshot(browser, run_page, tmp_path):
+    _shoot(browser, run_page.page, f"{run_page.name}.png", tmp_path)
+
+
+class ComparePage(NamedTuple):
+    page: Path  # the HTML file
+    runs: tuple[Path, Path]  # serial bundles (A), per request (B)
+
+
+@pytest.fixture(scope="module")
+def compare_page(run_folder, tmp_path_factory) -> ComparePage:
+    """The comparison page of the session's run (serial bundles, A) against the same scenario
+    run per request (B), as tests/reports/test_compare_page.py makes it."""
+    from sim.reports.compare_page import compare_page_html
+
+    per_request = tmp_path_factory.mktemp("per_request") / "run"
+    main(["run", str(SCENARIO), *(f"--set={s}" for s in PER_REQUEST), "--out", str(per_request)])
+    page = tmp_path_factory.mktemp("compare") / "compare.html"
+    page.write_text(compare_page_html([run_folder, per_request]), encoding="utf-8")
+    return ComparePage(page=page, runs=(run_folder, per_request))
+
+
+def test_the_comparison_page_draws_every_chart_offline_without_errors(browser, compare_page):
+    visit = browser.visit(compare_page.page)
+    assert_clean(visit)
+    assert set(assert_drawn(visit)) == {"queue", "completed", "ranks"}
+
+
+def test_the_comparison_page_shows_its_figures_without_scripts(browser, compare_page):
+    root = parse_dom(browser.dom_without_scripts(compare_page.page))
+    assert charts(root), "the page has no chart elements"
+    assert not any(chart.svgs for chart in charts(root).values())  # scripts were off
+    a, b = (json.loads((run / "report.json").read_text()) for run in compare_page.runs)
+    shown = _table_rows(root, ("figure", "A", "B", "B − A"))
+    for label, key in (
+        ("virtual seconds", "virtual_seconds"),
+        ("events", "events"),
+        ("provider calls", "provider_calls"),
+    ):
+        row = (label, format_cell(a[key]), format_cell(b[key]))
+        assert any(r[:3] == row for r in shown), f"headline figure {label!r}: {row} not shown"
+    joined = _table_rows(root, ("essay", "rank A", "rank B"))
+    assert {essay for essay, _, _ in joined} == {
+        essay for _, essay in _ranking(compare_page.runs[0])
+    }
+
+
+def test_the_comparison_page_prints(browser, compare_page):
+    pdf = browser.print_pdf(compare_page.page)
+    assert pdf.startswith(b"%PDF-")
+    assert pdf_page_count(pdf) > 1
+    assert len(pdf) > PDF_BYTES_MIN
+
+
+def test_the_comparison_page_screenshot(browser, compare_page, tmp_path):
+    _shoot(browser, compare_page.page, "compare.png", tmp_path)
