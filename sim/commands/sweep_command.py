@@ -2,11 +2,12 @@
 kept as Parquet rows, and summarised with bootstrap intervals.
 
 The output folder (default ``runs/sweep-<name>``) holds ``sweep.json`` (which sweep file),
-``parts/`` (the rows), ``sweep.duckdb`` (a view over them), ``summary.json`` and the printed
-table. Running the same sweep into the same folder resumes it: the run ids already recorded
-are skipped. A folder that holds another sweep is refused. Ctrl-C writes the rows that
-finished and stops; nothing finished is lost. Exit 0 when every run held its invariants, 1
-when one broke or crashed (each listed with the command that reproduces it), 2 on bad input.
+``parts/`` (the rows), ``sweep.duckdb`` (a view over them), ``summary.json`` and
+``sweep.html`` (the table as a page, a chart per figure); the table is printed too. Running
+the same sweep into the same folder resumes it: the run ids already recorded are skipped. A
+folder that holds another sweep is refused. Ctrl-C writes the rows that finished and stops;
+nothing finished is lost. Exit 0 when every run held its invariants, 1 when one broke or
+crashed (each listed with the command that reproduces it), 2 on bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["SWEEP_FILE", "SweepRequest", "sweep_command"]
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "summary.json"
+PAGE_FILE = "sweep.html"
 LISTED_FAILURES_MAX = 10
 
 
@@ -154,6 +156,10 @@ def _report(
         )
         + "\n",
     )
+    from sim.reports.sweep_page import sweep_page_html
+
+    page = sweep_page_html(sweep.name, sweep.description, verdicts, arms, pairs)
+    write_whole(folder / PAGE_FILE, page)
     out.write("\n")
     for line in summary_lines(arms, pairs):
         out.write(line + "\n")
@@ -165,6 +171,7 @@ def _report(
         f"{verdicts['broken']}, crashed {verdicts[CRASHED]}\n"
         f"rows: {folder / 'parts'} (query them: duckdb {folder / 'sweep.duckdb'} "
         '"SELECT * FROM runs")\n'
+        f"page: {folder / PAGE_FILE}\n"
     )
     failed = [row for row in rows if row["verdict"] != HELD]
     by_id = {run.run_id: run for run in planned}
