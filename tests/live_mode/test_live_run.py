@@ -79,9 +79,11 @@ def test_a_dry_run_records_a_trace_that_promotes_to_a_replaying_scenario(
     assert "batch 1: COMPLETED" in out
     assert "invariants: 11/11 hold" in out
     run_dir = tmp_path / "out"
-    for name in ("events.jsonl", "report.json", "analysis.json", "outcomes.duckdb"):
+    for name in ("events.jsonl", "report.json", "analysis.json", "outcomes.duckdb", "report.html"):
         assert (run_dir / name).is_file(), name
+    assert f"page: {run_dir / 'report.html'}" in out
     report = json.loads((run_dir / "report.json").read_text())
+    assert report["fingerprint"] in (run_dir / "report.html").read_text()
     assert report["scenario"] == "eng5_sample"  # the configuration's name, not its replay's
     assert report["live"]["config"] == str(path)
     log_lines = [json.loads(line) for line in (run_dir / "live.log.jsonl").read_text().splitlines()]
@@ -150,6 +152,14 @@ def test_a_run_against_the_fake_provider_classifies_retries_and_records(
     assert replay["batches"][0]["final_state"] == "COMPLETED"
     # ...and the key never reached a file.
     assert _files_mention(tmp_path, secret_key[-20:]) == []
+
+
+def test_no_html_leaves_the_page_out_of_a_live_run(tmp_path, capsys):
+    path = _config(tmp_path)
+    assert main(["live", str(path), "--dry-run", "--progress", "none", "--no-html"]) == 0
+    assert "page:" not in capsys.readouterr().out
+    assert (tmp_path / "out" / "report.json").is_file()
+    assert not (tmp_path / "out" / "report.html").exists()
 
 
 def test_a_request_cap_holds_the_calls_past_it_and_the_run_can_be_resumed(tmp_path, capsys):
