@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import altair as alt
-
 from sim.reports.compare import VALIDATION_PLAN
 from sim.reports.compare import Section as PlanSection
 from sim.reports.compare_page_data import (
@@ -44,6 +42,7 @@ from sim.reports.html_page import (
     table_html,
     text,
 )
+from sim.reports.run_page_specs import Spec, channel, mark, tooltip, top_level, unit
 
 __all__ = ["compare_page_html"]
 
@@ -148,16 +147,14 @@ def _headline_section(compared: ComparedRuns) -> Section:
     )
 
 
-def _values(table: Table, fields: Sequence[str]) -> dict[str, Any]:
+def _values(table: Table, fields: Sequence[str]) -> list[dict[str, Any]]:
     """A chart's data: the rows of the table the page shows under it, under field names."""
-    return {"values": [dict(zip(fields, row, strict=True)) for row in table.rows]}
+    return [dict(zip(fields, row, strict=True)) for row in table.rows]
 
 
-def _time_axis(compared: ComparedRuns) -> alt.X:
-    return alt.X(
-        "t_s:Q",
-        title="virtual time (s)",
-        scale=alt.Scale(domain=[0, compared.end_s], nice=False),
+def _time_axis(compared: ComparedRuns) -> Spec:
+    return channel(
+        "t_s:Q", title="virtual time (s)", scale={"domain": [0, compared.end_s], "nice": False}
     )
 
 
@@ -170,18 +167,24 @@ def _timeline_section(compared: ComparedRuns) -> Section:
             for point in run.timeline.queue
         ),
     )
-    queue_chart = (
-        alt.Chart(_values(queue, ("run", "t_s", "queued", "in flight")))
-        .transform_fold(["queued", "in flight"], as_=["state", "items"])
-        .mark_line(interpolate="step-after")
-        .encode(
-            x=_time_axis(compared),
-            y=alt.Y("items:Q", title="queue items"),
-            color=alt.Color("state:N", title=None),
-        )
-        .properties(width=CHART_WIDTH_PX, height=LANE_HEIGHT_PX)
-        .facet(row=alt.Row("run:N", title="run"))
+    # One lane per run: the line chart repeated in a row per value of "run".
+    lane = unit(
+        "queue",
+        mark("line", interpolate="step-after"),
+        {
+            "x": _time_axis(compared),
+            "y": channel("items:Q", title="queue items"),
+            "color": channel("state:N", title=None),
+        },
+        transform=[{"fold": ["queued", "in flight"], "as": ["state", "items"]}],
+        width=CHART_WIDTH_PX,
+        height=LANE_HEIGHT_PX,
     )
+    queue_chart = {
+        "data": lane.pop("data"),
+        "facet": {"row": channel("run:N", title="run")},
+        "spec": lane,
+    }
     completed = Table(
         columns=("run", "batch", "t (s)", "completed"),
         rows=tuple(
@@ -190,16 +193,17 @@ def _timeline_section(compared: ComparedRuns) -> Section:
             for point in run.timeline.completion
         ),
     )
-    completed_chart = (
-        alt.Chart(_values(completed, ("run", "batch", "t_s", "completed")))
-        .mark_line(interpolate="step-after")
-        .encode(
-            x=_time_axis(compared),
-            y=alt.Y("completed:Q", title="comparisons completed"),
-            color=alt.Color("run:N", title="run"),
-            detail="batch:N",
-        )
-        .properties(width=CHART_WIDTH_PX, height=CHART_HEIGHT_PX)
+    completed_chart = unit(
+        "completed",
+        mark("line", interpolate="step-after"),
+        {
+            "x": _time_axis(compared),
+            "y": channel("completed:Q", title="comparisons completed"),
+            "color": channel("run:N", title="run"),
+            "detail": channel("batch:N"),
+        },
+        width=CHART_WIDTH_PX,
+        height=CHART_HEIGHT_PX,
     )
     return Section(
         title="Timelines",
@@ -209,7 +213,9 @@ def _timeline_section(compared: ComparedRuns) -> Section:
             ChartBlock(
                 title="Queue over virtual time",
                 chart_id="queue",
-                spec=queue_chart.to_dict(),
+                spec=top_level(
+                    queue_chart, {"queue": _values(queue, ("run", "t_s", "queued", "in flight"))}
+                ),
                 table=queue,
                 note="Items waiting for a worker and items whose call is under way, one lane "
                 "per run.",
@@ -217,7 +223,10 @@ def _timeline_section(compared: ComparedRuns) -> Section:
             ChartBlock(
                 title="Comparisons completed over virtual time",
                 chart_id="completed",
-                spec=completed_chart.to_dict(),
+                spec=top_level(
+                    completed_chart,
+                    {"completed": _values(completed, ("run", "batch", "t_s", "completed"))},
+                ),
                 table=completed,
                 note="The batch's count of completed comparisons after each callback.",
             ),
@@ -254,16 +263,17 @@ def _ranking_section(compared: ComparedRuns) -> Section:
             if essay.ranks[0] is not None and essay.ranks[index] is not None
         ),
     )
-    chart = (
-        alt.Chart(_values(points, ("run", "essay", "first_rank", "rank")))
-        .mark_point(filled=True, size=60)
-        .encode(
-            x=alt.X("first_rank:Q", title=f"rank in run {first}"),
-            y=alt.Y("rank:Q", title="rank in the other run"),
-            color=alt.Color("run:N", title="run"),
-            tooltip=["essay:N", "first_rank:Q", "rank:Q", "run:N"],
-        )
-        .properties(width=CHART_HEIGHT_PX * 2, height=CHART_HEIGHT_PX * 2)
+    chart = unit(
+        "ranks",
+        mark("point", filled=True, size=60),
+        {
+            "x": channel("first_rank:Q", title=f"rank in run {first}"),
+            "y": channel("rank:Q", title="rank in the other run"),
+            "color": channel("run:N", title="run"),
+            "tooltip": tooltip("essay:N", "first_rank:Q", "rank:Q", "run:N"),
+        },
+        width=CHART_HEIGHT_PX * 2,
+        height=CHART_HEIGHT_PX * 2,
     )
     agreements = Table(
         columns=("run", "batch", "essays ranked in both", "rank changed", f"tau against {first}"),
@@ -275,7 +285,9 @@ def _ranking_section(compared: ComparedRuns) -> Section:
             ChartBlock(
                 title=f"Rank in each run against rank in run {first}",
                 chart_id="ranks",
-                spec=chart.to_dict(),
+                spec=top_level(
+                    chart, {"ranks": _values(points, ("run", "essay", "first_rank", "rank"))}
+                ),
                 table=points,
                 note="On the diagonal: the same rank in both runs.",
             ),

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "VEGA_LITE_VERSION",
     "Block",
     "Cell",
     "ChartBlock",
@@ -60,6 +61,10 @@ __all__ = [
 
 #: Chart ids become element ids (``chart-<id>``): lower-case words joined by ``-``.
 CHART_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: The Vega-Lite version of the pages' specs (their ``$schema``) and of the JavaScript that
+#: draws them. The tests validate the specs against the schema Altair ships, and check that it
+#: is this version: an Altair upgrade shows up there, not as charts that fail in a browser.
+VEGA_LITE_VERSION = "v6.4.1"
 #: A table bigger than this is a mistake in the caller (a page must stay printable).
 TABLE_ROWS_MAX = 20_000
 
@@ -98,7 +103,7 @@ class Table:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChartBlock:
-    """A chart under its heading: a Vega-Lite spec (``altair.Chart.to_dict()``), drawn into
+    """A chart under its heading: a Vega-Lite spec (``run_page_specs.top_level``), drawn into
     ``<div class="chart" id="chart-<chart_id>">``, and ``table``, the same data as plain HTML
     (folded in a ``<details>`` that opens for printing). ``note`` is a sentence under the
     heading saying how to read the chart."""
@@ -219,12 +224,11 @@ def script_json(value: Any) -> str:
 
 
 def _vega_lite_version() -> str | None:
-    """The Vega-Lite ``major.minor`` that Altair writes specs for, when vl-convert bundles it
-    (else vl-convert's newest)."""
-    import altair
+    """The Vega-Lite ``major.minor`` of ``VEGA_LITE_VERSION``, when vl-convert bundles it
+    (else None: vl-convert's newest)."""
     import vl_convert
 
-    wanted = ".".join(altair.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    wanted = ".".join(VEGA_LITE_VERSION.lstrip("v").split(".")[:2])
     return wanted if wanted in vl_convert.get_vegalite_versions() else None
 
 

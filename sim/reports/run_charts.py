@@ -1,36 +1,51 @@
 """The run page's charts: each a ``ChartBlock`` whose chart and table come from the same rows.
 
 Every function builds its rows once, as plain dicts, and hands the same rows to the Vega-Lite
-spec (Altair, validated by ``to_dict()``) and to the HTML table, so what the chart draws and
-what the table lists cannot drift apart. No chart uses a selection or ``interactive()``: those
-give Altair's specs counter-numbered parameter names, and the page must be the same bytes every
-time it is built.
+spec (plain data, ``sim.reports.run_page_specs``; the tests validate it against the schema) and
+to the HTML table, so what the chart draws and what the table lists cannot drift apart. No chart
+uses a selection: the page must be the same bytes every time it is built.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import altair as alt
-
 from sim.reports.html_page import ChartBlock, Flagged, Table
 from sim.reports.run_page_data import BatchRanking
+from sim.reports.run_page_specs import (
+    Spec,
+    channel,
+    layer,
+    mark,
+    tooltip,
+    top_level,
+    unit,
+    value,
+)
 
 __all__ = [
+    "CHART_HEIGHT_PX_MAX",
+    "HEATMAP_ESSAYS_MAX",
+    "HEATMAP_GROUPS",
+    "LABELLED_ESSAYS_MAX",
     "WIDTH",
     "Z_95",
+    "essay_axis",
     "heatmap_chart",
-    "named_data",
     "positions_chart",
+    "rank_groups",
     "scores_chart",
-    "spec_of",
 ]
 
 WIDTH = 640
 Z_95 = 1.96  # a normal 95% interval: score ± 1.96 SE
-#: Above this many essays a batch's heatmap is left out (its table alone would fill pages).
+#: Up to this many essays a batch's heatmap has a row and a column per essay; above, it has
+#: ``HEATMAP_GROUPS`` of each, groups of consecutive ranks (a row per essay of 1,000 essays would
+#: be a million cells, and its table alone would fill pages).
 HEATMAP_ESSAYS_MAX = 60
+HEATMAP_GROUPS = 20
 #: Up to this many essays a chart has a labelled row per essay; above, the rows get thinner
 #: and unlabelled (a batch can hold 3,200 essays), and the table names them.
 LABELLED_ESSAYS_MAX = 150
@@ -39,28 +54,12 @@ CHART_HEIGHT_PX_MAX = 2400
 _STUDENT = "student"
 
 
-def named_data(name: str) -> alt.NamedData:
-    """A chart's data by name; ``spec_of`` puts the rows under that name."""
-    return alt.NamedData(name=name)
-
-
-def spec_of(
-    chart: alt.TopLevelMixin, datasets: Mapping[str, Sequence[Mapping[str, Any]]]
-) -> dict[str, Any]:
-    """The Vega-Lite spec of ``chart``, validated by Altair, with ``datasets`` (its rows by
-    ``named_data`` name) added after validation: the schema check of inline rows costs a
-    second for a timeline's thousand points, and rows of plain values cannot be invalid."""
-    spec: dict[str, Any] = chart.to_dict()  # validates against the Vega-Lite schema
-    spec["datasets"] = {name: [dict(row) for row in rows] for name, rows in datasets.items()}
-    return spec
-
-
-def essay_axis(order: list[str], title: str | None = None) -> tuple[alt.Y, int]:
+def essay_axis(order: list[str], title: str | None = None) -> tuple[Spec, int]:
     """The y channel for one row per essay, in ``order``, and the chart's height."""
     labelled = len(order) <= LABELLED_ESSAYS_MAX
-    axis = alt.Axis() if labelled else alt.Axis(labels=False, ticks=False)
+    axis = {} if labelled else {"labels": False, "ticks": False}
     height = max(120, min(ROW_PX * len(order), CHART_HEIGHT_PX_MAX))
-    return alt.Y("essay:N", sort=order, title=title, axis=axis), height
+    return channel("essay:N", sort=order, title=title, axis=axis), height
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -92,31 +91,49 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
             boundaries.append({"boundary": _r(lower), "label": f"{grades[index]} from here"})
     order = [row["essay"] for row in rows]
     y, height = essay_axis(order)
-    base = alt.Chart(named_data("essays"))
-    tooltip = ["essay:N", "rank:Q", "score:Q", "low:Q", "high:Q", "grade:N", "anchor_grade:N"]
-    grade_domain = [*batch.calibration.scale.grades, _STUDENT] if batch.calibration else None
-    colour = alt.Color(
-        "anchor_grade:N",
-        title="anchor grade",
-        scale=alt.Scale(domain=grade_domain) if grade_domain else alt.Undefined,
-    )
-    layers: list[Any] = [
-        base.mark_rule(color="#888").encode(
-            x=alt.X("low:Q", title="BT score (95% interval)"), x2="high:Q", y=y
+    colour = channel("anchor_grade:N", title="anchor grade")
+    if batch.calibration is not None:
+        colour["scale"] = {"domain": [*batch.calibration.scale.grades, _STUDENT]}
+    layers: list[Spec] = [
+        unit(
+            "essays",
+            mark("rule", color="#888"),
+            {
+                "x": channel("low:Q", title="BT score (95% interval)"),
+                "x2": channel("high"),
+                "y": y,
+            },
         ),
-        base.mark_point(filled=True, size=60).encode(
-            x="score:Q", y=y, color=colour, shape=alt.Shape("role:N"), tooltip=tooltip
+        unit(
+            "essays",
+            mark("point", filled=True, size=60),
+            {
+                "x": channel("score:Q"),
+                "y": y,
+                "color": colour,
+                "shape": channel("role:N"),
+                "tooltip": tooltip(
+                    "essay:N", "rank:Q", "score:Q", "low:Q", "high:Q", "grade:N", "anchor_grade:N"
+                ),
+            },
         ),
     ]
     if boundaries:
-        bounds = alt.Chart(named_data("boundaries"))
-        layers.append(bounds.mark_rule(strokeDash=[4, 3], color="#555").encode(x="boundary:Q"))
         layers.append(
-            bounds.mark_text(
-                angle=270, align="left", dx=4, dy=-4, fontSize=10, color="#333"
-            ).encode(x="boundary:Q", y=alt.value(0), text="label:N")
+            unit(
+                "boundaries",
+                mark("rule", strokeDash=[4, 3], color="#555"),
+                {"x": channel("boundary:Q")},
+            )
         )
-    chart = alt.layer(*layers).properties(width=WIDTH, height=height)
+        layers.append(
+            unit(
+                "boundaries",
+                mark("text", angle=270, align="left", dx=4, dy=-4, fontSize=10, color="#333"),
+                {"x": channel("boundary:Q"), "y": value(0), "text": channel("label:N")},
+            )
+        )
+    chart = layer(*layers, width=WIDTH, height=height)
     table = Table(
         columns=("rank", "essay", "anchor grade", "score", "95% low", "95% high", "grade"),
         rows=tuple(
@@ -132,7 +149,7 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: BT scores",
         chart_id=f"scores-{batch.cj_batch_id}",
-        spec=spec_of(chart, {"essays": rows, "boundaries": boundaries}),
+        spec=top_level(chart, {"essays": rows, "boundaries": boundaries}),
         table=table,
         note="Each essay's Bradley–Terry score with its 95% interval (score ± 1.96 SE)."
         + boundary_note,
@@ -140,61 +157,125 @@ def scores_chart(batch: BatchRanking) -> ChartBlock:
 
 
 def heatmap_chart(batch: BatchRanking) -> ChartBlock | None:
-    """How often the row essay beat the column essay, essays ordered by score; None above
-    ``HEATMAP_ESSAYS_MAX`` essays."""
+    """How often the row essay beat the column essay, strongest first; above
+    ``HEATMAP_ESSAYS_MAX`` essays, how often a group of essays beat another (``HEATMAP_GROUPS``
+    groups, by rank). None for a batch without essays."""
     order = [e.essay_id for e in batch.essays]
-    if not order or len(order) > HEATMAP_ESSAYS_MAX:
+    if not order:
         return None
+    if len(order) <= HEATMAP_ESSAYS_MAX:
+        return _win_rates(
+            batch,
+            order,
+            dict(batch.wins_between),
+            row=("essay", "essay"),
+            column=("opponent", "against"),
+            title=f"Batch {batch.cj_batch_id}: who beat whom",
+            caption="wins of the row essay / its decided comparisons with the column essay",
+            note="The share of decided comparisons the row essay won against the column essay, "
+            "strongest essays first; blank where the two never met.",
+        )
+    groups = rank_groups(order, HEATMAP_GROUPS)
+    group_of = {essay: label for label, members in groups for essay in members}
+    wins: dict[tuple[str, str], int] = {}
+    for (winner, loser), count in batch.wins_between.items():
+        key = (group_of[winner], group_of[loser])
+        if key[0] != key[1]:  # within a group every win is also a loss: no information
+            wins[key] = wins.get(key, 0) + count
+    sizes = sorted({len(members) for _, members in groups})
+    return _win_rates(
+        batch,
+        [label for label, _ in groups],
+        wins,
+        row=("group", "ranks"),
+        column=("against", "against ranks"),
+        title=f"Batch {batch.cj_batch_id}: who beat whom, {len(groups)} groups by rank",
+        caption="wins of the row group / its decided comparisons with the column group",
+        note=f"{len(order)} essays are too many for a row each (more than "
+        f"{HEATMAP_ESSAYS_MAX}): strongest first, they are cut into {len(groups)} groups of "
+        f"{'–'.join(str(size) for size in sizes)} consecutive ranks. A cell is the share of "
+        "the decided comparisons between the two groups that the row group won; the tooltip "
+        "and the table give the counts. Blank where no essay of the one group met one of the "
+        "other, and on the diagonal (within a group every win is also a loss).",
+    )
+
+
+def rank_groups(order: Sequence[str], groups: int) -> list[tuple[str, list[str]]]:
+    """``order`` (strongest first) cut into ``groups`` runs of consecutive ranks whose sizes
+    differ by at most one, each labelled with its places (``"1–50"``)."""
+    assert 0 < groups <= len(order), (groups, len(order))
+    bounds = [index * len(order) // groups for index in range(groups + 1)]
+    return [
+        (f"{start + 1}–{end}", list(order[start:end])) for start, end in itertools.pairwise(bounds)
+    ]
+
+
+def _win_rates(
+    batch: BatchRanking,
+    labels: list[str],
+    wins: Mapping[tuple[str, str], int],
+    *,
+    row: tuple[str, str],
+    column: tuple[str, str],
+    title: str,
+    caption: str,
+    note: str,
+) -> ChartBlock:
+    """The heatmap of ``wins`` (row label, column label) -> wins of the row over the column,
+    rows and columns in ``labels`` order; ``row`` and ``column`` are (field, axis title)."""
+    (row_field, row_title), (column_field, column_title) = row, column
     cells = []
-    for essay in order:
-        for opponent in order:
-            won = batch.wins_between.get((essay, opponent), 0)
-            lost = batch.wins_between.get((opponent, essay), 0)
+    for label in labels:
+        for other in labels:
+            won, lost = wins.get((label, other), 0), wins.get((other, label), 0)
             if won + lost:
                 cells.append(
                     {
-                        "essay": essay,
-                        "opponent": opponent,
+                        row_field: label,
+                        column_field: other,
                         "wins": won,
                         "meetings": won + lost,
                         "win_rate": round(won / (won + lost), 6),
                     }
                 )
-    chart = (
-        alt.Chart(named_data("cells"))
-        .mark_rect()
-        .encode(
-            x=alt.X("opponent:N", sort=order, title="against", axis=alt.Axis(labelAngle=-60)),
-            y=alt.Y("essay:N", sort=order, title="essay"),
-            color=alt.Color(
-                "win_rate:Q", title="win rate", scale=alt.Scale(domain=[0, 1], scheme="blueorange")
+    side_px = min(WIDTH, 18 * len(labels))
+    chart = unit(
+        "cells",
+        mark("rect"),
+        {
+            "x": channel(
+                f"{column_field}:N", sort=labels, title=column_title, axis={"labelAngle": -60}
             ),
-            tooltip=["essay:N", "opponent:N", "wins:Q", "meetings:Q", "win_rate:Q"],
-        )
-        .properties(width=min(WIDTH, 18 * len(order)), height=min(WIDTH, 18 * len(order)))
+            "y": channel(f"{row_field}:N", sort=labels, title=row_title),
+            "color": channel(
+                "win_rate:Q", title="win rate", scale={"domain": [0, 1], "scheme": "blueorange"}
+            ),
+            "tooltip": tooltip(
+                f"{row_field}:N", f"{column_field}:N", "wins:Q", "meetings:Q", "win_rate:Q"
+            ),
+        },
+        width=side_px,
+        height=side_px,
     )
-    met = {(c["essay"], c["opponent"]): c for c in cells}
+    met = {(c[row_field], c[column_field]): c for c in cells}
     rows = tuple(
         (
-            essay,
+            label,
             *(
-                f"{met[essay, o]['wins']}/{met[essay, o]['meetings']}" if (essay, o) in met else ""
-                for o in order
+                f"{met[label, o]['wins']}/{met[label, o]['meetings']}" if (label, o) in met else ""
+                for o in labels
             ),
         )
-        for essay in order
+        for label in labels
     )
     return ChartBlock(
-        title=f"Batch {batch.cj_batch_id}: who beat whom",
+        title=title,
         chart_id=f"heatmap-{batch.cj_batch_id}",
-        spec=spec_of(chart, {"cells": cells}),
+        spec=top_level(chart, {"cells": cells}),
         table=Table(
-            columns=("essay \\ against", *order),
-            rows=rows,
-            caption="wins of the row essay / its decided comparisons with the column essay",
+            columns=(f"{row_title} \\ {column_title}", *labels), rows=rows, caption=caption
         ),
-        note="The share of decided comparisons the row essay won against the column essay, "
-        "strongest essays first; blank where the two never met.",
+        note=note,
     )
 
 
@@ -218,21 +299,26 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
         )
     order = [row["essay"] for row in rows]
     y, height = essay_axis(order)
-    base = alt.Chart(named_data("essays"))
-    layers: list[Any] = [
-        base.mark_bar().encode(
-            x=alt.X("skew:Q", title="(A − B) / (A + B)", scale=alt.Scale(domain=[-1, 1])),
-            y=y,
-            color=alt.Color(
-                "over:N",
-                title="over the limit",
-                scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#d62728"]),
-            ),
-            tooltip=["essay:N", "a:Q", "b:Q", "skew:Q"],
+    layers: list[Spec] = [
+        unit(
+            "essays",
+            mark("bar"),
+            {
+                "x": channel("skew:Q", title="(A − B) / (A + B)", scale={"domain": [-1, 1]}),
+                "y": y,
+                "color": channel(
+                    "over:N",
+                    title="over the limit",
+                    scale={"domain": [False, True], "range": ["#4c78a8", "#d62728"]},
+                ),
+                "tooltip": tooltip("essay:N", "a:Q", "b:Q", "skew:Q"),
+            },
         ),
         # The counts themselves, at the right edge of each row.
-        base.mark_text(align="right", dx=-2, fontSize=10, color="#333").encode(
-            x=alt.value(WIDTH), y=y, text="counts:N"
+        unit(
+            "essays",
+            mark("text", align="right", dx=-2, fontSize=10, color="#333"),
+            {"x": value(WIDTH), "y": y, "text": channel("counts:N")},
         ),
     ]
     limit_rows: list[dict[str, Any]] = []
@@ -240,15 +326,20 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
     if skew_limit is not None:
         limit, least = skew_limit
         limit_rows = [{"limit": -limit}, {"limit": limit}]
-        limits = alt.Chart(named_data("limits"))
-        layers.append(limits.mark_rule(strokeDash=[4, 3], color="#d62728").encode(x="limit:Q"))
+        layers.append(
+            unit(
+                "limits",
+                mark("rule", strokeDash=[4, 3], color="#d62728"),
+                {"x": channel("limit:Q")},
+            )
+        )
         note += (
             f" Dashed: the limit |A − B| / (A + B) ≤ {limit}, for essays with ≥ {least} "
             "comparisons."
         )
     else:
         note += " No limit drawn: the folder has no scenario.json."
-    chart = alt.layer(*layers).properties(width=WIDTH, height=height)
+    chart = layer(*layers, width=WIDTH, height=height)
     table = Table(
         columns=("essay", "A", "B", "(A − B) / (A + B)"),
         rows=tuple(
@@ -264,7 +355,7 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
     return ChartBlock(
         title=f"Batch {batch.cj_batch_id}: A/B positions",
         chart_id=f"positions-{batch.cj_batch_id}",
-        spec=spec_of(chart, {"essays": rows, "limits": limit_rows}),
+        spec=top_level(chart, {"essays": rows, "limits": limit_rows}),
         table=table,
         note=note,
     )

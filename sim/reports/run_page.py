@@ -21,9 +21,9 @@ from engine.cj.misfit import MISFIT_LIMIT, is_misfit
 from sim.reports.html_page import (
     Block,
     Cell,
+    ChartBlock,
     FiguresBlock,
     Flagged,
-    HtmlBlock,
     Section,
     Table,
     TableBlock,
@@ -33,7 +33,6 @@ from sim.reports.html_page import (
     text,
 )
 from sim.reports.run_charts import (
-    HEATMAP_ESSAYS_MAX,
     Z_95,
     heatmap_chart,
     positions_chart,
@@ -42,7 +41,7 @@ from sim.reports.run_charts import (
 from sim.reports.run_page_activity import dispositions_chart, histogram_chart, timeline_chart
 from sim.reports.run_page_data import BatchRanking, RankedEssay, RunData, read_run
 
-__all__ = ["run_page_html"]
+__all__ = ["run_page_charts", "run_page_html"]
 
 #: The grades shown beside a projected grade, most probable first.
 PROBABILITIES_SHOWN = 3
@@ -53,6 +52,21 @@ def run_page_html(run_dir: Path) -> str:
     data = read_run(run_dir)
     report = data.report
     title = f"cjsim run: {report['scenario']} (seed {report['seed']})"
+    return render_page(title, _header_html(data), _sections(data))
+
+
+def run_page_charts(run_dir: Path) -> dict[str, ChartBlock]:
+    """The charts of ``run_dir``'s page by chart id, in page order: what the page draws, without
+    its HTML (each spec whole, with its data and the ``$schema`` the page leaves out)."""
+    return {
+        block.chart_id: block
+        for section in _sections(read_run(run_dir))
+        for block in section.blocks
+        if isinstance(block, ChartBlock)
+    }
+
+
+def _sections(data: RunData) -> list[Section]:
     sections = [*(_ranking_section(data, batch) for batch in data.batches)]
     sections.extend(
         [
@@ -65,7 +79,7 @@ def run_page_html(run_dir: Path) -> str:
             _usage_section(data),
         ]
     )
-    return render_page(title, _header_html(data), sections)
+    return sections
 
 
 def _rows_table(rows: Sequence[Mapping[str, Any]]) -> Table:
@@ -254,13 +268,6 @@ def _ranking_section(data: RunData, batch: BatchRanking) -> Section:
     heatmap = heatmap_chart(batch)
     if heatmap is not None:
         blocks.append(heatmap)
-    elif batch.essays:
-        blocks.append(
-            HtmlBlock(
-                html=f'<p class="note">No win-rate heatmap: {len(batch.essays)} essays are more '
-                f"than {HEATMAP_ESSAYS_MAX} rows and columns can show.</p>"
-            )
-        )
     blocks.append(positions_chart(batch, data.skew_limit))
     unscored = all(e.score is None for e in batch.essays)
     note = "This batch was never scored: it has no scores, grades or fit." if unscored else ""

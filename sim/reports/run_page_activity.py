@@ -7,11 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import altair as alt
-
 from sim.reports.html_page import ChartBlock, Table
-from sim.reports.run_charts import WIDTH, named_data, spec_of
+from sim.reports.run_charts import WIDTH
 from sim.reports.run_page_data import Histogram, RunData
+from sim.reports.run_page_specs import (
+    Spec,
+    channel,
+    layer,
+    mark,
+    tooltip,
+    top_level,
+    unit,
+    vconcat,
+)
 from sim.reports.run_page_timeline import Timeline
 
 __all__ = ["dispositions_chart", "histogram_chart", "timeline_chart"]
@@ -25,32 +33,38 @@ def _window_rows(timeline: Timeline) -> list[dict[str, Any]]:
     ]
 
 
-def _windows_layer(timeline: Timeline, x_scale: alt.Scale) -> list[Any]:
+def _windows_layer(timeline: Timeline, x_scale: Spec) -> list[Spec]:
     """The fault windows shaded behind a panel (named in the panel of their own)."""
     if not timeline.windows:
         return []
     return [
-        alt.Chart(named_data("windows"))
-        .mark_rect(opacity=0.12, color="#d62728")
-        .encode(
-            x=alt.X("start:Q", scale=x_scale), x2="end:Q", tooltip=["kind:N", "start:Q", "end:Q"]
+        unit(
+            "windows",
+            mark("rect", opacity=0.12, color="#d62728"),
+            {
+                "x": channel("start:Q", scale=x_scale),
+                "x2": channel("end"),
+                "tooltip": tooltip("kind:N", "start:Q", "end:Q"),
+            },
         )
     ]
 
 
-def _windows_panel(timeline: Timeline, x_scale: alt.Scale) -> Any:
+def _windows_panel(timeline: Timeline, x_scale: Spec) -> Spec:
     """Each fault window as a bar on a row of its kind: overlapping windows stay readable."""
     kinds = sorted({w.kind for w in timeline.windows})
-    return (
-        alt.Chart(named_data("windows"))
-        .mark_bar(color="#d62728", opacity=0.6)
-        .encode(
-            x=alt.X("start:Q", title="virtual time (s)", scale=x_scale),
-            x2="end:Q",
-            y=alt.Y("kind:N", title=None, sort=kinds),
-            tooltip=["kind:N", "start:Q", "end:Q"],
-        )
-        .properties(width=WIDTH, height=max(20, 18 * len(kinds)), title="Fault windows")
+    return unit(
+        "windows",
+        mark("bar", color="#d62728", opacity=0.6),
+        {
+            "x": channel("start:Q", title="virtual time (s)", scale=x_scale),
+            "x2": channel("end"),
+            "y": channel("kind:N", title=None, sort=kinds),
+            "tooltip": tooltip("kind:N", "start:Q", "end:Q"),
+        },
+        width=WIDTH,
+        height=max(20, 18 * len(kinds)),
+        title="Fault windows",
     )
 
 
@@ -58,7 +72,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
     """Queue depth, items in flight, the concurrency limit, completion, and provider errors and
     fired faults as marks, against virtual time; fault windows shaded and labelled."""
     timeline = data.timeline
-    x_scale = alt.Scale(domain=[0, max(timeline.end_s, 1.0)], nice=False)
+    x_scale = {"domain": [0, max(timeline.end_s, 1.0)], "nice": False}
     series = [
         {"t": round(p.t, 3), "series": name, "value": value}
         for p in timeline.queue
@@ -87,52 +101,62 @@ def timeline_chart(data: RunData) -> ChartBlock:
         for p in timeline.completion
     ]
     marks = [{"t": round(m.t, 3), "event": m.label, "count": m.count} for m in timeline.marks]
-    x = alt.X("t:Q", title="virtual time (s)", scale=x_scale)
-    width = WIDTH
-    queue_panel = alt.layer(
+    x = channel("t:Q", title="virtual time (s)", scale=x_scale)
+    queue_panel = layer(
         *_windows_layer(timeline, x_scale),
-        alt.Chart(named_data("series"))
-        .mark_line(interpolate="step-after")
-        .encode(
-            x=x,
-            y=alt.Y("value:Q", title="queue items / limit"),
-            color=alt.Color("series:N", title=None),
-            tooltip=["t:Q", "series:N", "value:Q"],
+        unit(
+            "series",
+            mark("line", interpolate="step-after"),
+            {
+                "x": x,
+                "y": channel("value:Q", title="queue items / limit"),
+                "color": channel("series:N", title=None),
+                "tooltip": tooltip("t:Q", "series:N", "value:Q"),
+            },
         ),
-    ).properties(width=width, height=160, title="Queue and concurrency")
-    progress_panel = alt.layer(
+        width=WIDTH,
+        height=160,
+        title="Queue and concurrency",
+    )
+    progress_panel = layer(
         *_windows_layer(timeline, x_scale),
-        alt.Chart(named_data("progress"))
-        .mark_line(interpolate="step-after")
-        .encode(
-            x=x,
-            y=alt.Y("completion_pct:Q", title="completion %", scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("batch:N", title=None),
-            tooltip=["t:Q", "batch:N", "completed:Q", "completion_pct:Q"],
+        unit(
+            "progress",
+            mark("line", interpolate="step-after"),
+            {
+                "x": x,
+                "y": channel("completion_pct:Q", title="completion %", scale={"domain": [0, 100]}),
+                "color": channel("batch:N", title=None),
+                "tooltip": tooltip("t:Q", "batch:N", "completed:Q", "completion_pct:Q"),
+            },
         ),
-    ).properties(width=width, height=120, title="Comparisons completed")
-    panels: list[Any] = [queue_panel, progress_panel]
+        width=WIDTH,
+        height=120,
+        title="Comparisons completed",
+    )
+    panels: list[Spec] = [queue_panel, progress_panel]
     if timeline.windows:
         panels.insert(0, _windows_panel(timeline, x_scale))
     if marks:
         panels.append(
-            alt.layer(
+            layer(
                 *_windows_layer(timeline, x_scale),
-                alt.Chart(named_data("marks"))
-                .mark_tick(thickness=2)
-                .encode(
-                    x=x,
-                    y=alt.Y("event:N", title=None),
-                    color=alt.Color("event:N", legend=None),
-                    tooltip=["t:Q", "event:N", "count:Q"],
+                unit(
+                    "marks",
+                    mark("tick", thickness=2),
+                    {
+                        "x": x,
+                        "y": channel("event:N", title=None),
+                        "color": channel("event:N", legend=None),
+                        "tooltip": tooltip("t:Q", "event:N", "count:Q"),
+                    },
                 ),
-            ).properties(
-                width=width,
+                width=WIDTH,
                 height=max(40, 18 * len({m["event"] for m in marks})),
                 title="Provider errors and faults",
             )
         )
-    chart = alt.vconcat(*panels).resolve_scale(color="independent")
+    chart = vconcat(*panels, resolve={"scale": {"color": "independent"}})
     rows: list[tuple[Any, ...]] = [("series", r["series"], r["t"], r["value"]) for r in series]
     rows.extend(
         ("progress", r["batch"], r["t"], f"{r['completed']} ({r['completion_pct']}%)")
@@ -149,7 +173,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
     return ChartBlock(
         title="Timeline",
         chart_id="timeline",
-        spec=spec_of(
+        spec=top_level(
             chart,
             {
                 "series": series,
@@ -164,29 +188,30 @@ def timeline_chart(data: RunData) -> ChartBlock:
 
 
 def histogram_chart(
-    title: str, chart_id: str, histogram: Histogram, unit: str, note: str
+    title: str, chart_id: str, histogram: Histogram, unit_name: str, note: str
 ) -> ChartBlock:
     """A distribution as bars over its bins."""
     rows: list[dict[str, Any]] = [
         {"lower": b.lower, "upper": b.upper, "count": b.count} for b in histogram.bins
     ]
-    chart = (
-        alt.Chart(named_data("bins"))
-        .mark_bar()
-        .encode(
-            x=alt.X("lower:Q", title=unit, bin="binned"),
-            x2="upper:Q",
-            y=alt.Y("count:Q", title="count"),
-            tooltip=["lower:Q", "upper:Q", "count:Q"],
-        )
-        .properties(width=WIDTH, height=160)
+    chart = unit(
+        "bins",
+        mark("bar"),
+        {
+            "x": channel("lower:Q", title=unit_name, bin="binned"),
+            "x2": channel("upper"),
+            "y": channel("count:Q", title="count"),
+            "tooltip": tooltip("lower:Q", "upper:Q", "count:Q"),
+        },
+        width=WIDTH,
+        height=160,
     )
     return ChartBlock(
         title=title,
         chart_id=chart_id,
-        spec=spec_of(chart, {"bins": rows}),
+        spec=top_level(chart, {"bins": rows}),
         table=Table(
-            columns=(f"from ({unit})", f"to ({unit})", "count"),
+            columns=(f"from ({unit_name})", f"to ({unit_name})", "count"),
             rows=tuple((r["lower"], r["upper"], r["count"]) for r in rows),
         ),
         note=note,
@@ -196,20 +221,21 @@ def histogram_chart(
 def dispositions_chart(rows: Sequence[dict[str, Any]]) -> ChartBlock:
     """What the CJ service did with each callback (``callbacks_by_disposition``)."""
     values = [{"disposition": r["disposition"], "callbacks": r["callbacks"]} for r in rows]
-    chart = (
-        alt.Chart(named_data("dispositions"))
-        .mark_bar()
-        .encode(
-            x=alt.X("callbacks:Q"),
-            y=alt.Y("disposition:N", sort="-x", title=None),
-            tooltip=["disposition:N", "callbacks:Q"],
-        )
-        .properties(width=WIDTH, height=max(40, 22 * len(values)))
+    chart = unit(
+        "dispositions",
+        mark("bar"),
+        {
+            "x": channel("callbacks:Q"),
+            "y": channel("disposition:N", sort="-x", title=None),
+            "tooltip": tooltip("disposition:N", "callbacks:Q"),
+        },
+        width=WIDTH,
+        height=max(40, 22 * len(values)),
     )
     return ChartBlock(
         title="Callback dispositions",
         chart_id="dispositions",
-        spec=spec_of(chart, {"dispositions": values}),
+        spec=top_level(chart, {"dispositions": values}),
         table=Table(
             columns=("disposition", "callbacks"),
             rows=tuple((v["disposition"], v["callbacks"]) for v in values),

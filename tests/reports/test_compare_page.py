@@ -189,6 +189,20 @@ def test_every_chart_is_drawn_in_a_browser_offline(page, tmp_path):
     assert set(marks) == {"queue", "completed", "ranks"}
 
 
+def _chart_specs(page: str) -> dict:
+    [specs] = [s for s in parse_dom(page).find_all("script") if s.attrs.get("id") == "chart-specs"]
+    return json.loads(specs.text)
+
+
+def test_every_chart_is_valid_vega_lite_with_its_data_by_name(page, assert_valid_vega_lite):
+    charts = _chart_specs(page)
+    assert_valid_vega_lite(charts)
+    # Each chart's rows are the dataset named after it (not a name made from their hash).
+    assert {chart_id: list(spec["datasets"]) for chart_id, spec in charts.items()} == {
+        chart_id: [chart_id] for chart_id in ("queue", "completed", "ranks")
+    }
+
+
 def _time_scales(spec: object) -> list[object]:
     """The scale of every encoding of the virtual-time field in a Vega-Lite spec."""
     if isinstance(spec, list):

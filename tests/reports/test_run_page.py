@@ -15,6 +15,7 @@ import pytest
 
 from engine.cj.misfit import essay_fit
 from sim.reports.html_page import (
+    VEGA_LITE_VERSION,
     ChartBlock,
     Flagged,
     Section,
@@ -27,11 +28,15 @@ from sim.reports.html_page import (
 from sim.reports.run_charts import (
     CHART_HEIGHT_PX_MAX,
     HEATMAP_ESSAYS_MAX,
+    HEATMAP_GROUPS,
     LABELLED_ESSAYS_MAX,
     essay_axis,
     heatmap_chart,
+    positions_chart,
+    rank_groups,
+    scores_chart,
 )
-from sim.reports.run_page import run_page_html
+from sim.reports.run_page import run_page_charts, run_page_html
 from sim.reports.run_page_data import BatchRanking, RankedEssay, histogram, read_run
 from sim.reports.run_page_timeline import thin
 
@@ -174,6 +179,42 @@ def test_every_chart_is_drawn_as_svg_into_its_stable_id_and_has_its_table(
             assert len(block["data_tables"]) == 1, block
     assert set(_specs(page)) == CHART_IDS
     assert '{renderer: "svg", actions: false, mode: "vega-lite"}' in page
+
+
+def test_every_chart_is_valid_vega_lite_and_is_what_the_page_draws(
+    run_folder: Path, page: str, assert_valid_vega_lite
+):
+    charts = run_page_charts(run_folder)
+    assert set(charts) == CHART_IDS
+    specs = {chart_id: block.spec for chart_id, block in charts.items()}
+    assert_valid_vega_lite(specs)
+    drawn = {
+        chart_id: {k: v for k, v in spec.items() if k != "$schema"}
+        for chart_id, spec in specs.items()
+    }
+    assert _specs(page) == drawn
+
+
+def test_a_legacy_runs_charts_are_valid_vega_lite(legacy_run_folder: Path, assert_valid_vega_lite):
+    charts = run_page_charts(legacy_run_folder)
+    assert_valid_vega_lite({chart_id: block.spec for chart_id, block in charts.items()})
+
+
+def test_a_broken_spec_fails_the_check(run_folder: Path, assert_valid_vega_lite):
+    """The negative control: the check the pages no longer make at build time still catches
+    a misspelt field type, naming the chart and where."""
+    spec = run_page_charts(run_folder)["latency"].spec
+    broken = {**spec, "encoding": {**spec["encoding"], "y": {"field": "count", "type": "count"}}}
+    with pytest.raises(
+        AssertionError, match=r"chart 'latency': not valid Vega-Lite at /encoding/y/type"
+    ):
+        assert_valid_vega_lite({"latency": broken})
+
+
+def test_the_specs_are_written_for_the_vega_lite_of_the_schema_they_are_checked_against():
+    import altair
+
+    assert VEGA_LITE_VERSION == altair.SCHEMA_VERSION
 
 
 def test_the_ranking_lists_every_essay_with_its_exact_score_from_outcomes_duckdb(
@@ -335,7 +376,9 @@ def test_histogram_bins_are_round_and_hold_every_value():
 # The page's bounds, at their edges.
 
 
-def _batch(essays: int) -> BatchRanking:
+def _batch(essays: int, wins_between: dict[tuple[str, str], int] | None = None) -> BatchRanking:
+    """A batch of ``essays`` unanchored essays ``e0000``, ``e0001``... strongest first; by
+    default ``e0000`` beat ``e0001`` once, and no other two met."""
     ids = [f"e{i:04d}" for i in range(essays)]
     return BatchRanking(
         cj_batch_id=1,
@@ -360,20 +403,73 @@ def _batch(essays: int) -> BatchRanking:
         grade_scale=None,
         calibration=None,
         ssr=None,
-        wins_between={(ids[0], ids[1]): 1},
+        wins_between={(ids[0], ids[1]): 1} if wins_between is None else wins_between,
     )
 
 
-def test_the_heatmap_stops_at_its_essay_limit():
-    assert heatmap_chart(_batch(HEATMAP_ESSAYS_MAX)) is not None
-    assert heatmap_chart(_batch(HEATMAP_ESSAYS_MAX + 1)) is None
+def test_the_heatmap_has_a_row_per_essay_up_to_its_essay_limit():
+    heatmap = heatmap_chart(_batch(HEATMAP_ESSAYS_MAX))
+    assert heatmap is not None
+    assert heatmap.table.columns == ("essay \\ against", *(f"e{i:04d}" for i in range(60)))
+    assert heatmap.table.rows[0][:3] == ("e0000", "", "1/1")
+    assert heatmap.table.rows[1][:3] == ("e0001", "0/1", "")
+    assert heatmap.spec["datasets"]["cells"] == [
+        {"essay": "e0000", "opponent": "e0001", "wins": 1, "meetings": 1, "win_rate": 1.0},
+        {"essay": "e0001", "opponent": "e0000", "wins": 0, "meetings": 1, "win_rate": 0.0},
+    ]
+
+
+def test_above_its_essay_limit_the_heatmap_has_a_row_per_group_of_ranks():
+    # 61 essays in 20 groups: 3 or 4 consecutive ranks each; the strongest beat the weakest
+    # twice and lost once, the strongest two met once (inside one group: not shown).
+    wins = {("e0000", "e0060"): 2, ("e0060", "e0000"): 1, ("e0000", "e0001"): 1}
+    heatmap = heatmap_chart(_batch(HEATMAP_ESSAYS_MAX + 1, wins))
+    assert heatmap is not None
+    labels = heatmap.table.columns[1:]
+    assert len(labels) == HEATMAP_GROUPS
+    assert (labels[0], labels[-1]) == ("1–3", "58–61")
+    assert heatmap.title == "Batch 1: who beat whom, 20 groups by rank"
+    assert "61 essays are too many for a row each" in heatmap.note
+    assert heatmap.spec["datasets"]["cells"] == [
+        {"group": "1–3", "against": "58–61", "wins": 2, "meetings": 3, "win_rate": 0.666667},
+        {"group": "58–61", "against": "1–3", "wins": 1, "meetings": 3, "win_rate": 0.333333},
+    ]
+    assert heatmap.table.rows[0] == ("1–3", *[""] * 19, "2/3")
+    assert heatmap.table.rows[-1] == ("58–61", "1/3", *[""] * 19)
+    assert heatmap.table.caption.startswith("wins of the row group")
+    tooltip = [t["field"] for t in heatmap.spec["encoding"]["tooltip"]]
+    assert tooltip == ["group", "against", "wins", "meetings", "win_rate"]
+
+
+def test_rank_groups_cover_every_essay_once_in_order_with_sizes_one_apart():
+    order = [f"e{i}" for i in range(1_000)]
+    groups = rank_groups(order, HEATMAP_GROUPS)
+    assert [essay for _, members in groups for essay in members] == order
+    assert {len(members) for _, members in groups} == {50}
+    assert groups[1][0] == "51–100"
+    assert sorted({len(m) for _, m in rank_groups(order[:61], HEATMAP_GROUPS)}) == [3, 4]
+    assert rank_groups(["a"], 1) == [("1–1", ["a"])]
+
+
+def test_the_charts_of_a_batch_past_every_bound_are_valid_vega_lite(assert_valid_vega_lite):
+    """Unlabelled rows, grouped heatmap: the shapes the regular run's page never has."""
+    batch = _batch(LABELLED_ESSAYS_MAX + 1, {("e0000", "e0150"): 1})
+    heatmap = heatmap_chart(batch)
+    assert heatmap is not None
+    assert_valid_vega_lite(
+        {
+            "scores": scores_chart(batch).spec,
+            "heatmap": heatmap.spec,
+            "positions": positions_chart(batch, None).spec,
+        }
+    )
 
 
 def test_essay_rows_are_labelled_up_to_their_limit():
     labelled, _ = essay_axis([f"e{i}" for i in range(LABELLED_ESSAYS_MAX)])
     unlabelled, _ = essay_axis([f"e{i}" for i in range(LABELLED_ESSAYS_MAX + 1)])
-    assert labelled.to_dict()["axis"] == {}
-    assert unlabelled.to_dict()["axis"] == {"labels": False, "ticks": False}
+    assert labelled["axis"] == {}
+    assert unlabelled["axis"] == {"labels": False, "ticks": False}
     assert essay_axis([f"e{i}" for i in range(3_200)])[1] == CHART_HEIGHT_PX_MAX
 
 
