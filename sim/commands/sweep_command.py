@@ -25,7 +25,8 @@ from sim.commands.out_folder import OutputTaken, output_folder
 from sim.harness.executors import Executor
 from sim.harness.sweep_run import CRASHED, HELD, crashed_row, run_sweep_run
 from sim.harness.sweep_spec import Sweep, SweepRun, load_sweep, runs
-from sim.reports.sweep_results import ResultParts, read_rows, recorded_run_ids
+from sim.reports.run_folder import RUN_FILES
+from sim.reports.sweep_results import PARTS_FOLDER, ResultParts, read_rows, recorded_run_ids
 from sim.reports.sweep_stats import arm_figures, paired_figures, summary_lines
 
 __all__ = ["SWEEP_FILE", "SweepRequest", "sweep_command"]
@@ -45,19 +46,27 @@ class SweepRequest:
 
 
 def _folder(request: SweepRequest, sweep: Sweep) -> Path:
-    """The sweep's folder: its own earlier folder is resumed; another sweep's is refused."""
+    """The sweep's folder: its own earlier folder is resumed; another sweep's, or a run's, is
+    refused."""
     default = Path("runs") / f"sweep-{sweep.name}"
-    for candidate in (request.out, None if request.out else default):
-        if candidate is None or not (candidate / SWEEP_FILE).is_file():
-            continue
-        earlier = json.loads((candidate / SWEEP_FILE).read_text(encoding="utf-8"))
-        if earlier.get("name") != sweep.name:
+    candidate = request.out or default
+    if (candidate / SWEEP_FILE).is_file():
+        try:
+            earlier = json.loads((candidate / SWEEP_FILE).read_text(encoding="utf-8"))
+            name = earlier["name"]
+        except (OSError, ValueError, KeyError, TypeError):
             raise OutputTaken(
-                f"{candidate}: --out: holds the sweep {earlier.get('name')!r}, not "
-                f"{sweep.name!r}; choose another folder"
+                f"{candidate / SWEEP_FILE}: --out: holds a sweep.json that cannot be read; "
+                "choose another folder"
+            ) from None
+        if name == sweep.name:
+            return candidate
+        if request.out is not None:
+            raise OutputTaken(
+                f"{candidate}: --out: holds the sweep {name!r}, not {sweep.name!r}; choose "
+                "another folder"
             )
-        return candidate
-    return output_folder(request.out, default, (SWEEP_FILE, "parts"))
+    return output_folder(request.out, default, (*RUN_FILES, SWEEP_FILE, PARTS_FOLDER))
 
 
 def sweep_command(

@@ -263,3 +263,16 @@ def test_a_bad_dask_address_is_refused_by_the_command_line(sweep_file, address, 
     err = capsys.readouterr().err
     assert "argument --dask:" in err
     assert "Traceback" not in err
+
+
+def test_a_run_folder_or_an_unreadable_sweep_json_is_refused(sweep_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text("{}")
+    assert main(["sweep", str(sweep_file), "--workers", "1", "--out", str(run)]) == 2
+    assert "holds an earlier run (report.json)" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sweep.json").write_text("{not json")
+    assert main(["sweep", str(sweep_file), "--workers", "1", "--out", str(broken)]) == 2
+    assert "holds a sweep.json that cannot be read" in capsys.readouterr().err
