@@ -70,6 +70,16 @@ GOALS = {
         "the same runs of scenarios/eng5_regular_24.yaml (12 seeds), run_scenario + build_report "
         "here vs `cjsim sweep` on a one-worker process pool: the sweep at most 1.1x the runs",
     ),
+    "report_24_deadline": Goal(
+        1.0,
+        "1 s / the wall time of `cjsim report RUN --out X` as a fresh process, RUN a run of "
+        "scenarios/eng5_regular_24.yaml: under 1 s",
+    ),
+    "report_1000_deadline": Goal(
+        1.0,
+        "10 s / the wall time of `cjsim report RUN --out X` as a fresh process, RUN a run of "
+        "tests/benchmarks/scenarios/scale_1000x20000.yaml (1,000 essays): under 10 s",
+    ),
     "rate_limited_provider_speed": Goal(
         200.0,
         "virtual seconds per wall second, scenarios/rate_limited_provider.yaml (60 RPM, "
