@@ -5,10 +5,10 @@ dicts and lists: a ``unit`` (one mark over one named dataset), ``layer`` and ``v
 units, and ``top_level``, which adds the rows of every dataset by name. Nothing is checked when
 a page is built, and nothing of Altair is imported: Altair validated each channel, each row and
 the whole spec against the Vega-Lite JSON schema, which took about a second of every page (and
-every ``cjsim run``), and importing it another half. The check moved to the tests
-(``tests/reports``: every spec of both pages is validated against the schema Altair ships,
-and ``VEGA_LITE_VERSION`` is pinned to it), so a broken spec still
-fails CI, once, instead of costing every page.
+so of every ``cjsim run``), and importing it another half second. The check moved to the tests
+(``tests/reports`` validates every spec of both pages against the schema Altair ships and pins
+``VEGA_LITE_VERSION`` to it), so a broken spec still fails CI, once, instead of costing every
+page. ``tests/snapshots/test_chart_specs.py`` shows a changed chart as a diff of its spec.
 
 The specs are what Altair wrote for the same charts, byte for byte: channels in Altair's
 ``"field:T"`` shorthand (``channel("score:Q", title=...)``), its default view ``config``, the

@@ -38,6 +38,7 @@ from sim.reports.run_charts import (
 )
 from sim.reports.run_page import run_page_charts, run_page_html
 from sim.reports.run_page_data import BatchRanking, RankedEssay, histogram, read_run
+from sim.reports.run_page_specs import channel, layer, mark, top_level, unit
 from sim.reports.run_page_timeline import thin
 
 CHART_IDS = {
@@ -377,6 +378,45 @@ def test_histogram_bins_are_round_and_hold_every_value():
     assert histogram([]).bins == ()
     with pytest.raises(ValueError, match=r"negative value, -1\.0"):
         histogram([3.0, -1.0])
+
+
+# The specs as plain data (sim.reports.run_page_specs), at their edges.
+
+
+def test_a_channel_is_written_from_altairs_shorthand():
+    assert channel("score:Q", title=None) == {
+        "field": "score",
+        "type": "quantitative",
+        "title": None,
+    }
+    assert channel("high") == {"field": "high"}  # x2: the type of x
+    with pytest.raises(ValueError, match="channel 'score:X'"):
+        channel("score:X")
+
+
+def test_a_layer_names_its_dataset_once_only_when_every_unit_reads_it():
+    a, b = unit("essays", mark("bar"), {}), unit("essays", mark("text"), {})
+    assert layer(a, b, width=1) == {
+        "data": {"name": "essays"},
+        "layer": [
+            {"mark": {"type": "bar"}, "encoding": {}},
+            {"mark": {"type": "text"}, "encoding": {}},
+        ],
+        "width": 1,
+    }
+    limits = unit("limits", mark("rule"), {})
+    assert layer(a, limits)["layer"] == [a, limits]
+    assert "data" not in layer(a, limits)
+
+
+def test_a_chart_must_be_given_every_dataset_it_reads():
+    chart = layer(unit("essays", mark("bar"), {}), unit("limits", mark("rule"), {}))
+    with pytest.raises(AssertionError, match=r"\['limits'\]"):
+        top_level(chart, {"essays": []})
+    assert top_level(chart, {"essays": [], "limits": []})["datasets"] == {
+        "essays": [],
+        "limits": [],
+    }
 
 
 # The page's bounds, at their edges.
