@@ -16,13 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.located_yaml import LocatedYamlError, read_text, read_yaml
 from engine.seeds import SEED_MAX
 from sim.commands.cli_parser import EXIT_BAD_INPUT
-from sim.commands.demo import run_demo
 from sim.commands.out_folder import OutputTaken
-from sim.harness.scenario import ScenarioError
-from sim.harness.scenario_file import load_scenario
 
 # The simulation, its analysis and their libraries (DuckDB, SciPy), the live configuration and
 # the comparison of run folders load in the commands that use them: `cjsim validate` and
@@ -34,6 +30,8 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _demo(seed: int, increments: int) -> int:
+    from sim.commands.demo import run_demo
+
     result = run_demo(seed=seed, increments=increments)
     print(f"cjsim demo (seed {result.seed}): {result.increments} concurrent increments per counter")
     print(
@@ -212,6 +210,9 @@ def _schema(*, live: bool, sweep: bool, folder: Path | None) -> int:
 
 def _head(file: Path) -> Any:
     """The file's YAML, or None when it cannot be read (the loader will say why)."""
+    from engine.located_yaml import LocatedYamlError, read_text, read_yaml
+    from sim.harness.scenario import ScenarioError
+
     try:
         return read_yaml(read_text(file, ScenarioError), str(file)).data
     except (ScenarioError, LocatedYamlError):
@@ -246,6 +247,8 @@ def _validate_one(file: Path) -> str:
 
         sweep = load_sweep(file)
         return f"{file}: ok (sweep {sweep.name}, {sum(1 for _ in runs(sweep, file))} runs)"
+    from sim.harness.scenario_file import load_scenario
+
     scenario = load_scenario(file)
     faults = len(scenario.faults)
     return f"{file}: ok ({scenario.name}, {faults} fault{'' if faults == 1 else 's'})"

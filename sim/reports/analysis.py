@@ -21,14 +21,16 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 
 from engine.metrics_export import samples
-from sim.harness.runner import RunOutcome
 from sim.reports.run_folder import ANALYSIS_FILE, OUTCOMES_FILE
+
+if TYPE_CHECKING:  # a page reads the tables without loading the simulation
+    from sim.harness.runner import RunOutcome
 
 __all__ = ["ANALYSIS", "analyse", "load_outcomes", "run_analysis", "write_outcomes"]
 

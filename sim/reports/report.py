@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cj.position_report import balances_by_batch, position_balance
 from engine.eventlog import LogRecord
-from engine.lps.queue import QueueStatus
 
 if TYPE_CHECKING:  # the report reads a finished run; building one needs the whole harness
     from sim.harness.runner import RunOutcome
@@ -90,6 +89,9 @@ def _is_history(path: str) -> bool:
 
 
 def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> dict[str, Any]:
+    # Here, not at the top: what reads run folders (compare, the pages) needs no queue model.
+    from engine.lps.queue import QueueStatus
+
     records = outcome.log.records()
     kinds = Counter(record.kind for record in records)
     applied = [r for r in records if r.kind == "cj.callback.applied"]
@@ -223,6 +225,7 @@ def build_report(outcome: RunOutcome, *, wall_seconds: float | None = None) -> d
 def usage_section(records: Sequence[LogRecord]) -> dict[str, Any]:
     """Tokens and cost over every provider call, billed failures included. The cost is summed
     exactly (``math.fsum``), so it does not depend on the order of the calls."""
+
     calls = [r.fields for r in records if r.kind == "lps.provider.call"]
     return {
         "billed_calls": sum(f["outcome"] == "success" or bool(f.get("billed")) for f in calls),
