@@ -227,7 +227,8 @@ def _batches_terminal(snapshot: Snapshot) -> tuple[bool, str]:
     ]
     if open_batches:
         return False, "batches not finished: " + ", ".join(open_batches)
-    return True, f"{len(snapshot.states)} batches finished"
+    finished = len(snapshot.states)
+    return True, f"{finished} batch{'' if finished == 1 else 'es'} finished"
 
 
 def _position_skew(snapshot: Snapshot) -> tuple[bool, str]:

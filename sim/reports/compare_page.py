@@ -42,17 +42,28 @@ from sim.reports.html_page import (
     table_html,
     text,
 )
-from sim.reports.run_page_specs import Spec, channel, mark, tooltip, top_level, unit
+from sim.reports.run_page_specs import Spec, channel, layer, mark, top_level, unit
 
 __all__ = ["compare_page_html"]
 
 CHART_WIDTH_PX = 760
 LANE_HEIGHT_PX = 110  # one run's lane of the queue chart
 CHART_HEIGHT_PX = 260
+#: The runs' colours (A, B, ...): greens and purples, apart from the blue and orange of the queue
+#: states, so that no colour means two things on the page.
+RUN_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#666666")
+#: The queue states in the run page's colours (``run_page_activity.SERIES_COLOURS``).
+STATE_COLOURS = {"queued": "#4c78a8", "in flight": "#f58518"}
+#: The validation plan's measures that count something: a row a run lacks (an error type it
+#: never saw) is a count of 0 there, as in the headline figures.
+COUNTED_MEASURES = frozenset({"calls", "errors", "comparisons", "callbacks", "items", "retries"})
 
 
 def _cell(value: Any) -> Cell:
-    """A JSON value as a table cell: containers as their JSON-ish text."""
+    """A JSON value as a table cell: containers as their JSON-ish text, an empty text (no
+    expiry reason) as missing, "—" as every other missing value."""
+    if value == "":
+        return None
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -108,8 +119,8 @@ def _settings_block(runs: Sequence[RunSide]) -> Block:
     else:
         note = (
             "Engine settings whose value is not the same in every run, from each run's "
-            "scenario.json; (default): the run left it at a simulated run's default; —: the "
-            "folder has no scenario.json."
+            "scenario.json; (default): the run's scenario did not set it, so it had a simulated "
+            "run's default; —: the folder has no scenario.json."
         )
     return TableBlock(
         title="Settings that differ",
@@ -158,6 +169,13 @@ def _time_axis(compared: ComparedRuns) -> Spec:
     )
 
 
+def _run_scale(runs: Sequence[RunSide]) -> Spec:
+    return {
+        "domain": [run.label for run in runs],
+        "range": [RUN_COLOURS[i % len(RUN_COLOURS)] for i in range(len(runs))],
+    }
+
+
 def _timeline_section(compared: ComparedRuns) -> Section:
     queue = Table(
         columns=("run", "t (s)", "queued", "in flight"),
@@ -174,7 +192,11 @@ def _timeline_section(compared: ComparedRuns) -> Section:
         {
             "x": _time_axis(compared),
             "y": channel("items:Q", title="queue items"),
-            "color": channel("state:N", title=None),
+            "color": channel(
+                "state:N",
+                title="queue items",
+                scale={"domain": list(STATE_COLOURS), "range": list(STATE_COLOURS.values())},
+            ),
         },
         transform=[{"fold": ["queued", "in flight"], "as": ["state", "items"]}],
         width=CHART_WIDTH_PX,
@@ -182,7 +204,22 @@ def _timeline_section(compared: ComparedRuns) -> Section:
     )
     queue_chart = {
         "data": lane.pop("data"),
-        "facet": {"row": channel("run:N", title="run")},
+        "facet": {
+            "row": channel(
+                "run:N",
+                title=None,
+                # Each lane named above it, across: "run A", not a rotated letter.
+                header={
+                    "labelAngle": 0,
+                    "labelOrient": "top",
+                    "labelAnchor": "start",
+                    "labelAlign": "left",
+                    "labelFontSize": 13,
+                    "labelFontWeight": "bold",
+                    "labelExpr": "'run ' + datum.value",
+                },
+            )
+        },
         "spec": lane,
     }
     completed = Table(
@@ -199,7 +236,7 @@ def _timeline_section(compared: ComparedRuns) -> Section:
         {
             "x": _time_axis(compared),
             "y": channel("completed:Q", title="comparisons completed"),
-            "color": channel("run:N", title="run"),
+            "color": channel("run:N", title="run", scale=_run_scale(compared.runs)),
             "detail": channel("batch:N"),
         },
         width=CHART_WIDTH_PX,
@@ -263,15 +300,30 @@ def _ranking_section(compared: ComparedRuns) -> Section:
             if essay.ranks[0] is not None and essay.ranks[index] is not None
         ),
     )
-    chart = unit(
-        "ranks",
-        mark("point", filled=True, size=60),
-        {
-            "x": channel("first_rank:Q", title=f"rank in run {first}"),
-            "y": channel("rank:Q", title="rank in the other run"),
-            "color": channel("run:N", title="run"),
-            "tooltip": tooltip("essay:N", "first_rank:Q", "rank:Q", "run:N"),
-        },
+    ranked = max((r for row in points.rows for r in row[2:] if isinstance(r, int)), default=1)
+    side = {"domain": [0, ranked + 1], "nice": False}
+    chart = layer(
+        # y = x: the same rank in both runs.
+        unit(
+            "diagonal",
+            mark("line", color="#999", strokeDash=[4, 3]),
+            {"x": channel("rank:Q", scale=side), "y": channel("rank:Q", scale=side)},
+        ),
+        unit(
+            "ranks",
+            mark("point", filled=True, size=60),
+            {
+                "x": channel("first_rank:Q", title=f"rank in run {first}", scale=side),
+                "y": channel("rank:Q", title="rank in the other run", scale=side),
+                "color": channel("run:N", title="run", scale=_run_scale(runs)),
+                "tooltip": [
+                    channel("essay:N", title="essay"),
+                    channel("run:N", title="run"),
+                    channel("first_rank:Q", title=f"rank in run {first}"),
+                    channel("rank:Q", title="rank in this run"),
+                ],
+            },
+        ),
         width=CHART_HEIGHT_PX * 2,
         height=CHART_HEIGHT_PX * 2,
     )
@@ -286,10 +338,15 @@ def _ranking_section(compared: ComparedRuns) -> Section:
                 title=f"Rank in each run against rank in run {first}",
                 chart_id="ranks",
                 spec=top_level(
-                    chart, {"ranks": _values(points, ("run", "essay", "first_rank", "rank"))}
+                    chart,
+                    {
+                        "ranks": _values(points, ("run", "essay", "first_rank", "rank")),
+                        "diagonal": [{"rank": 0}, {"rank": ranked + 1}],
+                    },
                 ),
                 table=points,
-                note="On the diagonal: the same rank in both runs.",
+                note="On the dashed diagonal: the same rank in both runs; above it, the essay fell "
+                "in the other run. Hover a point for its essay.",
             ),
             TableBlock(title="Agreement of the rankings", table=agreements),
             TableBlock(
@@ -315,7 +372,14 @@ def _plan_table(plan: PlanSection, runs: Sequence[RunSide]) -> TableBlock:
         (
             *(_cell(k) for k in key),
             measure,
-            *_with_differences([rows[key][measure] if key in rows else None for rows in by_key]),
+            *_with_differences(
+                [
+                    rows[key][measure]
+                    if key in rows
+                    else (0 if measure in COUNTED_MEASURES else None)
+                    for rows in by_key
+                ]
+            ),
         )
         for key in keys
         for measure in plan.values

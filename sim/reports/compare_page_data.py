@@ -96,6 +96,8 @@ class RunSide:
     report: dict[str, Any]
     analysis: dict[str, Any]
     settings_changed: dict[str, Any] | None  # None: the folder has no scenario.json
+    # The settings the run's scenario named, whatever their value (None: no scenario.json)
+    settings_set: frozenset[str] | None = None
     ranking: tuple[RankedEssay, ...]
     timeline: Timeline
 
@@ -153,7 +155,7 @@ class ComparedRuns:
 class SettingRow:
     """An engine setting whose value is not the same in every run that recorded its settings:
     its value in each run (``None``: that run's folder has no scenario.json) and whether that
-    value is the default it was left at."""
+    value is the default the run left it at (its scenario did not name it)."""
 
     name: str
     values: tuple[Any, ...]
@@ -175,7 +177,12 @@ def setting_differences(runs: Sequence[RunSide]) -> list[SettingRow]:
         )
         known = [v for v, changed in zip(values, recorded, strict=True) if changed is not None]
         if any(value != known[0] for value in known[1:]):
-            left = tuple(changed is not None and name not in changed for changed in recorded)
+            left = tuple(
+                run.settings_changed is not None
+                and name not in run.settings_changed
+                and name not in (run.settings_set or frozenset())
+                for run in runs
+            )
             rows.append(SettingRow(name=name, values=values, defaults=left))
     return rows
 
@@ -352,6 +359,9 @@ def read_runs(run_dirs: Sequence[Path]) -> ComparedRuns:
                 report=found[REPORT_FILE],
                 analysis=found[ANALYSIS_FILE],
                 settings_changed=dict(scenario["settings_changed"]) if scenario else None,
+                settings_set=frozenset(scenario["scenario"].get("settings") or {})
+                if scenario
+                else None,
                 ranking=tuple(read_ranking(run / OUTCOMES_FILE)),
                 timeline=_timeline(run, scenario),
             )

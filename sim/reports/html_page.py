@@ -89,8 +89,15 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     caption: str = ""
+    nowrap: tuple[str, ...] = ()  # columns whose cells stay on one line
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.nowrap) - set(self.columns))
+        if unknown:
+            raise ValueError(f"nowrap names columns {unknown} not in {self.columns!r}")
+        self._check_rows()
+
+    def _check_rows(self) -> None:
         if len(self.rows) > TABLE_ROWS_MAX:
             raise ValueError(f"a table of {len(self.rows)} rows is over {TABLE_ROWS_MAX}")
         for number, row in enumerate(self.rows, start=1):
@@ -178,8 +185,8 @@ def format_cell(value: Cell) -> str:
     return str(value)
 
 
-def _cell_html(value: Cell, tag: str) -> str:
-    classes = []
+def _cell_html(value: Cell, tag: str, *, nowrap: bool = False) -> str:
+    classes = ["nowrap"] if nowrap else []
     inner = value.value if isinstance(value, Flagged) else value
     if isinstance(inner, int | float) and not isinstance(inner, bool):
         classes.append("num")
@@ -200,8 +207,10 @@ def table_html(table: Table) -> str:
         parts.append(f"<caption>{text(table.caption)}</caption>")
     head = "".join(f'<th scope="col">{text(column)}</th>' for column in table.columns)
     parts.append(f"<thead><tr>{head}</tr></thead><tbody>")
+    nowrap = [column in table.nowrap for column in table.columns]
     for row in table.rows:
-        parts.append("<tr>" + "".join(_cell_html(cell, "td") for cell in row) + "</tr>")
+        cells = (_cell_html(c, "td", nowrap=n) for c, n in zip(row, nowrap, strict=True))
+        parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
     return "\n".join(parts)
 
@@ -301,6 +310,7 @@ caption { text-align: left; font-style: italic; padding: .2rem 0; }
 th, td { border: 1px solid #d0d7de; padding: .15rem .45rem; text-align: left;
   vertical-align: top; }
 thead th { background: #f3f5f7; }
+td.nowrap { white-space: nowrap; }
 td.num, dd.num { text-align: right; font-variant-numeric: tabular-nums; }
 .flag { background: #fff1c2; font-weight: 600; }
 .flag-reason { font-weight: 400; font-size: .8em; color: #6b4e00; }
@@ -360,7 +370,7 @@ _LOADER = """
 
 
 def _heading(title: str, note: str, level: int) -> str:
-    parts = [f"<h{level}>{text(title)}</h{level}>"]
+    parts = [f"<h{level}>{text(title)}</h{level}>"] if title else []
     if note:
         parts.append(f'<p class="note">{text(note)}</p>')
     return "\n".join(parts)

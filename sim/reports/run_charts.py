@@ -17,6 +17,7 @@ from sim.reports.run_page_data import BatchRanking
 from sim.reports.run_page_specs import (
     Spec,
     channel,
+    hconcat,
     layer,
     mark,
     tooltip,
@@ -50,6 +51,7 @@ HEATMAP_GROUPS = 20
 #: and unlabelled (a batch can hold 3,200 essays), and the table names them.
 LABELLED_ESSAYS_MAX = 150
 ROW_PX = 16
+COUNTS_WIDTH_PX = 90  # the column of "12 A / 12 B" beside the A/B positions
 CHART_HEIGHT_PX_MAX = 2400
 _STUDENT = "student"
 
@@ -310,17 +312,28 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
                     "over:N",
                     title="over the limit",
                     scale={"domain": [False, True], "range": ["#4c78a8", "#d62728"]},
+                    legend={"orient": "top"},
                 ),
                 "tooltip": tooltip("essay:N", "a:Q", "b:Q", "skew:Q"),
             },
         ),
-        # The counts themselves, at the right edge of each row.
-        unit(
-            "essays",
-            mark("text", align="right", dx=-2, fontSize=10, color="#333"),
-            {"x": value(WIDTH), "y": y, "text": channel("counts:N")},
-        ),
     ]
+    # The counts in a column of their own, right of the plot: dark text on white, whatever
+    # the colour of the bar beside it.
+    counts = unit(
+        "essays",
+        mark("text", align="left", fontSize=10, color="#333"),
+        {
+            "y": {**y, "axis": None},
+            "x": value(0),
+            "text": channel("counts:N"),
+            "tooltip": tooltip("essay:N", "a:Q", "b:Q"),
+        },
+        width=COUNTS_WIDTH_PX,
+        height=height,
+        title={"text": "shown A / B", "fontSize": 11, "anchor": "start"},
+        view={"stroke": None},
+    )
     limit_rows: list[dict[str, Any]] = []
     note = "How often each essay was shown first (A) rather than second (B)."
     if skew_limit is not None:
@@ -339,7 +352,11 @@ def positions_chart(batch: BatchRanking, skew_limit: tuple[float, int] | None) -
         )
     else:
         note += " No limit drawn: the folder has no scenario.json."
-    chart = layer(*layers, width=WIDTH, height=height)
+    chart = hconcat(
+        layer(*layers, width=WIDTH - COUNTS_WIDTH_PX, height=height),
+        counts,
+        spacing=8,
+    )
     table = Table(
         columns=("essay", "A", "B", "(A − B) / (A + B)"),
         rows=tuple(

@@ -24,6 +24,7 @@ from sim.reports.html_page import (
     ChartBlock,
     FiguresBlock,
     Flagged,
+    HtmlBlock,
     Section,
     Table,
     TableBlock,
@@ -67,7 +68,11 @@ def run_page_charts(run_dir: Path) -> dict[str, ChartBlock]:
 
 
 def _sections(data: RunData) -> list[Section]:
-    sections = [*(_ranking_section(data, batch) for batch in data.batches)]
+    sections = [
+        _invariants_section(data),
+        _settings_section(data),
+        *(_ranking_section(data, batch) for batch in data.batches),
+    ]
     sections.extend(
         [
             Section(title="Timeline", blocks=(timeline_chart(data),)),
@@ -87,7 +92,11 @@ def _rows_table(rows: Sequence[Mapping[str, Any]]) -> Table:
     if not rows:
         return Table(columns=("",), rows=(("none",),))
     columns = tuple(rows[0])
-    return Table(columns=columns, rows=tuple(tuple(row[c] for c in columns) for row in rows))
+    # An empty text (no expiry reason) is a missing value, shown as every other one is: "—".
+    return Table(
+        columns=columns,
+        rows=tuple(tuple(None if row[c] == "" else row[c] for c in columns) for row in rows),
+    )
 
 
 def _header_html(data: RunData) -> str:
@@ -110,8 +119,16 @@ def _header_html(data: RunData) -> str:
     ]
     liveness = report.get("liveness")  # older reports have none
     if liveness is not None:
-        held = liveness["ok"]
-        figures.append(("liveness", "ok" if held else Flagged(value="broken", reason="liveness")))
+        # liveness.ok: the run settled (every batch finished, nothing queued or in flight)
+        # before its liveness window closed; a batch's progress is the invariant
+        # batches_progress, not this.
+        settled = liveness["ok"]
+        figures.append(
+            (
+                LIVENESS_LABEL,
+                True if settled else Flagged(value=False, reason="did not settle"),
+            )
+        )
     live = report.get("live")  # a live run's verdict (cjsim live)
     if live is not None and live.get("verdict"):
         figures.append(("live verdict", live["verdict"]))
@@ -124,53 +141,101 @@ def _header_html(data: RunData) -> str:
         verdict,
         figures_html(figures),
         f'<p>Fingerprint: <code class="fingerprint">{text(report["fingerprint"])}</code></p>',
-        "<h2>Invariants</h2>",
-        table_html(
-            Table(
-                columns=("invariant", "held", "detail", "first event that broke it"),
-                rows=tuple(
-                    (
-                        name,
-                        result["ok"] if result["ok"] else Flagged(value=False, reason="broken"),
-                        result["detail"],
-                        _event_text(result.get("first_event"), held=bool(result["ok"])),
-                    )
-                    for name, result in sorted(invariants.items())
-                ),
-            )
-        ),
     ]
-    if data.scenario is not None:
-        changed = data.scenario["settings_changed"]
-        parts.append("<h2>Settings that differ from the defaults</h2>")
-        parts.append(
-            table_html(
-                Table(
-                    columns=("setting", "value"),
+    return "\n".join(part for part in parts if part)
+
+
+#: The header's label of report.json's ``liveness.ok``.
+LIVENESS_LABEL = "settled in the liveness window"
+
+
+def _invariants_section(data: RunData) -> Section:
+    invariants: Mapping[str, Mapping[str, Any]] = data.report["invariants"]
+    return Section(
+        title="Invariants",
+        blocks=(
+            TableBlock(
+                title="",
+                table=Table(
+                    columns=("invariant", "held", "detail", "first event that broke it"),
                     rows=tuple(
-                        (name, json.dumps(value, sort_keys=True))
-                        for name, value in sorted(changed.items())
+                        (
+                            name,
+                            result["ok"] if result["ok"] else Flagged(value=False, reason="broken"),
+                            result["detail"],
+                            _event_text(
+                                result.get("first_event"),
+                                data.breaking_events,
+                                held=bool(result["ok"]),
+                            ),
+                        )
+                        for name, result in sorted(invariants.items())
                     ),
+                ),
+            ),
+        ),
+    )
+
+
+def _settings_section(data: RunData) -> Section:
+    if data.scenario is None:
+        return Section(
+            title="Settings",
+            blocks=(),
+            note="No scenario.json in this folder: the settings that differ from the defaults, "
+            "the position-skew limit and the fault windows are not shown.",
+        )
+    changed = data.scenario["settings_changed"]
+    if not changed:
+        return Section(
+            title="Settings that differ from the defaults",
+            blocks=(),
+            note="None: every engine setting at its default.",
+        )
+    return Section(
+        title="Settings that differ from the defaults",
+        blocks=(
+            HtmlBlock(
+                html=table_html(
+                    Table(
+                        columns=("setting", "value"),
+                        rows=tuple(
+                            (name, _setting_cell(value)) for name, value in sorted(changed.items())
+                        ),
+                    )
                 )
-            )
-            if changed
-            else "<p>None: every engine setting at its default.</p>"
-        )
-    else:
-        parts.append(
-            "<p>No scenario.json in this folder: the settings that differ from the defaults, "
-            "the position-skew limit and the fault windows are not shown.</p>"
-        )
-    return "\n".join(parts)
+            ),
+        ),
+    )
 
 
-def _event_text(event: Mapping[str, Any] | None, *, held: bool) -> str | None:
-    """``#seq t=… kind ids``, what a person looks up in events.jsonl. A rule that is judged on
-    the final rows (counters against the store, say) broke at no one event."""
+def _setting_cell(value: Any) -> Cell:
+    """A setting's value as it reads: text bare, numbers and flags as the tables show them,
+    a list or mapping as JSON."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _event_text(
+    event: Mapping[str, Any] | None, whole: Mapping[int, Mapping[str, Any]], *, held: bool
+) -> str | None:
+    """``#seq t=… s kind name=value …``, what a person looks up in events.jsonl: the event's
+    ids and fields (from ``whole``, the events by seq; report.json keeps only the ids). A rule
+    that is judged on the final rows (counters against the store, say) broke at no one
+    event."""
     if not event:
         return None if held else "none: judged on the run's final state"
-    ids = json.dumps(event.get("ids") or {}, sort_keys=True)
-    return f"#{event.get('seq')} t={event.get('t')} {event.get('kind')} {ids}"
+    found = whole.get(int(event["seq"])) if event.get("seq") is not None else None
+    source = found if found is not None else event
+    named = {**(source.get("ids") or {}), **(source.get("fields") or {})}
+    values = " ".join(f"{k}={_plain(v)}" for k, v in sorted(named.items()) if v is not None)
+    head = f"#{event.get('seq')} t={event.get('t')} s {event.get('kind')}"
+    return f"{head} {values}" if values else head
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _mean_square(value: float | None) -> Cell:
@@ -191,7 +256,9 @@ def _probabilities(essay: RankedEssay) -> str | None:
     shown = [(grade, p) for grade, p in top[:PROBABILITIES_SHOWN] if p >= 0.005]
     if projection.grade in projection.probabilities and projection.grade not in dict(shown):
         shown.append((projection.grade, projection.probabilities[projection.grade]))
-    return " · ".join(f"{grade} {p:.2f}".replace(" 0.", " .") for grade, p in shown)
+    # A no-break space inside each "grade .31": a line may break between grades, never
+    # inside one.
+    return " · ".join(f"{grade}\u00a0{p:.2f}".replace("\u00a00.", "\u00a0.") for grade, p in shown)
 
 
 def _ranking_row(essay: RankedEssay) -> tuple[Cell, ...]:
@@ -204,7 +271,7 @@ def _ranking_row(essay: RankedEssay) -> tuple[Cell, ...]:
         essay.rank,
         essay.essay_id,
         essay.known_grade if essay.is_anchor else None,
-        essay.score,
+        None if essay.score is None else round(essay.score, 3),
         None if essay.se is None else round(essay.se, 3),
         interval,
         essay.grade,
@@ -246,6 +313,7 @@ def _ranking_section(data: RunData, batch: BatchRanking) -> Section:
             "outfit",
         ),
         rows=tuple(_ranking_row(e) for e in batch.essays),
+        nowrap=("95% interval", "likeliest grades", "wins / compared"),
     )
     blocks: list[Block] = [
         FiguresBlock(title="Summary", figures=tuple(figures)),

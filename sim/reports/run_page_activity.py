@@ -22,7 +22,13 @@ from sim.reports.run_page_specs import (
 )
 from sim.reports.run_page_timeline import Timeline
 
-__all__ = ["dispositions_chart", "histogram_chart", "timeline_chart"]
+__all__ = ["SERIES_COLOURS", "dispositions_chart", "histogram_chart", "timeline_chart"]
+
+#: Each queue series in the same colour on every page, whichever series a run has (a scale
+#: given only the series present would hand the colours out again in another order).
+SERIES_COLOURS = (("queued", "#4c78a8"), ("in flight", "#f58518"), ("backing off", "#e45756"))
+#: The concurrency limits, one per provider/model gate, in these colours by gate name order.
+LIMIT_COLOURS = ("#54a24b", "#b279a2", "#9d755d", "#72b7b2", "#bab0ac")
 
 
 def _window_rows(timeline: Timeline) -> list[dict[str, Any]]:
@@ -68,6 +74,16 @@ def _windows_panel(timeline: Timeline, x_scale: Spec) -> Spec:
     )
 
 
+def _series_scale(series: Sequence[dict[str, Any]]) -> Spec:
+    """The queue panel's colours: fixed for the queue series, then the limits' by gate."""
+    limits = sorted({r["series"] for r in series if r["series"].startswith("limit ")})
+    return {
+        "domain": [name for name, _ in SERIES_COLOURS] + limits,
+        "range": [colour for _, colour in SERIES_COLOURS]
+        + [LIMIT_COLOURS[i % len(LIMIT_COLOURS)] for i in range(len(limits))],
+    }
+
+
 def timeline_chart(data: RunData) -> ChartBlock:
     """Queue depth, items in flight, the concurrency limit, completion, and provider errors and
     fired faults as marks, against virtual time; fault windows shaded and labelled."""
@@ -110,7 +126,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
             {
                 "x": x,
                 "y": channel("value:Q", title="queue items / limit"),
-                "color": channel("series:N", title=None),
+                "color": channel("series:N", title=None, scale=_series_scale(series)),
                 "tooltip": tooltip("t:Q", "series:N", "value:Q"),
             },
         ),
@@ -190,29 +206,82 @@ def timeline_chart(data: RunData) -> ChartBlock:
 def histogram_chart(
     title: str, chart_id: str, histogram: Histogram, unit_name: str, note: str
 ) -> ChartBlock:
-    """A distribution as bars over its bins."""
+    """A distribution as bars over its bins, each bar's count above it; a cut tail as a grey
+    bar of its own past a gap, labelled ``≥ X``."""
     rows: list[dict[str, Any]] = [
-        {"lower": b.lower, "upper": b.upper, "count": b.count} for b in histogram.bins
+        {"lower": b.lower, "upper": b.upper, "count": b.count, "label": str(b.count or "")}
+        for b in histogram.bins
     ]
-    chart = unit(
-        "bins",
-        mark("bar"),
-        {
-            "x": channel("lower:Q", title=unit_name, bin="binned"),
-            "x2": channel("upper"),
-            "y": channel("count:Q", title="count"),
-            "tooltip": tooltip("lower:Q", "upper:Q", "count:Q"),
-        },
-        width=WIDTH,
-        height=160,
-    )
+    width = rows[0]["upper"] - rows[0]["lower"] if rows else 1.0
+    overflow: list[dict[str, Any]] = []
+    top = rows[-1]["upper"] if rows else 1.0
+    if histogram.overflow_from is not None:
+        # Drawn half a bin past the last one: the gap says the axis does not go on there.
+        at = histogram.overflow_from + width / 2
+        overflow = [
+            {
+                "lower": round(at, 9),
+                "upper": round(at + width, 9),
+                "count": histogram.overflow,
+                "label": f"≥ {histogram.overflow_from:g} {unit_name}: {histogram.overflow}",
+            }
+        ]
+        top = overflow[0]["upper"]
+    x_scale = {"domain": [0, round(top, 9)], "nice": False}
+    x = channel("lower:Q", title=unit_name, bin="binned", scale=x_scale)
+    count_y = channel("count:Q", title="count")
+    label = mark("text", dy=-4, baseline="bottom", fontSize=10, color="#333")
+    layers: list[Spec] = [
+        unit(
+            "bins",
+            mark("bar"),
+            {
+                "x": x,
+                "x2": channel("upper"),
+                "y": count_y,
+                "tooltip": tooltip("lower:Q", "upper:Q", "count:Q"),
+            },
+        ),
+        unit(
+            "bins",
+            label,
+            {"x": channel("mid:Q"), "y": count_y, "text": channel("label:N")},
+            transform=[{"calculate": "(datum.lower + datum.upper) / 2", "as": "mid"}],
+        ),
+    ]
+    if overflow:
+        layers += [
+            unit(
+                "overflow",
+                mark("bar", color="#999"),
+                {
+                    "x": channel("lower:Q"),
+                    "x2": channel("upper"),
+                    "y": count_y,
+                    "tooltip": tooltip("label:N"),
+                },
+            ),
+            unit(
+                "overflow",
+                {**label, "align": "right"},
+                {"x": channel("upper:Q"), "y": count_y, "text": channel("label:N")},
+            ),
+        ]
+    chart = layer(*layers, width=WIDTH, height=160)
+    table_rows: list[tuple[Any, ...]] = [(r["lower"], r["upper"], r["count"]) for r in rows]
+    if overflow:
+        table_rows.append((histogram.overflow_from, None, histogram.overflow))
+        note += (
+            f" The bars stop at the 99th percentile; the grey bar counts the "
+            f"{histogram.overflow} values at or above {histogram.overflow_from:g} {unit_name}."
+        )
     return ChartBlock(
         title=title,
         chart_id=chart_id,
-        spec=top_level(chart, {"bins": rows}),
+        spec=top_level(chart, {"bins": rows, "overflow": overflow}),
         table=Table(
             columns=(f"from ({unit_name})", f"to ({unit_name})", "count"),
-            rows=tuple((r["lower"], r["upper"], r["count"]) for r in rows),
+            rows=tuple(table_rows),
         ),
         note=note,
     )

@@ -13,6 +13,7 @@ calls it) and the essays' fit (``engine.cj.misfit``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,14 @@ class HistogramBin:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Histogram:
+    """Counts in equal bins from 0; ``overflow`` values at or above ``overflow_from`` (the last
+    bin's upper edge) are counted apart, so that a long tail (one hung call) does not squash
+    the body of the distribution into one bar."""
+
     bins: tuple[HistogramBin, ...]
     values: int
+    overflow: int = 0
+    overflow_from: float | None = None  # None: no value was left out of the bins
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +114,9 @@ class RunData:
     batches: tuple[BatchRanking, ...]
     analysis: Mapping[str, Rows]  # the ANALYSIS queries of SHOWN_QUERIES, over outcomes.duckdb
     timeline: Timeline
+    # seq -> the whole event (seq, t, kind, ids, fields) of each invariant's first breaking
+    # event, from events.jsonl's copy in outcomes.duckdb (report.json keeps only its ids)
+    breaking_events: Mapping[int, Mapping[str, Any]]
     latency_ms: Histogram  # successful provider calls
     queue_wait_s: Histogram  # first enqueue to last dispatch, per queue item
 
@@ -146,6 +156,7 @@ def read_run(run_dir: Path) -> RunData:
             batches=_batches(con, scenario),
             analysis=analysis,
             timeline=read_timeline(con, scenario),
+            breaking_events=_breaking_events(con, report),
             latency_ms=histogram(
                 [
                     float(r["latency_ms"])
@@ -161,6 +172,22 @@ def read_run(run_dir: Path) -> RunData:
         )
     finally:
         con.close()
+
+
+def _breaking_events(
+    con: duckdb.DuckDBPyConnection, report: Mapping[str, Any]
+) -> dict[int, Mapping[str, Any]]:
+    seqs = sorted(
+        {
+            int(result["first_event"]["seq"])
+            for result in (report.get("invariants") or {}).values()
+            if result.get("first_event") and result["first_event"].get("seq") is not None
+        }
+    )
+    if not seqs:
+        return {}
+    rows = _rows(con, "SELECT seq, line FROM events WHERE list_contains(?, seq)", [seqs])
+    return {int(r["seq"]): json.loads(r["line"]) for r in rows}
 
 
 # The waits of ANALYSIS["queue_wait_percentiles"], one row per queue item.
@@ -317,22 +344,54 @@ def _floor_log10(value: float) -> int:
     return exponent
 
 
+#: A histogram's bins stop at the 99th percentile when the largest value is more than this
+#: many times it; the values beyond are counted in one overflow bin.
+TAIL_FACTOR = 1.5
+#: ... and only for at least this many values (below, the 99th percentile is the largest).
+TAIL_VALUES_MIN = 20
+
+
 def histogram(values: Sequence[float], *, bins_max: int = HISTOGRAM_BINS_MAX) -> Histogram:
     """Counts of ``values`` in equal bins of a round width starting at 0 (values are
     durations, never negative), at most ``bins_max`` of them; each bin holds
-    ``lower <= v < upper``, the last one its upper edge too."""
+    ``lower <= v < upper``, the last one its upper edge too. A long tail (the largest value
+    over ``TAIL_FACTOR`` times the 99th percentile) is cut: the bins cover up to the 99th
+    percentile and the values at or above the last bin's upper edge are the overflow. A
+    single value (every value the same) sits in the middle of the axis, not at its edge."""
     if not values:
         return Histogram(bins=(), values=0)
-    if min(values) < 0:
-        raise ValueError(f"a histogram of durations got a negative value, {min(values)}")
-    top = max(values)
+    ordered = sorted(values)
+    if ordered[0] < 0:
+        raise ValueError(f"a histogram of durations got a negative value, {ordered[0]}")
+    top = ordered[-1]
+    p99 = ordered[math.ceil(0.99 * len(ordered)) - 1]
+    cut = len(ordered) >= TAIL_VALUES_MIN and p99 > 0 and top > TAIL_FACTOR * p99
+    if cut:
+        top = p99
+    elif ordered[0] == top:
+        top = 2 * top  # one value: a bar in the middle, with room either side
     width = _nice_width(top, bins_max) if top > 0 else 1.0
-    count = min(bins_max, int(top // width) + 1)
+    count = min(bins_max, _bin_index(top, width) + 1)
+    upper = round(count * width, 9)
     counts = [0] * count
-    for value in values:
-        counts[min(int(value // width), count - 1)] += 1
+    overflow = 0
+    for value in ordered:
+        if cut and value >= upper:
+            overflow += 1
+        else:
+            counts[min(_bin_index(value, width), count - 1)] += 1
     bins = tuple(
         HistogramBin(lower=round(i * width, 9), upper=round((i + 1) * width, 9), count=c)
         for i, c in enumerate(counts)
     )
-    return Histogram(bins=bins, values=len(values))
+    return Histogram(
+        bins=bins,
+        values=len(values),
+        overflow=overflow,
+        overflow_from=upper if overflow else None,
+    )
+
+
+def _bin_index(value: float, width: float) -> int:
+    """The bin of ``value``: rounded before the floor, so 0.5 / 0.02 is bin 25, not 24."""
+    return math.floor(round(value / width, 9))

@@ -103,6 +103,12 @@ def vconcat(*charts: Spec, **properties: Any) -> Spec:
     return {"vconcat": list(charts), **properties}
 
 
+def hconcat(*charts: Spec, **properties: Any) -> Spec:
+    """Charts side by side, left to right."""
+    assert charts, "a row of nothing"
+    return {"hconcat": list(charts), **properties}
+
+
 def top_level(chart: Spec, datasets: Mapping[str, Sequence[Mapping[str, Any]]]) -> Spec:
     """The whole spec of ``chart``, with the rows of each dataset its units name. A name used
     and not given is a mistake here (the chart would draw nothing), so it raises."""
@@ -126,6 +132,6 @@ def _names(spec: Any) -> set[str]:
     data = spec.get("data")
     if isinstance(data, dict) and "name" in data:
         found.add(str(data["name"]))
-    for key in ("layer", "vconcat", "spec"):
+    for key in ("layer", "vconcat", "hconcat", "spec"):
         found |= _names(spec.get(key))
     return found

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.settings import Settings
 from sim.commands.cli import main
 from sim.reports.compare import RunFolderError
 from sim.reports.compare_page import compare_page_html
+from sim.reports.compare_page_data import RunSide, setting_differences
 from sim.reports.html_page import format_cell
 from sim.reports.ranking import read_ranking
 from tests.reports.browser import Element, assert_clean, assert_drawn, chromium, parse_dom
@@ -85,11 +87,40 @@ def test_the_difference_is_the_second_run_minus_the_first(page, run_folder, per_
 
 def test_the_settings_that_differ_are_named(page):
     settings = _by(_table(parse_dom(page), ("setting", "A", "B")), "setting")
+    # B set it (--set), to the default value: set, so not marked "(default)".
     assert settings["QUEUE_PROCESSING_MODE"] == {
         "setting": "QUEUE_PROCESSING_MODE",
         "A": "serial_bundle",
-        "B": "per_request (default)",
+        "B": "per_request",
     }
+
+
+def _side(label: str, changed: dict | None, named: set[str] | None) -> RunSide:
+    return RunSide(
+        label=label,
+        folder=Path(label),
+        report={},
+        analysis={},
+        settings_changed=changed,
+        settings_set=None if named is None else frozenset(named),
+        ranking=(),
+        timeline=None,  # type: ignore[arg-type]  # setting_differences does not read it
+    )
+
+
+def test_default_marks_only_a_default_the_run_did_not_set():
+    mode = "LLM_BATCHING_MODE"
+    default = Settings.for_simulation().model_dump(mode="json")[mode]
+    other = next(v for v in ("serial_bundle", "per_request") if v != default)
+    runs = [
+        _side("A", {}, {mode}),  # set to the default: named in its scenario
+        _side("B", {mode: other}, {mode}),
+        _side("C", {}, set()),  # left at the default
+        _side("D", None, None),  # no scenario.json
+    ]
+    [row] = setting_differences(runs)
+    assert row.values == (default, other, default, None)
+    assert row.defaults == (False, False, True, False)
 
 
 def test_the_joined_ranking_holds_every_essay_with_its_rank_in_each_run(
@@ -199,8 +230,69 @@ def test_every_chart_is_valid_vega_lite_with_its_data_by_name(page, assert_valid
     assert_valid_vega_lite(charts)
     # Each chart's rows are the dataset named after it (not a name made from their hash).
     assert {chart_id: list(spec["datasets"]) for chart_id, spec in charts.items()} == {
-        chart_id: [chart_id] for chart_id in ("queue", "completed", "ranks")
+        "queue": ["queue"],
+        "completed": ["completed"],
+        "ranks": ["diagonal", "ranks"],
     }
+
+
+def test_the_rank_scatter_draws_its_diagonal_and_names_each_point(page):
+    spec = _chart_specs(page)["ranks"]
+    diagonal, points = spec["layer"]
+    assert diagonal["mark"]["type"] == "line"
+    assert diagonal["encoding"]["x"]["field"] == diagonal["encoding"]["y"]["field"]  # y = x
+    ends = [row["rank"] for row in spec["datasets"]["diagonal"]]
+    ranks = [row[k] for row in spec["datasets"]["ranks"] for k in ("first_rank", "rank")]
+    assert ends[0] < min(ranks)
+    assert max(ranks) < ends[1]
+    assert "essay" in [t["field"] for t in points["encoding"]["tooltip"]]
+
+
+def _colours(spec: object) -> dict[str, dict[str, str]]:
+    """field -> {value: colour} of every colour scale in a spec with a domain and a range."""
+    found: dict[str, dict[str, str]] = {}
+    if isinstance(spec, list):
+        for item in spec:
+            found.update(_colours(item))
+    elif isinstance(spec, dict):
+        scale = (
+            spec.get("color", {}).get("scale", {}) if isinstance(spec.get("color"), dict) else {}
+        )
+        if "domain" in scale and "range" in scale:
+            found[spec["color"]["field"]] = dict(zip(scale["domain"], scale["range"], strict=True))
+        for value in spec.values():
+            found.update(_colours(value))
+    return found
+
+
+def test_a_colour_means_one_thing_on_the_page(page):
+    by_field: dict[str, dict[str, str]] = {}
+    for spec in _chart_specs(page).values():
+        for name, colours in _colours(spec).items():
+            assert by_field.setdefault(name, colours) == colours, name  # the same in each chart
+    assert set(by_field) == {"state", "run"}
+    states, runs = set(by_field["state"].values()), set(by_field["run"].values())
+    assert not states & runs
+
+
+def test_the_lanes_are_named_across_the_page(page):
+    row = _chart_specs(page)["queue"]["facet"]["row"]
+    assert row["header"]["labelAngle"] == 0
+    assert row["header"]["labelExpr"] == "'run ' + datum.value"
+
+
+def test_a_count_a_run_lacks_is_0_in_the_validation_plan(page, run_folder, per_request_folder):
+    rows = _table(parse_dom(page), ("provider", "error_type", "http_status", "measure"))
+    a, b = (_report(folder)["errors_by_type"] for folder in (run_folder, per_request_folder))
+    only_one = (a.keys() ^ b.keys()) - {"none"}
+    assert only_one, "the two runs met the same error types: nothing to check"
+    for row in rows:
+        if row["error_type"] in only_one:
+            assert "—" not in (row["A"], row["B"], row["B − A"]), row
+    # ... and a missing value reads "—" everywhere, an empty text too (no expiry reason)
+    for table in parse_dom(page).find_all("table"):
+        for td in table.find_all("td"):
+            assert td.text.strip(), "an empty cell"
 
 
 def _time_scales(spec: object) -> list[object]:

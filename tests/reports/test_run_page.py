@@ -204,12 +204,12 @@ def test_a_legacy_runs_charts_are_valid_vega_lite(legacy_run_folder: Path, asser
 def test_a_broken_spec_fails_the_check(run_folder: Path, assert_valid_vega_lite):
     """The negative control: the check the pages no longer make at build time still catches
     a misspelt field type, naming the chart and where."""
-    spec = run_page_charts(run_folder)["latency"].spec
+    spec = run_page_charts(run_folder)["dispositions"].spec
     broken = {**spec, "encoding": {**spec["encoding"], "y": {"field": "count", "type": "count"}}}
     with pytest.raises(
-        AssertionError, match=r"chart 'latency': not valid Vega-Lite at /encoding/y/type"
+        AssertionError, match=r"chart 'dispositions': not valid Vega-Lite at /encoding/y/type"
     ):
-        assert_valid_vega_lite({"latency": broken})
+        assert_valid_vega_lite({"dispositions": broken})
 
 
 def test_the_specs_are_written_for_the_vega_lite_of_the_schema_they_are_checked_against():
@@ -218,7 +218,7 @@ def test_the_specs_are_written_for_the_vega_lite_of_the_schema_they_are_checked_
     assert VEGA_LITE_VERSION == altair.SCHEMA_VERSION
 
 
-def test_the_ranking_lists_every_essay_with_its_exact_score_from_outcomes_duckdb(
+def test_the_ranking_lists_every_essay_with_its_score_from_outcomes_duckdb(
     run_folder: Path, parts: PageParts
 ):
     with duckdb.connect(str(run_folder / "outcomes.duckdb"), read_only=True) as con:
@@ -228,7 +228,21 @@ def test_the_ranking_lists_every_essay_with_its_exact_score_from_outcomes_duckdb
     ranking = parts.table("Ranking")
     assert ranking.header[:4] == ["rank", "essay", "anchor", "BT score"]
     shown = [(row[1], row[0], row[3], row[6]) for row in ranking.rows]
-    assert shown == [(essay, str(rank), repr(score), grade) for essay, rank, score, grade in stored]
+    # The table rounds to 3 places, as its SE; the scores chart's data holds the exact value.
+    assert shown == [
+        (essay, str(rank), repr(round(score, 3)), grade) for essay, rank, score, grade in stored
+    ]
+    charted = run_page_charts(run_folder)["scores-1"].spec["datasets"]["essays"]
+    assert {r["essay"]: r["score"] for r in charted} == {e: s for e, _, s, _ in stored}
+
+
+def test_the_likeliest_grades_stay_on_one_line(run_folder: Path):
+    page = run_page_html(run_folder)
+    [row] = [r for r in page.splitlines() if "<td" in r and "\u00a0." in r][:1]
+    # "B .31 · A .31": never broken inside a grade, and the cell does not wrap.
+    assert re.search(
+        r'<td class="nowrap">[A-Z][+-]?\u00a0\.\d\d( · [A-Z][+-]?\u00a0[.\d]+)*</td>', row
+    )
 
 
 def test_the_recomputed_grades_agree_with_the_finalizers(run_folder: Path):
@@ -322,8 +336,50 @@ def test_a_legacy_run_names_each_broken_invariant_and_its_first_event(legacy_run
         assert invariants[name][1].startswith("no"), name
         event = result["first_event"]
         if event is not None:
-            assert invariants[name][3].startswith(f"#{event['seq']} t={event['t']} {event['kind']}")
+            cell = invariants[name][3]
+            assert cell.startswith(f"#{event['seq']} t={event['t']} s {event['kind']}"), cell
+            # The event's ids and fields, as events.jsonl holds them: not a bare kind.
+            with duckdb.connect(str(legacy_run_folder / "outcomes.duckdb"), read_only=True) as con:
+                [(line,)] = con.execute(
+                    "SELECT line FROM events WHERE seq = ?", [event["seq"]]
+                ).fetchall()
+            whole = json.loads(line)
+            named = {**whole["ids"], **whole["fields"]}
+            assert named
+            for key, value in named.items():
+                if value is None:  # a field the event leaves empty is not shown
+                    assert f" {key}=" not in cell, (key, cell)
+                    continue
+                shown = value if isinstance(value, str) else json.dumps(value)
+                assert f" {key}={shown}" in cell, (key, cell)
     assert any(r["first_event"] for r in broken.values())
+
+
+def test_the_header_says_whether_the_run_settled_not_liveness(legacy_run_folder: Path):
+    report = json.loads((legacy_run_folder / "report.json").read_text())
+    page = run_page_html(legacy_run_folder)
+    header = page[: page.index("</header>")]
+    assert "liveness</dt>" not in header
+    shown = "yes" if report["liveness"]["ok"] else "no"
+    assert f"<dt>settled in the liveness window</dt><dd>{shown}" in header
+
+
+def test_the_contents_come_before_and_list_the_invariants_and_settings(run_folder: Path):
+    page = run_page_html(run_folder)
+    toc = page.index('<nav class="toc">')
+    toc_html = page[toc : page.index("</nav>")]
+    assert ">Invariants</a>" in toc_html
+    assert ">Settings that differ from the defaults</a>" in toc_html
+    assert toc < page.index("<h2>Invariants</h2>") < page.index("<h2>Settings that differ")
+
+
+def test_settings_are_shown_plainly(run_folder: Path, parts: PageParts):
+    settings = {
+        row[0]: row[1] for row in parts.table("Settings that differ from the defaults").rows
+    }
+    assert settings["QUEUE_PROCESSING_MODE"] == "serial_bundle"  # not "\"serial_bundle\""
+    assert settings["MAX_PAIRWISE_COMPARISONS"] == "288"
+    assert settings["ENABLE_LLM_BATCHING_METADATA_HINTS"] == "yes"
 
 
 # The frame (sim.reports.html_page), at its edges.
@@ -367,6 +423,65 @@ def test_a_page_without_charts_carries_no_javascript():
 def test_a_row_of_the_wrong_width_is_refused():
     with pytest.raises(ValueError, match="row 1 has 1 cells for 2 columns"):
         Table(columns=("a", "b"), rows=((1,),))
+
+
+def test_a_long_tail_is_cut_at_the_99th_percentile_into_an_overflow_bin():
+    # 99 calls of 1-2 s and one hung call of 30 s: the bars cover the body, not the hang.
+    values = [1000.0 + 10 * i for i in range(99)] + [30_000.0]
+    shown = histogram(values)
+    assert shown.overflow == 1
+    assert shown.overflow_from == shown.bins[-1].upper
+    assert shown.bins[-1].upper < 3000  # bins of 100 ms, not of 1 s
+    assert sum(b.count for b in shown.bins) + shown.overflow == 100 == shown.values
+
+
+def test_a_tail_at_the_edge_of_the_factor_is_not_cut():
+    values = [100.0] * 98 + [150.0, 150.0]  # the largest is 1.5 times the 99th percentile...
+    assert histogram(values).overflow_from is None
+    values = [100.0] * 99 + [150.1]  # ... and just over it
+    assert histogram(values).overflow == 1
+    assert histogram([100.0] * 19 + [1e6]).overflow_from is None  # too few values to cut
+
+
+def test_a_single_value_sits_inside_the_axis():
+    shown = histogram([0.5] * 7)
+    [filled] = [b for b in shown.bins if b.count]
+    assert filled.count == 7
+    assert filled.lower == 0.5
+    assert shown.bins[-1].upper > filled.upper  # room after it: not at the axis' edge
+
+
+def test_the_histogram_chart_draws_and_labels_the_overflow(assert_valid_vega_lite):
+    from sim.reports.run_page_activity import histogram_chart
+
+    shown = histogram([1000.0 + 10 * i for i in range(99)] + [30_000.0])
+    block = histogram_chart("Latency", "latency", shown, "ms", "Calls.")
+    assert_valid_vega_lite({"latency": block.spec})
+    [bar] = block.spec["datasets"]["overflow"]
+    assert bar["label"] == f"≥ {shown.overflow_from:g} ms: 1"
+    assert bar["lower"] > shown.bins[-1].upper  # past a gap
+    assert block.spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, bar["upper"]]
+    assert block.table.rows[-1] == (shown.overflow_from, None, 1)
+
+
+def test_the_timeline_series_keep_their_colours_whatever_the_run_has(run_folder: Path):
+    from sim.reports.run_page_activity import SERIES_COLOURS
+
+    spec = run_page_charts(run_folder)["timeline"].spec
+    [queue] = [p for p in spec["vconcat"] if p.get("title") == "Queue and concurrency"]
+    [scale] = [u["encoding"]["color"]["scale"] for u in queue["layer"] if "color" in u["encoding"]]
+    assert scale["domain"][:3] == [name for name, _ in SERIES_COLOURS]
+    assert scale["range"][:3] == [colour for _, colour in SERIES_COLOURS]
+    assert len(scale["domain"]) == len(scale["range"])
+
+
+def test_the_a_b_counts_are_a_column_of_their_own(run_folder: Path):
+    spec = run_page_charts(run_folder)["positions-1"].spec
+    plot, counts = spec["hconcat"]
+    assert counts["mark"]["type"] == "text"
+    assert counts["encoding"]["text"]["field"] == "counts"
+    # Nothing drawn over the bars: no text layer in the plot.
+    assert all(u["mark"]["type"] != "text" for u in plot["layer"])
 
 
 def test_histogram_bins_are_round_and_hold_every_value():
