@@ -29,7 +29,7 @@ WORK_ENTRY_POINTS = (
     ("sim.commands.run_command", "run_scenario"),
     ("sim.commands.swarm_command", "swarm_seeds"),
     ("engine.live.session", "run_live"),
-    ("sim.commands.dispatch", "run_demo"),
+    ("sim.commands.demo", "run_demo"),  # dispatch imports it when the demo runs
 )
 
 

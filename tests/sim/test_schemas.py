@@ -20,6 +20,7 @@ from sim.commands.schemas import (
     LIVE_SCHEMA_FILE,
     SCENARIO_SCHEMA_FILE,
     SCHEMA_FILES,
+    SWEEP_SCHEMA_FILE,
     header_line,
     live_schema,
     scenario_schema,
@@ -34,10 +35,13 @@ SHIPPED_SCHEMAS = ROOT / "schemas"
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 REGRESSIONS = sorted((ROOT / "scenarios" / "regressions").glob("*.yaml"))
 LIVE_CONFIGS = sorted((ROOT / "examples" / "live").glob("*.yaml"))
+SWEEPS = sorted((ROOT / "scenarios" / "sweeps").glob("*.yaml"))
 #: Every YAML we ship, and the schema it is written against.
-SHIPPED_YAML = [(path, SCENARIO_SCHEMA_FILE) for path in SCENARIOS + REGRESSIONS] + [
-    (path, LIVE_SCHEMA_FILE) for path in LIVE_CONFIGS
-]
+SHIPPED_YAML = (
+    [(path, SCENARIO_SCHEMA_FILE) for path in SCENARIOS + REGRESSIONS]
+    + [(path, LIVE_SCHEMA_FILE) for path in LIVE_CONFIGS]
+    + [(path, SWEEP_SCHEMA_FILE) for path in SWEEPS]
+)
 
 
 def _name(path: Path) -> str:
@@ -190,9 +194,13 @@ def test_an_editors_schema_key_is_part_of_both_schemas():
 # ---- write_schemas --------------------------------------------------------------------------
 
 
-def test_write_schemas_writes_both_files_whole(tmp_path):
+def test_write_schemas_writes_every_file_whole(tmp_path):
     written = write_schemas(tmp_path / "new")
-    assert [path.name for path in written] == [SCENARIO_SCHEMA_FILE, LIVE_SCHEMA_FILE]
+    assert [path.name for path in written] == [
+        SCENARIO_SCHEMA_FILE,
+        LIVE_SCHEMA_FILE,
+        SWEEP_SCHEMA_FILE,
+    ]
     for path in written:
         text = path.read_text(encoding="utf-8")
         assert text.endswith("}\n")
