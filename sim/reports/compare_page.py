@@ -169,10 +169,13 @@ def _time_axis(compared: ComparedRuns) -> Spec:
     )
 
 
-def _run_scale(runs: Sequence[RunSide]) -> Spec:
+def _run_scale(runs: Sequence[RunSide], *, first: bool = True) -> Spec:
+    """Each run's colour, the same in every chart; ``first=False`` leaves run A out of the
+    legend (a chart that plots only the later runs against it)."""
+    shown = range(0 if first else 1, len(runs))
     return {
-        "domain": [run.label for run in runs],
-        "range": [RUN_COLOURS[i % len(RUN_COLOURS)] for i in range(len(runs))],
+        "domain": [runs[i].label for i in shown],
+        "range": [RUN_COLOURS[i % len(RUN_COLOURS)] for i in shown],
     }
 
 
@@ -287,7 +290,8 @@ def _ranking_section(compared: ComparedRuns) -> Section:
             essay.essay_id,
             essay.known_grade,
             *_with_differences(essay.ranks),
-            *_with_differences(essay.scores),
+            # To 3 places, as the run page's ranking; the differences of the shown values.
+            *_with_differences([None if s is None else round(s, 3) for s in essay.scores]),
         )
         for essay in compared.ranking
     )
@@ -315,7 +319,7 @@ def _ranking_section(compared: ComparedRuns) -> Section:
             {
                 "x": channel("first_rank:Q", title=f"rank in run {first}", scale=side),
                 "y": channel("rank:Q", title="rank in the other run", scale=side),
-                "color": channel("run:N", title="run", scale=_run_scale(runs)),
+                "color": channel("run:N", title="run", scale=_run_scale(runs, first=False)),
                 "tooltip": [
                     channel("essay:N", title="essay"),
                     channel("run:N", title="run"),
@@ -354,7 +358,7 @@ def _ranking_section(compared: ComparedRuns) -> Section:
                 table=Table(columns=tuple(columns), rows=rows),
                 note=f"Every essay of every run, strongest first in run {first}; a rank change "
                 "is the later rank minus the first (positive: it fell), a score difference the "
-                "later Bradley-Terry score minus the first.",
+                "later Bradley-Terry score minus the first (scores to 3 places).",
             ),
         ),
     )

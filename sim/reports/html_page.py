@@ -296,7 +296,7 @@ def _keep(path: Path, text: str) -> None:
 _CSS = """
 :root { color-scheme: light; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: #1b1b1b; background: #fff; margin: 0 auto; max-width: 1100px; padding: 1.5rem; }
+  color: #1b1b1b; background: #fff; margin: 0 auto; max-width: 1240px; padding: 1.5rem; }
 h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
 h2 { font-size: 1.3rem; border-bottom: 2px solid #d0d7de; padding-bottom: .2rem;
   margin-top: 2.2rem; }
@@ -307,13 +307,14 @@ nav.toc ol { columns: 2; margin: .4rem 0; }
 .table-wrap { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: .85rem; margin: .3rem 0 .8rem; }
 caption { text-align: left; font-style: italic; padding: .2rem 0; }
-th, td { border: 1px solid #d0d7de; padding: .15rem .45rem; text-align: left;
+th, td { border: 1px solid #d0d7de; padding: .15rem .35rem; text-align: left;
   vertical-align: top; }
 thead th { background: #f3f5f7; }
 td.nowrap { white-space: nowrap; }
 td.num, dd.num { text-align: right; font-variant-numeric: tabular-nums; }
 .flag { background: #fff1c2; font-weight: 600; }
 .flag-reason { font-weight: 400; font-size: .8em; color: #6b4e00; }
+td.flag .flag-reason { display: block; white-space: nowrap; }
 .ok { color: #116329; font-weight: 600; }
 .broken { color: #a40e26; font-weight: 600; }
 dl.figures { display: flex; flex-wrap: wrap; gap: .5rem 1.6rem; margin: .6rem 0; }

@@ -26,9 +26,10 @@ __all__ = ["SERIES_COLOURS", "dispositions_chart", "histogram_chart", "timeline_
 
 #: Each queue series in the same colour on every page, whichever series a run has (a scale
 #: given only the series present would hand the colours out again in another order).
-SERIES_COLOURS = (("queued", "#4c78a8"), ("in flight", "#f58518"), ("backing off", "#e45756"))
-#: The concurrency limits, one per provider/model gate, in these colours by gate name order.
-LIMIT_COLOURS = ("#54a24b", "#b279a2", "#9d755d", "#72b7b2", "#bab0ac")
+SERIES_COLOURS = (("queued", "#4c78a8"), ("in flight", "#f58518"), ("backing off", "#9467bd"))
+#: The concurrency limits, one per provider/model gate, in these colours by gate name order
+#: (none red: red is the fault windows').
+LIMIT_COLOURS = ("#54a24b", "#9d755d", "#72b7b2", "#bab0ac", "#eeca3b")
 
 
 def _window_rows(timeline: Timeline) -> list[dict[str, Any]]:
@@ -187,7 +188,7 @@ def timeline_chart(data: RunData) -> ChartBlock:
         else " No fault windows shaded." + (" (no scenario.json)" if data.scenario is None else "")
     )
     return ChartBlock(
-        title="Timeline",
+        title="Queue, completion and faults over virtual time",
         chart_id="timeline",
         spec=top_level(
             chart,
@@ -272,7 +273,7 @@ def histogram_chart(
     if overflow:
         table_rows.append((histogram.overflow_from, None, histogram.overflow))
         note += (
-            f" The bars stop at the 99th percentile; the grey bar counts the "
+            f" The bars stop at twice the 95th percentile; the grey bar counts the "
             f"{histogram.overflow} values at or above {histogram.overflow_from:g} {unit_name}."
         )
     return ChartBlock(

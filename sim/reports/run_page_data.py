@@ -344,10 +344,11 @@ def _floor_log10(value: float) -> int:
     return exponent
 
 
-#: A histogram's bins stop at the 99th percentile when the largest value is more than this
-#: many times it; the values beyond are counted in one overflow bin.
-TAIL_FACTOR = 1.5
-#: ... and only for at least this many values (below, the 99th percentile is the largest).
+#: A histogram's bins stop at this many times the 95th percentile; the values beyond (hung calls,
+#: say: a few percent of the calls can hang, so the 99th percentile may be one of them) are
+#: counted in one overflow bin.
+TAIL_FACTOR = 2.0
+#: ... and only for at least this many values (below, the 95th percentile is the largest).
 TAIL_VALUES_MIN = 20
 
 
@@ -355,8 +356,8 @@ def histogram(values: Sequence[float], *, bins_max: int = HISTOGRAM_BINS_MAX) ->
     """Counts of ``values`` in equal bins of a round width starting at 0 (values are
     durations, never negative), at most ``bins_max`` of them; each bin holds
     ``lower <= v < upper``, the last one its upper edge too. A long tail (the largest value
-    over ``TAIL_FACTOR`` times the 99th percentile) is cut: the bins cover up to the 99th
-    percentile and the values at or above the last bin's upper edge are the overflow. A
+    over ``TAIL_FACTOR`` times the 95th percentile) is cut: the bins cover up to that bound and
+    the values at or above the last bin's upper edge are the overflow. A
     single value (every value the same) sits in the middle of the axis, not at its edge."""
     if not values:
         return Histogram(bins=(), values=0)
@@ -364,10 +365,10 @@ def histogram(values: Sequence[float], *, bins_max: int = HISTOGRAM_BINS_MAX) ->
     if ordered[0] < 0:
         raise ValueError(f"a histogram of durations got a negative value, {ordered[0]}")
     top = ordered[-1]
-    p99 = ordered[math.ceil(0.99 * len(ordered)) - 1]
-    cut = len(ordered) >= TAIL_VALUES_MIN and p99 > 0 and top > TAIL_FACTOR * p99
+    bound = TAIL_FACTOR * ordered[math.ceil(0.95 * len(ordered)) - 1]
+    cut = len(ordered) >= TAIL_VALUES_MIN and 0 < bound < top
     if cut:
-        top = p99
+        top = bound
     elif ordered[0] == top:
         top = 2 * top  # one value: a bar in the middle, with room either side
     width = _nice_width(top, bins_max) if top > 0 else 1.0

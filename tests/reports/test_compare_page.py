@@ -246,6 +246,8 @@ def test_the_rank_scatter_draws_its_diagonal_and_names_each_point(page):
     assert ends[0] < min(ranks)
     assert max(ranks) < ends[1]
     assert "essay" in [t["field"] for t in points["encoding"]["tooltip"]]
+    # Only the later runs are plotted: run A is not in the legend.
+    assert points["encoding"]["color"]["scale"]["domain"] == ["B"]
 
 
 def _colours(spec: object) -> dict[str, dict[str, str]]:
@@ -269,7 +271,9 @@ def test_a_colour_means_one_thing_on_the_page(page):
     by_field: dict[str, dict[str, str]] = {}
     for spec in _chart_specs(page).values():
         for name, colours in _colours(spec).items():
-            assert by_field.setdefault(name, colours) == colours, name  # the same in each chart
+            seen = by_field.setdefault(name, {})
+            for value, colour in colours.items():  # a value in the same colour in each chart
+                assert seen.setdefault(value, colour) == colour, (name, value)
     assert set(by_field) == {"state", "run"}
     states, runs = set(by_field["state"].values()), set(by_field["run"].values())
     assert not states & runs

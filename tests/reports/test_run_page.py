@@ -285,7 +285,7 @@ def test_the_batch_summary_shows_the_finalizers_ssr(run_folder: Path, page: str)
 def test_every_fault_window_of_the_scenario_is_in_the_timeline(run_folder: Path, parts):
     faults = json.loads((run_folder / "scenario.json").read_text())["scenario"]["faults"]
     windows = [(f["kind"], f["window_s"]) for f in faults if f["window_s"]]
-    rows = parts.table("Timeline").rows
+    rows = parts.table("Queue, completion and faults over virtual time").rows
     shown = [(row[1], row[2], row[3]) for row in rows if row[0] == "fault window"]
     assert shown == [(kind, repr(start), f"until {end!r}") for kind, (start, end) in windows]
     assert windows
@@ -310,7 +310,11 @@ def test_a_folder_without_scenario_json_still_renders(run_folder: Path, tmp_path
     assert report["fingerprint"] in page
     assert "No scenario.json in this folder" in page
     assert "No limit drawn: the folder has no scenario.json." in page
-    assert not [row for row in PageParts(page).table("Timeline").rows if row[0] == "fault window"]
+    assert not [
+        row
+        for row in PageParts(page).table("Queue, completion and faults over virtual time").rows
+        if row[0] == "fault window"
+    ]
 
 
 def test_an_older_report_without_usage_or_liveness_still_renders(run_folder, tmp_path):
@@ -425,22 +429,28 @@ def test_a_row_of_the_wrong_width_is_refused():
         Table(columns=("a", "b"), rows=((1,),))
 
 
-def test_a_long_tail_is_cut_at_the_99th_percentile_into_an_overflow_bin():
-    # 99 calls of 1-2 s and one hung call of 30 s: the bars cover the body, not the hang.
-    values = [1000.0 + 10 * i for i in range(99)] + [30_000.0]
+def test_a_long_tail_is_cut_at_twice_the_95th_percentile_into_an_overflow_bin():
+    # 96 calls of 1-2 s and four hung calls of 30 s (the 99th percentile is one of them): the
+    # bars cover the body, not the hangs.
+    values = [1000.0 + 10 * i for i in range(96)] + [30_000.0] * 4
     shown = histogram(values)
-    assert shown.overflow == 1
+    assert shown.overflow == 4
     assert shown.overflow_from == shown.bins[-1].upper
-    assert shown.bins[-1].upper < 3000  # bins of 100 ms, not of 1 s
+    assert shown.bins[-1].upper <= 4000  # bins of 200 ms, not of 1 s
     assert sum(b.count for b in shown.bins) + shown.overflow == 100 == shown.values
 
 
 def test_a_tail_at_the_edge_of_the_factor_is_not_cut():
-    values = [100.0] * 98 + [150.0, 150.0]  # the largest is 1.5 times the 99th percentile...
+    values = [100.0] * 95 + [200.0] * 5  # the largest is twice the 95th percentile...
     assert histogram(values).overflow_from is None
-    values = [100.0] * 99 + [150.1]  # ... and just over it
-    assert histogram(values).overflow == 1
-    assert histogram([100.0] * 19 + [1e6]).overflow_from is None  # too few values to cut
+    values = [100.0] * 95 + [200.1] * 5  # ... just over it: the bins end at the edge of the
+    shown = histogram(values)  # bin holding the bound (200-210), so nothing is left out...
+    assert (shown.bins[-1].upper, shown.overflow, shown.overflow_from) == (210.0, 0, None)
+    values = [100.0] * 95 + [210.0] * 5  # ... and at that edge, the overflow starts
+    shown = histogram(values)
+    assert (shown.bins[-1].upper, shown.overflow, shown.overflow_from) == (210.0, 5, 210.0)
+    assert histogram([100.0] * 18 + [1e6]).overflow_from is None  # 19 values: too few to cut
+    assert histogram([100.0] * 19 + [1e6]).overflow == 1  # 20: enough
 
 
 def test_a_single_value_sits_inside_the_axis():
@@ -454,14 +464,14 @@ def test_a_single_value_sits_inside_the_axis():
 def test_the_histogram_chart_draws_and_labels_the_overflow(assert_valid_vega_lite):
     from sim.reports.run_page_activity import histogram_chart
 
-    shown = histogram([1000.0 + 10 * i for i in range(99)] + [30_000.0])
+    shown = histogram([1000.0 + 10 * i for i in range(96)] + [30_000.0] * 4)
     block = histogram_chart("Latency", "latency", shown, "ms", "Calls.")
     assert_valid_vega_lite({"latency": block.spec})
     [bar] = block.spec["datasets"]["overflow"]
-    assert bar["label"] == f"≥ {shown.overflow_from:g} ms: 1"
+    assert bar["label"] == f"≥ {shown.overflow_from:g} ms: 4"
     assert bar["lower"] > shown.bins[-1].upper  # past a gap
     assert block.spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, bar["upper"]]
-    assert block.table.rows[-1] == (shown.overflow_from, None, 1)
+    assert block.table.rows[-1] == (shown.overflow_from, None, 4)
 
 
 def test_the_timeline_series_keep_their_colours_whatever_the_run_has(run_folder: Path):
