@@ -349,7 +349,13 @@ class Settings(BaseSettings, NumbersAreNotBooleans):
 
 
 class _SimulationSettings(Settings):
-    """Settings whose only source is the caller: a simulated run ignores the environment."""
+    """Settings whose only source is the caller: a simulated run ignores the environment.
+
+    Names are exact: pydantic-settings 2.16 matches keyword arguments case-insensitively when
+    ``case_sensitive`` is off (earlier versions only the environment), which would take
+    ``max_pairwise_comparisons: 5`` in a scenario for the setting instead of refusing it."""
+
+    model_config = SettingsConfigDict(case_sensitive=True)
 
     @classmethod
     def settings_customise_sources(

@@ -292,13 +292,18 @@ def settings_problems(
     environment's ``CJSIM_*`` variables (named), one line each."""
     overrides = config.settings_overrides(mock=config.provider.name == "mock")
     problems = environment_problems(overrides, environ)
+    # A name must be exact (the environment's may differ in case, the file's not): newer
+    # pydantic-settings would match ``max_pairwise_comparisons`` to the setting silently.
+    in_file: list[Any] = [
+        {"type": "extra_forbidden", "loc": (key,), "msg": "unknown key", "input": value}
+        for key, value in config.settings.items()
+        if key not in Settings.model_fields
+    ]
     try:
-        Settings(**overrides)
+        Settings(**{k: v for k, v in overrides.items() if k in Settings.model_fields})
     except ValidationError as exc:
-        in_file = [error for error in exc.errors() if not from_environment(error, overrides)]
-        if in_file:
-            vocabulary = set(Settings.model_fields)
-            problems.insert(
-                0, locate_all(in_file, ("settings",), root, source, vocabulary=vocabulary)
-            )
+        in_file += [error for error in exc.errors() if not from_environment(error, overrides)]
+    if in_file:
+        vocabulary = set(Settings.model_fields)
+        problems.insert(0, locate_all(in_file, ("settings",), root, source, vocabulary=vocabulary))
     return problems

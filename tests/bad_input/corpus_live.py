@@ -199,6 +199,14 @@ LIVE = [
         ),
         (r"{live}:23:3: settings\.LPS_WORKERS: ", r"{live}:24:3: settings\.NOT_A_SETTING: "),
     ),
+    live_config(
+        "setting-lower-case",
+        _edited(
+            "  QUEUE_PROCESSING_MODE: serial_bundle\n", "  queue_processing_mode: serial_bundle\n"
+        ),
+        r"{live}:23:3: settings\.queue_processing_mode: ",
+        "did you mean 'QUEUE_PROCESSING_MODE'",
+    ),
     live_config("config-top-level-list", "- name: x\n", r"{live}:1:1: "),
     live_config("config-binary", ELF, r"{live}:1:1: ", "binary"),
     live_config(
