@@ -1,10 +1,15 @@
 """cjsim's tooling. `nox` runs tests, lint and typecheck; `nox -s bench` runs the benchmarks;
-`nox -s soak` runs the swarm over every scenario for hours."""
+`nox -s soak` runs the swarm over every scenario for hours; `nox -s mutants` plants bugs in the
+critical logic and lists the ones the tests let through."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -128,3 +133,159 @@ def soak(session: nox.Session) -> None:
     failed = [name for name, _, code in walls if code != 0]
     if failed:
         session.error(f"{len(failed)} swarm(s) failed: {', '.join(failed)}")
+
+
+# Where a bug costs users most (issue 18), each module with the test files that exercise it.
+# mutmut runs these files once to learn which tests call which function, then runs a mutant
+# against only the tests that call the function it changed: seconds per mutant, not the suite.
+# A test file that does not exist yet (a module's *_edges.py) is skipped.
+MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
+    "engine/cj/completion.py": (
+        "tests/cj/test_completion_and_continuation.py",
+        "tests/cj/test_completion_edges.py",
+    ),
+    "engine/cj/continuation.py": (
+        "tests/cj/test_completion_and_continuation.py",
+        "tests/cj/test_continuation_edges.py",
+    ),
+    "engine/cj/orientation.py": ("tests/cj/test_orientation.py", "tests/cj/test_pairing.py"),
+    "engine/cj/pairing.py": ("tests/cj/test_pairing.py", "tests/cj/test_pair_windows.py"),
+    "engine/cj/callbacks.py": ("tests/cj/test_workflow.py",),
+    "engine/cj/grading.py": ("tests/cj/test_grading.py",),
+    "engine/cj/scoring.py": ("tests/cj/test_scoring.py", "tests/cj/test_grading.py"),
+    "engine/lps/errors.py": ("tests/lps/test_errors.py", "tests/lps/test_errors_edges.py"),
+    "engine/lps/retry.py": ("tests/lps/test_errors.py", "tests/lps/test_retry_edges.py"),
+    "engine/lps/queue.py": ("tests/lps/test_errors.py", "tests/lps/test_call_deadlines.py"),
+    "engine/lps/ledger.py": ("tests/lps/test_lps.py", "tests/lps/test_call_deadlines.py"),
+    "engine/lps/strategies.py": ("tests/lps/test_bundle_dispatch.py", "tests/lps/test_lps.py"),
+    "engine/live/secrets.py": ("tests/live_mode/test_secrets.py",),
+    "sim/harness/invariants.py": ("tests/sim/test_invariants.py",),
+    "sim/adapters/store.py": ("tests/test_sim_store.py", "tests/contracts/test_store_contract.py"),
+}
+MUTANTS_ROOT = Path("mutants")  # git-ignored: one scratch copy per module, and the reports
+MUTANTS_MODULE_WALL_S_MAX = 900.0  # a module's whole mutmut run, then it is stopped
+MUTANTS_COPIED = ("engine", "sim", "tests", "scenarios", "schemas", "pyproject.toml")
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing with mutmut (docs/decisions/0009-mutation-testing.md) over
+    MUTATION_TARGETS, each module against its own test files only, in a scratch copy of the tree
+    under mutants/<module>/ (engine/ and sim/ are never touched), niced (it is a background job
+    on a shared machine) and stopped after MUTANTS_MODULE_WALL_S_MAX. Survivors, with their
+    diffs, go to mutants/report.json and mutants/report.txt; survivors do not fail the session,
+    a module whose run broke or was stopped does. One module:
+    nox -s mutants -- engine/cj/completion.py"""
+    session.install("-e", ".[dev]")
+    targets = session.posargs or list(MUTATION_TARGETS)
+    unknown = [t for t in targets if t not in MUTATION_TARGETS]
+    if unknown:
+        session.error(f"not in MUTATION_TARGETS (noxfile.py): {', '.join(unknown)}")
+    python = str(Path(session.bin) / "python") if session.bin_paths else sys.executable
+    results = {module: _mutate_module(session, python, module) for module in targets}
+    report = MUTANTS_ROOT / "report.json"
+    previous = json.loads(report.read_text()) if report.is_file() else {}
+    report.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
+    (MUTANTS_ROOT / "report.txt").write_text(_mutants_text({**previous, **results}))
+    session.log(f"mutants: report in {report} and {MUTANTS_ROOT / 'report.txt'}")
+    for module, result in results.items():
+        session.log(
+            f"  {module}: {result['mutants']} mutants, {result['killed']} killed, "
+            f"{len(result['survivors'])} survived, {result['wall_s']:.1f} s"
+            + (f", {result['error']}" if result["error"] else "")
+        )
+    broken = [module for module, result in results.items() if result["error"]]
+    if broken:
+        session.error(f"mutmut did not finish on: {', '.join(broken)}")
+
+
+def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, object]:
+    """One module's mutmut run in a fresh scratch copy; its counts and survivors."""
+    work = MUTANTS_ROOT / module.removesuffix(".py").replace("/", ".")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in MUTANTS_COPIED:
+        if Path(name).is_dir():
+            shutil.copytree(name, work / name, ignore=ignore)
+        elif Path(name).is_file():
+            shutil.copy2(name, work / name)
+    tests = [t for t in MUTATION_TARGETS[module] if Path(t).is_file()]
+    # mutmut copies source_paths whole (the mutated module imports its neighbours) and mutates
+    # only_mutate; the scratch copy's own setup.cfg keeps the repository free of its settings.
+    (work / "setup.cfg").write_text(
+        "[mutmut]\n"
+        "source_paths =\n    engine\n    sim\n"
+        f"only_mutate =\n    {module}\n"
+        "pytest_add_cli_args_test_selection =\n"
+        + "".join(f"    {t}\n" for t in tests)
+        + "also_copy =\n    scenarios\n    schemas\n"
+    )
+    session.log(f"mutmut: {module} against {', '.join(tests)}")
+    begun = time.perf_counter()
+    error = ""
+    with (work / "mutmut-run.log").open("wb") as log:
+        process = subprocess.Popen(
+            ["nice", "-n", "15", python, "-m", "mutmut", "run", "--max-children", "2"],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its forked workers are stopped with it
+        )
+        try:
+            code = process.wait(timeout=MUTANTS_MODULE_WALL_S_MAX)
+            if code != 0:
+                error = f"mutmut exited {code} (see {work / 'mutmut-run.log'})"
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            error = f"stopped after {MUTANTS_MODULE_WALL_S_MAX:.0f} s"
+    wall_s = time.perf_counter() - begun
+
+    def mutmut(*args: str) -> str:
+        done = subprocess.run(
+            [python, "-m", "mutmut", *args], cwd=work, capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+    statuses: dict[str, str] = {}
+    for line in mutmut("results", "--all", "true").splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name and status:
+            statuses[name] = status
+    # "no tests": no selected test calls the mutated function, so nothing could kill it.
+    survivors = [
+        {"name": name, "status": status, "diff": mutmut("show", name).strip()}
+        for name, status in sorted(statuses.items())
+        if status in ("survived", "no tests", "timeout", "suspicious")
+    ]
+    return {
+        "tests": tests,
+        "mutants": len(statuses),
+        "killed": sum(status == "killed" for status in statuses.values()),
+        "survivors": survivors,
+        "wall_s": round(wall_s, 1),
+        "error": error,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _mutants_text(results: dict[str, dict[str, object]]) -> str:
+    lines = ["module  mutants  killed  survived  wall_s"]
+    for module, result in results.items():
+        survivors = result["survivors"]
+        assert isinstance(survivors, list)
+        lines.append(
+            f"{module}  {result['mutants']}  {result['killed']}  {len(survivors)}  "
+            f"{result['wall_s']}" + (f"  ({result['error']})" if result["error"] else "")
+        )
+    for module, result in results.items():
+        survivors = result["survivors"]
+        assert isinstance(survivors, list)
+        for survivor in survivors:
+            lines += [
+                "",
+                f"## {module}: {survivor['name']} ({survivor['status']})",
+                survivor["diff"],
+            ]
+    return "\n".join(lines) + "\n"
