@@ -203,6 +203,9 @@ class LiveConfig(_Model):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     """Serve Prometheus metrics on 127.0.0.1 at this port during the run; 0: any free port;
     none: off."""
+    metrics_linger_s: float = Field(0.0, ge=0, le=600)
+    """Seconds the metrics stay served after the run ends, so a scraper gets the final numbers
+    (say two scrape intervals); 0: they stop with the run."""
 
     @field_validator("database")
     @classmethod

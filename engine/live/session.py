@@ -330,6 +330,14 @@ def run_live(
             lps.stop()
             recorder.close()
             if metrics is not None:
+                if config.metrics_linger_s and interrupts < 2:
+                    # A scraper every 15 s would miss a short run's final numbers: they stay
+                    # up a little longer (a second Ctrl-C skips the wait).
+                    say(
+                        f"metrics: final numbers at {metrics.url} for "
+                        f"{config.metrics_linger_s:g} s more"
+                    )
+                    await asyncio.sleep(config.metrics_linger_s)
                 metrics.stop()
             session.ended_at = datetime.now(UTC)
             session.requests = capped.session_requests

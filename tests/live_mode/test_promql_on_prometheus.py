@@ -4,14 +4,14 @@ real live run.
 Theory of operation. A Prometheus server (``tests.live_mode.prometheus_server``) scrapes, every
 second, the ``/metrics`` endpoint of a live run of the shipped example (10 essays, 45 pairs in
 serial bundles) against the loopback fake provider, through the real Anthropic SDK adapter, with
-two 429s, two 529s, a 500 and a truncated answer injected. A session serves metrics only while
-it runs: it stops the endpoint before ``run_live`` returns. So the test holds the run's end
-instead: the session calls the progress callback on its event loop before every settle check,
-and once every comparison has been answered the callback blocks until Prometheus has scraped
-after the call. The engine stands still meanwhile, so that scrape read the run's state of that
-moment; the last one is ``final_s``, and ``test_the_last_scrape_saw_the_run_s_final_registry``
-proves nothing changed after it (every sample held at ``final_s`` equals the registry the run
-returned).
+two 429s, two 529s, a 500 and a truncated answer injected. The run's configuration keeps its
+metrics served for a few seconds after the run ends (``metrics_linger_s``), and the session says
+so through its notice callback: called on the event loop, that callback blocks until Prometheus
+has scraped after the call, so that scrape read the run's final state. That moment is
+``final_s``, and ``test_the_last_scrape_saw_the_run_s_final_registry`` proves it (every sample
+held at ``final_s`` equals the registry the run returned). (Holding the run from its progress
+callback once every comparison was answered was not enough: the batch's final scoring, and its
+decisions and stability samples, came after the last hold.)
 
 Each panel is evaluated at ``final_s``, as ``promql.md`` prints it. rate() extrapolates, so a rate
 snippet is checked for its series (label sets) and sane values, and its counter form (rate()
@@ -45,7 +45,6 @@ from prometheus_client import CollectorRegistry
 
 from engine.live.cohort import load_cohort
 from engine.live.config import load_live_config
-from engine.live.progress import LiveProgress
 from engine.live.session import run_live
 from engine.lps.publisher import SOURCE_SERVICE
 from engine.metrics_export import samples
@@ -84,6 +83,7 @@ FAULTS = (
 )
 ANSWER_DELAY_S = 0.2  # some 10 s for 45 pairs: Prometheus scrapes the run several times
 HOLD_WAIT_S_MAX = 10.0
+METRICS_LINGER_S = 3.0  # the run's metrics stay up this long after it ends (scrapes every 1 s)
 CALL_TIMEOUT_S = 10.0
 RUN_WALL_S_MAX = 40.0
 
@@ -470,6 +470,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
             tmp,
             out=str(out),
             metrics_port=metrics_port,
+            metrics_linger_s=METRICS_LINGER_S,
             provider={
                 "name": "anthropic",
                 "model": MODEL,
@@ -482,16 +483,15 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         plan = prepare_new_run(config, load_cohort(config, base), base, out, dry_run=False)
         holds_s: list[float] = []
 
-        def progress(counts: LiveProgress) -> None:
-            # The session calls this on its event loop before each settle check: while it
-            # waits for a scrape the engine stands still, so the scrape reads this moment.
-            answered = counts.completed + counts.failed
-            if counts.budget and answered >= counts.budget and counts.in_flight == 0:
+        def notice(message: str) -> None:
+            # Said on the event loop once the run has ended, while its metrics are still
+            # served: the scrape this waits for reads the final numbers.
+            if message.startswith("metrics: final numbers"):
                 holds_s.append(prometheus.scrape_after(time.time(), wait_s_max=HOLD_WAIT_S_MAX))
 
-        run = run_live(config, plan, progress=progress)
+        run = run_live(config, plan, notice=notice)
         assert run.settled, run.stopped
-        assert holds_s, "the run settled before its progress showed every comparison answered"
+        assert holds_s, "the session never said its final numbers were served"
         with open(os.devnull, "w") as sink:
             assert write_live_results(run, sink, html=False) == 0
         folder = RunFolder(
