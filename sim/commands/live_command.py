@@ -16,6 +16,7 @@ only hold once a batch has finished are left unjudged, and named so.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -248,12 +249,26 @@ def write_live_results(run: LiveRun, out: TextIO, *, html: bool = True) -> int:
         text = json.dumps(report, indent=2, sort_keys=True) + "\n"
         (staging / REPORT_FILE).write_text(scrub(text), encoding="utf-8")
         if html:
-            from sim.reports.run_page import run_page_html
-
-            (staging / HTML_FILE).write_text(scrub(run_page_html(staging)), encoding="utf-8")
+            _write_page(staging, scrub, out)
         replace_folder_files(staging, run.out_dir)
     _summary(run, report, verdict, out)
     return verdict.code
+
+
+def _write_page(staging: Path, scrub: Callable[[str], str], out: TextIO) -> None:
+    """The run's page, scrubbed like every file. A page that cannot be built must not cost the
+    run its results (they are moved into place after this): it is left out, and said so."""
+    from sim.commands.report_command import run_page_text
+
+    try:
+        page = run_page_text(staging, "cjsim live")
+    except Exception as exc:  # the page is a view of the results, never a reason to lose them
+        out.write(
+            f"  note: report.html was not written ({type(exc).__name__}: {exc}); "
+            "`cjsim report` on the run folder tries again\n"
+        )
+        return
+    (staging / HTML_FILE).write_text(scrub(page), encoding="utf-8")
 
 
 def _summary(run: LiveRun, report: dict[str, Any], verdict: Verdict, out: TextIO) -> None:

@@ -31,7 +31,14 @@ from sim.reports.compare import RunFolderError, read_documents
 from sim.reports.ranking import ranking_lines, read_ranking
 from sim.reports.run_folder import HTML_FILE, OUTCOMES_FILE, REPORT_FILE
 
-__all__ = ["check_run_folders", "report_command", "show_command", "write_run_page"]
+__all__ = [
+    "check_page_inputs",
+    "check_run_folders",
+    "report_command",
+    "run_page_text",
+    "show_command",
+    "write_run_page",
+]
 
 #: The files a page or the terminal summary is made from.
 NEEDED = (REPORT_FILE, OUTCOMES_FILE)
@@ -84,12 +91,79 @@ def check_run_folders(runs: Sequence[Path], command: str) -> None:
         raise RunFolderError(problem_lines(problems))
 
 
-def write_run_page(run: Path, target: Path | None = None) -> Path:
-    """Write ``run``'s page to ``target`` (default ``run/report.html``); its path."""
+#: What the run page reads of scenario.json, when the folder has one.
+SCENARIO_FIGURES = (
+    Figure("seed", COUNT),
+    Figure("legacy", FLAG),
+    Figure("settings_changed", OBJECT, required=True),
+    Figure("scenario", OBJECT, required=True),
+    Figure("scenario.name", TEXT, required=True),
+    Figure("scenario.faults", LIST),
+    Figure("scenario.faults.#", OBJECT),
+    Figure("scenario.cohort", OBJECT),
+    Figure("scenario.run", OBJECT),
+)
+#: What a page cannot make of a file that does not hold what cjsim wrote (a run folder edited
+#: by hand, or written by another version), past the checks above.
+UNREADABLE = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+
+
+def check_page_inputs(run: Path, command: str) -> None:
+    """Raise ``RunFolderError`` for a run folder whose files a page cannot read: each problem
+    located in its file (report.json, scenario.json), or the DuckDB file named."""
+    import duckdb
+
+    from sim.reports.run_folder import SCENARIO_FILE
+
+    check_run_folders([run], command)
+    needs = {REPORT_FILE: HEADLINE_FIGURES}
+    if (run / SCENARIO_FILE).exists():
+        needs[SCENARIO_FILE] = SCENARIO_FIGURES
+    problems: list[Problem] = []
+    read_documents(run, needs, command, problems)
+    if problems:
+        raise RunFolderError(problem_lines(problems))
+    try:
+        con = duckdb.connect(str(run / OUTCOMES_FILE), read_only=True)
+        try:
+            tables = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFolderError(
+            f"{run / OUTCOMES_FILE}:1:1: (file): not the outcome tables of a run ({first})"
+        ) from None
+    missing = sorted(set(OUTCOME_TABLES) - tables)
+    if missing:
+        raise RunFolderError(
+            f"{run / OUTCOMES_FILE}:1:1: (file): not the outcome tables of a run (no table "
+            f"{', '.join(missing)})"
+        )
+
+
+#: The outcome tables a page reads (sim/reports/analysis.py makes them).
+OUTCOME_TABLES = ("events", "comparisons", "callbacks", "provider_calls", "queue_items", "scores")
+
+
+def run_page_text(run: Path, command: str = "cjsim report") -> str:
+    """``run``'s page, its inputs checked first; ``RunFolderError`` when they cannot be read."""
     from sim.reports.run_page import run_page_html
 
+    check_page_inputs(run, command)
+    try:
+        return run_page_html(run)
+    except UNREADABLE as exc:
+        raise RunFolderError(
+            f"{run}:1:1: (folder): its files do not hold what cjsim writes ({type(exc).__name__}: "
+            f"{exc}); was the folder edited, or written by another version of cjsim?"
+        ) from None
+
+
+def write_run_page(run: Path, target: Path | None = None) -> Path:
+    """Write ``run``'s page to ``target`` (default ``run/report.html``); its path."""
     target = output_file(None, run / HTML_FILE) if target is None else target
-    write_whole(target, run_page_html(run))
+    write_whole(target, run_page_text(run))
     return target
 
 
@@ -102,9 +176,18 @@ def report_command(runs: Sequence[Path], out: Path | None, stdout: TextIO) -> Pa
     else:
         from sim.reports.compare_page import compare_page_html
 
+        for run in runs:
+            check_page_inputs(run, "cjsim report")
         names = "-vs-".join(run.resolve().name for run in runs)
         target = output_file(out, runs[0].resolve().parent / f"compare-{names}.html")
-        write_whole(target, compare_page_html(list(runs)))
+        try:
+            page = compare_page_html(list(runs))
+        except UNREADABLE as exc:
+            raise RunFolderError(
+                f"{runs[0]}:1:1: (folder): these run folders do not hold what cjsim writes "
+                f"({type(exc).__name__}: {exc}); were they edited, or written by another version?"
+            ) from None
+        write_whole(target, page)
     stdout.write(f"wrote {target}\n  open it: file://{target.resolve()}\n")
     return target
 

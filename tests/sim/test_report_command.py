@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import re
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from sim.commands.cli import main
@@ -86,3 +90,36 @@ def test_cjsim_run_writes_the_page_by_default(tmp_path):
     assert code == 0
     assert (tmp_path / "run" / "report.html").is_file()
     assert f"page: {tmp_path / 'run' / 'report.html'}" in printed
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("duckdb", r"outcomes\.duckdb:1:1: \(file\): not the outcome tables of a run"),
+        ("report", r"report\.json:\d+:\d+: invariants: expected an object"),
+        ("scenario", r"scenario\.json:1:1: settings_changed: required field is missing"),
+        ("scores", r"outcomes\.duckdb:1:1: \(file\): .*no table scores"),
+    ],
+)
+def test_a_damaged_run_folder_is_one_located_line_not_a_traceback(
+    runs, tmp_path, capsys, damage, expected
+):
+    folder = tmp_path / "copy"
+    shutil.copytree(runs[0], folder)
+    if damage == "duckdb":
+        (folder / "outcomes.duckdb").write_text("not a database")
+    elif damage == "report":
+        report = json.loads((folder / "report.json").read_text())
+        report["invariants"] = []
+        (folder / "report.json").write_text(json.dumps(report, indent=1))
+    elif damage == "scenario":
+        (folder / "scenario.json").write_text('{"x": 1}')
+    elif damage == "scores":
+        con = duckdb.connect(str(folder / "outcomes.duckdb"))
+        con.execute("DROP TABLE scores")
+        con.close()
+    assert main(["report", str(folder), "--out", str(tmp_path / "page.html")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search(expected, err), err
+    assert not (tmp_path / "page.html").exists()
