@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+if TYPE_CHECKING:
+    from sim.reports.compare import RunFolderError
 
 __all__ = ["PARTS_FOLDER", "SWEEP_DB", "ResultParts", "read_rows", "recorded_run_ids"]
 
@@ -31,34 +34,48 @@ def _parts(folder: Path) -> list[Path]:
 
 def recorded_run_ids(folder: Path) -> set[str]:
     """The run ids the parts in ``folder`` already hold."""
-    parts = _parts(folder)
-    if not parts:
-        return set()
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            "SELECT run_id FROM read_parquet(?, union_by_name = true)", [[str(p) for p in parts]]
-        ).fetchall()
-    finally:
-        con.close()
-    return {run_id for (run_id,) in rows}
+    return {row["run_id"] for row in _query(folder, "SELECT run_id FROM parts")}
 
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:
     """Every row of the sweep in ``folder``, by run id."""
+    return _query(folder, "SELECT * FROM parts ORDER BY run_id")
+
+
+def _query(folder: Path, query: str) -> list[dict[str, Any]]:
+    """``query`` over the parts (as the table ``parts``); ``RunFolderError`` naming a part
+    that is not one a sweep wrote (a file damaged or put there by hand)."""
     parts = _parts(folder)
     if not parts:
         return []
     con = duckdb.connect()
     try:
-        cursor = con.execute(
-            "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY run_id",
-            [[str(p) for p in parts]],
-        )
-        columns = [column[0] for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        try:
+            con.execute(
+                "CREATE VIEW parts AS SELECT * FROM read_parquet(?, union_by_name = true)",
+                [[str(p) for p in parts]],
+            )
+            cursor = con.execute(query)
+            columns = [column[0] for column in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        except duckdb.Error:
+            raise _bad_part(con, parts) from None
     finally:
         con.close()
+
+
+def _bad_part(con: duckdb.DuckDBPyConnection, parts: list[Path]) -> RunFolderError:
+    from sim.reports.compare import RunFolderError
+
+    for part in parts:
+        try:
+            con.execute("SELECT run_id FROM read_parquet(?)", [str(part)]).fetchall()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return RunFolderError(
+                f"{part}:1:1: (file): not a part a sweep wrote ({first}); move it aside to go on"
+            )
+    return RunFolderError(f"{parts[0].parent}:1:1: (folder): its parts cannot be read together")
 
 
 class ResultParts:

@@ -276,3 +276,16 @@ def test_a_run_folder_or_an_unreadable_sweep_json_is_refused(sweep_file, tmp_pat
     (broken / "sweep.json").write_text("{not json")
     assert main(["sweep", str(sweep_file), "--workers", "1", "--out", str(broken)]) == 2
     assert "holds a sweep.json that cannot be read" in capsys.readouterr().err
+
+
+def test_a_damaged_part_is_named_and_nothing_is_rewritten(sweep_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _sweep(sweep_file, out, InProcess())[0] == 0
+    bad = out / "parts" / "part-000009.parquet"
+    bad.write_text("not parquet")
+    parts_before = sorted((out / "parts").iterdir())
+    assert main(["sweep", str(sweep_file), "--workers", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:1:1: (file): not a part a sweep wrote" in err
+    assert "Traceback" not in err
+    assert sorted((out / "parts").iterdir()) == parts_before
