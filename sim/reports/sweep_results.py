@@ -51,9 +51,10 @@ def _query(folder: Path, query: str) -> list[dict[str, Any]]:
     con = duckdb.connect()
     try:
         try:
+            files = ", ".join(f"'{_quoted(str(part))}'" for part in parts)
+            # A view cannot take a prepared parameter: the file list is written into it.
             con.execute(
-                "CREATE VIEW parts AS SELECT * FROM read_parquet(?, union_by_name = true)",
-                [[str(p) for p in parts]],
+                f"CREATE VIEW parts AS SELECT * FROM read_parquet([{files}], union_by_name = true)"
             )
             cursor = con.execute(query)
             columns = [column[0] for column in cursor.description]
