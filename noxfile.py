@@ -148,7 +148,11 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
         "tests/cj/test_completion_and_continuation.py",
         "tests/cj/test_continuation_edges.py",
     ),
-    "engine/cj/orientation.py": ("tests/cj/test_orientation.py", "tests/cj/test_pairing.py"),
+    "engine/cj/orientation.py": (
+        "tests/cj/test_orientation.py",
+        "tests/cj/test_pairing.py",
+        "tests/cj/test_orientation_edges.py",
+    ),
     "engine/cj/pairing.py": ("tests/cj/test_pairing.py", "tests/cj/test_pair_windows.py"),
     "engine/cj/callbacks.py": ("tests/cj/test_workflow.py",),
     "engine/cj/grading.py": ("tests/cj/test_grading.py",),
