@@ -168,7 +168,8 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
 }
 MUTANTS_ROOT = Path("mutants")  # git-ignored: one scratch copy per module, and the reports
 MUTANTS_MODULE_WALL_S_MAX = 900.0  # a module's whole mutmut run, then it is stopped
-MUTANTS_COPIED = ("engine", "sim", "tests", "scenarios", "schemas", "pyproject.toml")
+# Everything the mapped tests read: the scenarios, their schemas and the traces they replay.
+MUTANTS_COPIED = ("engine", "sim", "tests", "scenarios", "schemas", "traces", "pyproject.toml")
 
 
 @nox.session(python=PYTHON)
@@ -223,7 +224,7 @@ def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, 
         f"only_mutate =\n    {module}\n"
         "pytest_add_cli_args_test_selection =\n"
         + "".join(f"    {t}\n" for t in tests)
-        + "also_copy =\n    scenarios\n    schemas\n"
+        + "also_copy =\n    scenarios\n    schemas\n    traces\n"
     )
     session.log(f"mutmut: {module} against {', '.join(tests)}")
     begun = time.perf_counter()
