@@ -28,7 +28,7 @@ from engine.located_json import (
 from engine.run_files import write_whole
 from sim.commands.out_folder import output_file
 from sim.reports.compare import RunFolderError, read_documents
-from sim.reports.ranking import ranking_lines, read_ranking
+from sim.reports.ranking import not_outcome_tables, ranking_lines, read_ranking
 from sim.reports.run_folder import HTML_FILE, OUTCOMES_FILE, REPORT_FILE
 
 __all__ = [
@@ -130,16 +130,10 @@ def check_page_inputs(run: Path, command: str) -> None:
         finally:
             con.close()
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunFolderError(
-            f"{run / OUTCOMES_FILE}:1:1: (file): not the outcome tables of a run ({first})"
-        ) from None
+        raise not_outcome_tables(run / OUTCOMES_FILE, exc) from None
     missing = sorted(set(OUTCOME_TABLES) - tables)
     if missing:
-        raise RunFolderError(
-            f"{run / OUTCOMES_FILE}:1:1: (file): not the outcome tables of a run (no table "
-            f"{', '.join(missing)})"
-        )
+        raise not_outcome_tables(run / OUTCOMES_FILE, f"no table {', '.join(missing)}")
 
 
 #: The outcome tables a page reads (sim/reports/analysis.py makes them).
@@ -160,10 +154,13 @@ def run_page_text(run: Path, command: str = "cjsim report") -> str:
         ) from None
 
 
-def write_run_page(run: Path, target: Path | None = None) -> Path:
-    """Write ``run``'s page to ``target`` (default ``run/report.html``); its path."""
-    target = output_file(None, run / HTML_FILE) if target is None else target
-    write_whole(target, run_page_text(run))
+def write_run_page(run: Path) -> Path:
+    """Write the page of the run this process has just written into ``run`` (``cjsim run``):
+    its files are cjsim's own, so they are not checked again. Its path."""
+    from sim.reports.run_page import run_page_html
+
+    target = output_file(None, run / HTML_FILE)
+    write_whole(target, run_page_html(run))
     return target
 
 
@@ -172,7 +169,7 @@ def report_command(runs: Sequence[Path], out: Path | None, stdout: TextIO) -> Pa
     check_run_folders(runs, "cjsim report")
     if len(runs) == 1:
         target = output_file(out, runs[0] / HTML_FILE)
-        write_run_page(runs[0], target)
+        write_whole(target, run_page_text(runs[0]))
     else:
         from sim.reports.compare_page import compare_page_html
 

@@ -18,11 +18,12 @@ import duckdb
 
 from sim.reports.compare import RunFolderError
 
-__all__ = ["Z_95", "RankedEssay", "ranking_lines", "read_ranking"]
+__all__ = ["Z_95", "RankedEssay", "not_outcome_tables", "ranking_lines", "read_ranking"]
 
 COLUMNS = ("rank", "essay", "anchor grade", "BT score", "95% interval", "grade", "confidence")
-#: The standard normal's 97.5% quantile: a two-sided 95% interval is score ± Z_95 · SE.
-Z_95 = 1.959963984540054
+#: A two-sided 95% interval is score ± Z_95 · SE: the standard normal's 97.5% quantile, to the
+#: two places the pages print ("± 1.96 SE"), so the terminal and the pages give one interval.
+Z_95 = 1.96
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,10 +62,7 @@ def read_ranking(outcomes: Path) -> list[RankedEssay]:
             con.close()
     except duckdb.Error as exc:
         # A file cut short, another program's file, or one from before the scores table.
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunFolderError(
-            f"{outcomes}:1:1: (file): not the outcome tables of a run ({first_line})"
-        ) from None
+        raise not_outcome_tables(outcomes, exc) from None
     return [
         RankedEssay(
             cj_batch_id=batch,
@@ -79,6 +77,14 @@ def read_ranking(outcomes: Path) -> list[RankedEssay]:
         )
         for batch, rank, essay, anchor, known, score, se, grade, confidence in rows
     ]
+
+
+def not_outcome_tables(outcomes: Path, why: BaseException | str) -> RunFolderError:
+    """The one line for an ``outcomes.duckdb`` a command cannot read: ``why`` is DuckDB's error
+    (its first line is shown) or what is missing."""
+    if isinstance(why, BaseException):
+        why = str(why).splitlines()[0] if str(why) else type(why).__name__
+    return RunFolderError(f"{outcomes}:1:1: (file): not the outcome tables of a run ({why})")
 
 
 def _finite(value: float | None) -> float | None:

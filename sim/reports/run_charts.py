@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sim.reports.html_page import ChartBlock, Flagged, Table
+from sim.reports.ranking import Z_95
 from sim.reports.run_page_data import BatchRanking
 from sim.reports.run_page_specs import (
     Spec,
@@ -32,7 +33,6 @@ __all__ = [
     "HEATMAP_GROUPS",
     "LABELLED_ESSAYS_MAX",
     "WIDTH",
-    "Z_95",
     "essay_axis",
     "heatmap_chart",
     "positions_chart",
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 WIDTH = 640
-Z_95 = 1.96  # a normal 95% interval: score ± 1.96 SE
 #: Up to this many essays a batch's heatmap has a row and a column per essay; above, it has
 #: ``HEATMAP_GROUPS`` of each, groups of consecutive ranks (a row per essay of 1,000 essays would
 #: be a million cells, and its table alone would fill pages).

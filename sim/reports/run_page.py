@@ -33,8 +33,8 @@ from sim.reports.html_page import (
     table_html,
     text,
 )
+from sim.reports.ranking import Z_95
 from sim.reports.run_charts import (
-    Z_95,
     heatmap_chart,
     positions_chart,
     scores_chart,
