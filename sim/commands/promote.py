@@ -39,6 +39,7 @@ from sim.commands.out_folder import OutputTaken
 from sim.harness.scenario import Scenario, ScenarioError
 from sim.harness.scenario_file import parse_scenario
 from sim.harness.schema_header import header_line
+from sim.reports.run_description import settings_changed
 
 __all__ = ["COHORT_FILE", "cohort_manifest", "promote", "scenario_document"]
 
@@ -66,12 +67,10 @@ def cohort_manifest(
     settings: Settings,
 ) -> dict[str, Any]:
     """What a replay needs to know about a live run (written as ``cohort.json``)."""
-    defaults = Settings.for_simulation().model_dump(mode="json")
-    effective = settings.model_dump(mode="json")
     changed = {
         key: value
-        for key, value in sorted(effective.items())
-        if value != defaults.get(key) and not key.startswith(NOT_REPLAYED)
+        for key, value in settings_changed(settings).items()
+        if not key.startswith(NOT_REPLAYED)
     }
     return {
         "name": name,

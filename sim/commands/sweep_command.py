@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from engine.run_files import write_whole
 from sim.commands.out_folder import OutputTaken, output_folder
 from sim.harness.executors import Executor
-from sim.harness.sweep_run import CRASHED, HELD, crashed_row, run_sweep_run
+from sim.harness.sweep_run import BROKEN, CRASHED, HELD, crashed_row, run_sweep_run
 from sim.harness.sweep_spec import Sweep, SweepRun, load_sweep, runs
 from sim.reports.run_folder import RUN_FILES
 from sim.reports.sweep_results import PARTS_FOLDER, ResultParts, read_rows, recorded_run_ids
@@ -148,7 +148,7 @@ def _report(
     pairs = paired_figures(rows, sweep.figures, sweep.name, compare=sweep.compare)
     verdicts = {
         verdict: sum(row["verdict"] == verdict for row in rows)
-        for verdict in (HELD, "broken", CRASHED)
+        for verdict in (HELD, BROKEN, CRASHED)
     }
     write_whole(
         folder / SUMMARY_FILE,
@@ -157,8 +157,8 @@ def _report(
                 "sweep": sweep.name,
                 "runs": len(rows),
                 "verdicts": verdicts,
-                "arms": [_as_dict(item) for item in arms],
-                "pairs": [_as_dict(item) for item in pairs],
+                "arms": [asdict(item) for item in arms],
+                "pairs": [asdict(item) for item in pairs],
             },
             indent=2,
             sort_keys=True,
@@ -177,7 +177,7 @@ def _report(
         out.write(f"note: no run reported the figure {figure!r} (is it a report.json path?)\n")
     out.write(
         f"runs: {len(rows)} of {len(planned)}; held {verdicts[HELD]}, broken "
-        f"{verdicts['broken']}, crashed {verdicts[CRASHED]}\n"
+        f"{verdicts[BROKEN]}, crashed {verdicts[CRASHED]}\n"
         f"rows: {folder / 'parts'} (query them: duckdb {folder / 'sweep.duckdb'} "
         '"SELECT * FROM runs")\n'
         f"page: {folder / PAGE_FILE}\n"
@@ -193,7 +193,3 @@ def _report(
         out.write(f"  {row['run_id']} ({row['arm']}, seed {row['seed']}): {what}\n")
         out.write(f"    reproduce: {shlex.join(command)}\n")
     return EXIT_FAILED if failed else EXIT_OK
-
-
-def _as_dict(item: Any) -> dict[str, Any]:
-    return asdict(item)
