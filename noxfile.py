@@ -168,9 +168,16 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "engine/lps/ledger.py": ("tests/lps/test_lps.py", "tests/lps/test_call_deadlines.py"),
     "engine/lps/strategies.py": ("tests/lps/test_bundle_dispatch.py", "tests/lps/test_lps.py"),
-    "engine/live/secrets.py": ("tests/live_mode/test_secrets.py",),
-    "sim/harness/invariants.py": ("tests/sim/test_invariants.py",),
-    "sim/adapters/store.py": ("tests/test_sim_store.py", "tests/contracts/test_store_contract.py"),
+    "engine/live/secrets.py": (
+        "tests/live_mode/test_secrets.py",
+        "tests/live_mode/test_secrets_edges.py",
+    ),
+    "sim/harness/invariants.py": (
+        "tests/sim/test_invariants.py",
+        "tests/sim/test_invariants_edges.py",
+    ),
+    # Not the contract suite: it starts PostgreSQL; the SimStore rules are tested on their own.
+    "sim/adapters/store.py": ("tests/test_sim_store.py", "tests/test_sim_store_edges.py"),
 }
 MUTANTS_ROOT = Path("mutants")  # git-ignored: one scratch copy per module, and the reports
 MUTANTS_MODULE_WALL_S_MAX = 900.0  # a module's whole mutmut run, then it is stopped
