@@ -153,12 +153,20 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
         "tests/cj/test_pairing.py",
         "tests/cj/test_orientation_edges.py",
     ),
-    "engine/cj/pairing.py": ("tests/cj/test_pairing.py", "tests/cj/test_pair_windows.py"),
+    "engine/cj/pairing.py": (
+        "tests/cj/test_pairing.py",
+        "tests/cj/test_pair_windows.py",
+        "tests/cj/test_pairing_edges.py",
+    ),
     "engine/cj/pair_candidates.py": ("tests/cj/test_pair_windows.py", "tests/cj/test_pairing.py"),
     "engine/cj/pair_matching.py": ("tests/cj/test_pair_windows.py", "tests/cj/test_pairing.py"),
     "engine/cj/callbacks.py": ("tests/cj/test_workflow.py",),
-    "engine/cj/grading.py": ("tests/cj/test_grading.py",),
-    "engine/cj/scoring.py": ("tests/cj/test_scoring.py", "tests/cj/test_grading.py"),
+    "engine/cj/grading.py": ("tests/cj/test_grading.py", "tests/cj/test_grading_edges.py"),
+    "engine/cj/scoring.py": (
+        "tests/cj/test_scoring.py",
+        "tests/cj/test_grading.py",
+        "tests/cj/test_scoring_edges.py",
+    ),
     "engine/lps/errors.py": ("tests/lps/test_errors.py", "tests/lps/test_errors_edges.py"),
     "engine/lps/retry.py": ("tests/lps/test_errors.py", "tests/lps/test_retry_edges.py"),
     "engine/lps/queue.py": (
