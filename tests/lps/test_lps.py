@@ -68,8 +68,8 @@ def test_a_529_is_retried_with_exponential_backoff_until_it_succeeds():
     world.submit_and_wait([comparison_request("c1")], 120)
     delays = [r.fields["delay_s"] for r in world.events("lps.retry.scheduled")]
     assert len(delays) == 2
-    assert 3.0 <= delays[0] <= 4.0  # base 4 s, less up to 25% of jitter
-    assert 6.0 <= delays[1] <= 8.0  # doubled
+    # base 4 s, then doubled, each less up to 25% of seeded jitter (3..4 s, then 6..8 s)
+    assert delays == [3.514608, 7.114247]
     assert world.callbacks_for("c1")[0].winner == "Essay A"
     assert _api_errors(world, "overloaded", "529") == 2
 
@@ -148,8 +148,12 @@ def _bundle_sizes(world):
     return [r.fields["size"] for r in world.events("lps.bundle.started")]
 
 
-@pytest.mark.parametrize(("hint", "largest"), [(10, 10), (500, 64), (None, 64), ("7", 64)])
-def test_serial_bundles_respect_the_hint_and_never_exceed_64(hint, largest):
+@pytest.mark.parametrize(
+    ("hint", "largest", "echoed"),
+    [(10, 10, 10), (500, 64, None), (None, 64, None), ("7", 64, None)],
+)
+def test_serial_bundles_respect_the_hint_and_never_exceed_64(hint, largest, echoed):
+    """A hint is echoed only as the integer 1..64 LPS honoured; any other is dropped."""
     world = make_lps(QUEUE_PROCESSING_MODE="serial_bundle", latency_s=0.1)
     world.submit_and_wait([comparison_request(f"c{i:02d}", hint=hint) for i in range(64)], 600)
     sizes = _bundle_sizes(world)
@@ -170,9 +174,7 @@ def test_serial_bundles_respect_the_hint_and_never_exceed_64(hint, largest):
     for callback in world.callbacks:
         metadata = callback.result().request_metadata
         assert metadata["queue_processing_mode"] == "serial_bundle"
-        if "preferred_bundle_size" in metadata:
-            assert isinstance(metadata["preferred_bundle_size"], int)
-            assert 1 <= metadata["preferred_bundle_size"] <= 64
+        assert metadata.get("preferred_bundle_size") == echoed
 
 
 def test_an_incompatible_request_ends_the_bundle():
@@ -222,7 +224,7 @@ def test_a_stuck_processing_item_is_expired_once_and_its_zombie_result_discarded
     expired = world.events("lps.item.expired")[0]
     assert expired.fields["reason"] == "processing_timeout"
     assert expired.fields["cj_batch_id"] == "9"
-    assert 600 < expired.t <= 600 + 31
+    assert expired.t == 630.0  # the first 30 s sweep after the 600 s timeout
     assert (
         sample_value(
             world.registry,
@@ -339,7 +341,8 @@ def test_batch_api_matches_results_in_any_order_and_expires_the_missing():
     assert all(world.callbacks_for(f"c{i}")[0].winner == "Essay A" for i in range(6))
     ended = world.events("lps.batch_job.ended")[0]
     assert ended.fields["expired"] == 1
-    assert ended.t >= 24 * 3600
+    submitted = world.events("lps.batch_job.submitted")[0]
+    assert ended.t - submitted.t == 24 * 3600  # the 60 s poll that finds the job 24 h old
 
 
 def test_a_refused_batch_job_settles_each_item_as_a_call_would_be():
