@@ -18,7 +18,7 @@ from sim.harness.runner import run_scenario
 from sim.harness.scenario import Scenario
 from sim.harness.scenario_file import load_scenario
 from sim.harness.sweep_spec import SweepRun
-from sim.reports.report import baseline, build_report, flatten
+from sim.reports.report import build_report, figures, flatten
 
 __all__ = ["BROKEN", "CRASHED", "HELD", "crashed_row", "run_sweep_run"]
 
@@ -59,11 +59,11 @@ def run_sweep_run(run: SweepRun) -> dict[str, Any]:
         broken=",".join(broken),
         error="",
     )
-    figures = flatten(baseline(report))
+    run_figures = flatten(figures(report))
     row.update(
         {
             name: value
-            for name, value in sorted(figures.items())
+            for name, value in sorted(run_figures.items())
             if isinstance(value, bool | int | float | str) and name not in row
         }
     )

@@ -20,10 +20,12 @@ if TYPE_CHECKING:  # the report reads a finished run; building one needs the who
 
 __all__ = [
     "MACHINE_FIELDS",
+    "MOVING_FIELDS",
     "STEADY_AFTER_S",
     "baseline",
     "build_report",
     "concurrency_section",
+    "figures",
     "flatten",
     "rounded",
     "usage_section",
@@ -37,6 +39,13 @@ STEADY_AFTER_S = 60.0
 
 # Figures that measure the machine, not the run: never part of a baseline.
 MACHINE_FIELDS = ("wall_seconds", "virtual_per_wall")
+# Figures of the run that move with almost any change to the engine, however unrelated (one more
+# logged event, a transaction a millisecond longer): a snapshot holding them changes on every
+# commit and teaches people to accept its diffs unread. The fault phase's end is a virtual time
+# too (in every shipped scenario, the run's end). Sweeps keep them (``figures``); baselines do
+# not (docs/decisions/0010-snapshot-policy.md).
+MOVING_FIELDS = ("events", "virtual_seconds", "liveness.fault_phase_end_s")
+HELD, BROKEN = "held", "broken"
 
 
 def rounded(value: Any) -> Any:
@@ -68,12 +77,11 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def baseline(report: dict[str, Any]) -> dict[str, Any]:
-    """What a snapshot pins of a report: every figure by its dotted path, floats to four
-    places, without the machine's figures or the fingerprint (any event change moves the
-    fingerprint; the baseline says which figures moved), nor the concurrency limit's step by
-    step history (its start, final, lowest and highest limits and its counts of changes are
-    pinned; the steps would crowd the figures out of a failing diff)."""
+def figures(report: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of a report that the seed decides, by its dotted path, floats to four
+    places: the report without the machine's figures, the fingerprint (any event change moves
+    it) and the concurrency limit's step by step history (its start, final, lowest and highest
+    limits and its counts of changes are kept). A sweep's row holds these."""
     dropped = {*MACHINE_FIELDS, "fingerprint"}
     kept = {key: value for key, value in report.items() if key not in dropped}
     return {
@@ -81,6 +89,23 @@ def baseline(report: dict[str, Any]) -> dict[str, Any]:
         for path, v in sorted(flatten(kept).items())
         if not _is_history(path)
     }
+
+
+def baseline(report: dict[str, Any]) -> dict[str, Any]:
+    """What a snapshot pins of a report: the ``figures`` a user decides on, without those that
+    move on any change (``MOVING_FIELDS``: the event count and virtual times). Each invariant is
+    pinned as ``invariants.NAME: "held" | "broken"``; its prose (``detail``) and the place of
+    its first breaking event in the log (``first_event``) move with wording and with every
+    logged event, and ``cjsim run`` prints both when one breaks."""
+    pinned: dict[str, Any] = {}
+    for path, value in figures(report).items():
+        parts = path.split(".")
+        if path in MOVING_FIELDS or (parts[0] == "invariants" and len(parts) > 2):
+            continue
+        pinned[path] = value
+    for name, result in report["invariants"].items():
+        pinned[f"invariants.{name}"] = HELD if result["ok"] else BROKEN
+    return dict(sorted(pinned.items()))
 
 
 def _is_history(path: str) -> bool:
