@@ -160,7 +160,10 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "engine/cj/pair_candidates.py": ("tests/cj/test_pair_windows.py", "tests/cj/test_pairing.py"),
     "engine/cj/pair_matching.py": ("tests/cj/test_pair_windows.py", "tests/cj/test_pairing.py"),
-    "engine/cj/callbacks.py": ("tests/cj/test_workflow.py",),
+    "engine/cj/callbacks.py": (
+        "tests/cj/test_callback_deadline.py",
+        "tests/cj/test_callbacks_edges.py",
+    ),
     "engine/cj/grading.py": ("tests/cj/test_grading.py", "tests/cj/test_grading_edges.py"),
     "engine/cj/scoring.py": (
         "tests/cj/test_scoring.py",
@@ -174,8 +177,18 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
         "tests/lps/test_queue_status_table.py",
         "tests/lps/test_queue_edges.py",
     ),
-    "engine/lps/ledger.py": ("tests/lps/test_lps.py", "tests/lps/test_call_deadlines.py"),
-    "engine/lps/strategies.py": ("tests/lps/test_bundle_dispatch.py", "tests/lps/test_lps.py"),
+    "engine/lps/ledger.py": (
+        "tests/lps/test_lps.py",
+        "tests/lps/test_call_deadlines.py",
+        "tests/lps/test_bundle_dispatch.py",
+        "tests/lps/test_ledger_edges.py",
+    ),
+    "engine/lps/strategies.py": (
+        "tests/lps/test_bundle_dispatch.py",
+        "tests/lps/test_lps.py",
+        "tests/lps/test_call_deadlines.py",
+        "tests/lps/test_strategies_edges.py",
+    ),
     "engine/live/secrets.py": (
         "tests/live_mode/test_secrets.py",
         "tests/live_mode/test_secrets_edges.py",
