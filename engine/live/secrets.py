@@ -41,8 +41,10 @@ __all__ = ["KEY_VARIABLES", "REDACTED", "Scrubber", "looks_random"]
 KEY_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
 
 # A token starts where no letter, digit, "-" or "_" precedes it; or after a JSON escape such as
-# "\n", whose letter belongs to the escape, not to a word (traces are JSON lines).
-_START = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrtbf]))"
+# "\n" or "\u201c", whose letter or hex digits belong to the escape, not to a word (traces are
+# JSON lines, and the run log's json.dumps writes every non-ASCII character, such as the curly
+# quote around a pasted key, as "\uXXXX").
+_START = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4}))"
 _END = r"(?![A-Za-z0-9_-])"
 # RFC 6750's b64token, with the "*" of masked values; dots only inside, so that a sentence's
 # full stop after a token is kept.
