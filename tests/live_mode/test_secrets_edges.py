@@ -34,3 +34,242 @@ def test_prose_with_unicode_escapes_in_a_json_line_survives_unchanged():
         {"message": "It\u2019s the bearer\u2019s caf\u00e9-sk-proj \u201csk-ills\u201d"}
     )
     assert scrub(line) == line
+
+
+# ---- Anthropic keys: sk-ant-<2 to 12 letters><2 digits>-<8 or more characters> ---------------
+
+
+@pytest.mark.parametrize(
+    ("token", "redacted"),
+    [
+        ("sk-ant-api03-abcdefgh", True),  # a body of 8, all letters: the tag is enough
+        ("sk-ant-api03-abcdefg", False),  # a body of 7
+        ("sk-ant-ab03-abcdefgh", True),  # a kind of 2 letters
+        ("sk-ant-a03-abcdefgh", False),  # a kind of 1 letter
+        ("sk-ant-abcdefghijkl03-abcdefgh", True),  # a kind of 12 letters
+        ("sk-ant-abcdefghijklm03-abcdefgh", False),  # a kind of 13 letters
+        ("sk-ant-api3-abcdefgh", False),  # one digit after the kind
+        ("sk-ant-api003-abcdefgh", False),  # three digits after the kind
+        ("sk-ant-API03-abcdefgh", False),  # the kind in capitals
+        ("SK-ANT-API03-ABCDEFGH", False),  # the prefix in capitals
+    ],
+)
+def test_an_anthropic_key_is_redacted_only_in_its_exact_tagged_shape(token, redacted):
+    text = f"key {token} end"
+    assert scrub(text) == (f"key {REDACTED} end" if redacted else text)
+
+
+# ---- OpenAI keys: sk- and a body of 20 or more with a random run of 16 or more --------------
+
+
+@pytest.mark.parametrize(
+    ("body", "redacted"),
+    [
+        ("Zq8XwV3nT0pL9kR2-abc", True),  # 20 long, a random run of 16
+        ("Zq8XwV3nT0pL9kR2-ab", False),  # 19 long
+        ("Zq8XwV3nT0pL9kR2sY7b", True),  # 20 long, all one run
+        ("Zq8XwV3nT0pL9kR-abcd", False),  # 20 long, the random run 15
+        ("abcdefghijklmnop-abc", False),  # 20 long, the long run a word's
+        ("proj-Zq8XwV3nT0pL9kR2", True),  # a project key's tag and a run of 16
+        ("proj-Zq8XwV3nT0pL9kR", False),  # the run 15
+    ],
+)
+def test_an_openai_key_is_redacted_at_20_characters_with_a_run_of_16(body, redacted):
+    text = f"key sk-{body} end"
+    assert scrub(text) == (f"key {REDACTED} end" if redacted else text)
+
+
+@pytest.mark.parametrize(
+    ("token", "redacted"),
+    [
+        ("sk-****", True),  # four stars and nothing else
+        ("sk-***", False),  # three
+        ("sk-proj-****abcd", True),
+        ("sk-proj-***abcd", False),
+        ("sk-proj-****ab*d", True),  # stars in the tail too
+    ],
+)
+def test_a_masked_key_is_redacted_from_four_stars(token, redacted):
+    text = f"key {token} end"
+    assert scrub(text) == (f"key {REDACTED} end" if redacted else text)
+
+
+# ---- Authorization with a scheme: the credential, whatever it is ----------------------------
+
+LABEL_CASES = ["Authorization", "authorization", "AUTHORIZATION", "aUtHoRiZaTiOn"]
+SCHEME_CASES = ["Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC", "Token", "token", "TOKEN"]
+
+
+@pytest.mark.parametrize("label", LABEL_CASES)
+@pytest.mark.parametrize("scheme", SCHEME_CASES)
+def test_authorization_with_a_scheme_redacts_even_a_one_letter_credential(label, scheme):
+    assert scrub(f"{label}: {scheme} x") == f"{label}: {scheme} {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization=Bearer x", f"Authorization=Bearer {REDACTED}"),
+        ("Authorization : Bearer x", f"Authorization : Bearer {REDACTED}"),
+        ('"Authorization": "Bearer x"', f'"Authorization": "Bearer {REDACTED}"'),
+        ("'Authorization':'Bearer x'", f"'Authorization':'Bearer {REDACTED}'"),
+        ("Authorization: Bearer   x", f"Authorization: Bearer   {REDACTED}"),
+        ("Authorization: Basic dXNlcjpwYXNz==", f"Authorization: Basic {REDACTED}"),
+        ("Authorization: Bearer a.b.c.", f"Authorization: Bearer {REDACTED}."),  # a full stop
+        ("Authorization: Bearer ~+/*-_", f"Authorization: Bearer {REDACTED}"),
+        ("Authorization: Bearerx", "Authorization: Bearerx"),  # no space after the scheme
+        ("xAuthorization: Bearer x", "xAuthorization: Bearer x"),  # the label inside a word
+    ],
+)
+def test_authorization_separators_quotes_and_credential_characters(text, expected):
+    assert scrub(text) == expected
+
+
+# ---- a label without a scheme: the value, if any run of it is no word -----------------------
+
+LABELS = [
+    "x-api-key",
+    "X-API-KEY",
+    "X-Api-Key",
+    "api_key",
+    "API_KEY",
+    "api-key",
+    "Api-Key",
+    "apikey",
+    "APIKEY",
+    "ApiKey",
+    "authorization",
+    "AUTHORIZATION",
+]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_every_label_in_every_case_redacts_a_two_character_random_value(label):
+    assert scrub(f"{label}: a1") == f"{label}: {REDACTED}"
+    assert scrub(f"{label}=a1") == f"{label}={REDACTED}"
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_every_label_keeps_a_word_value(label):
+    assert scrub(f"{label}: required") == f"{label}: required"
+
+
+@pytest.mark.parametrize(
+    ("value", "redacted"),
+    [
+        ("abc", False),  # lower case
+        ("Abc", False),  # capitalised
+        ("ABC", False),  # capitals
+        ("aB", True),  # case changing inside the run
+        ("a1", True),  # a letter and a digit
+        ("x" * 30, False),  # 30 letters: a word's length
+        ("x" * 31, True),  # 31: longer than words are
+        ("X" + "x" * 29, False),  # capitalised, 30
+        ("X" + "x" * 30, True),  # capitalised, 31
+        ("X" * 12, False),  # 12 capitals
+        ("X" * 13, True),  # 13
+        ("1" * 12, False),  # 12 digits
+        ("1" * 13, True),  # 13
+        ("long-words-only", False),
+        ("long-words-and-a1", True),  # one run is enough
+    ],
+)
+def test_a_labelled_value_is_redacted_when_one_run_is_no_word(value, redacted):
+    text = f"x-api-key: {value}"
+    assert scrub(text) == (f"x-api-key: {REDACTED}" if redacted else text)
+
+
+# ---- a bare Bearer: 20 or more characters with a random run of 16 or more -------------------
+
+
+@pytest.mark.parametrize("bearer", ["Bearer", "bearer", "BEARER", "bEaReR"])
+@pytest.mark.parametrize(
+    ("token", "redacted"),
+    [
+        ("Zq8XwV3nT0pL9kR2-abc", True),  # 20 long, a random run of 16
+        ("Zq8XwV3nT0pL9kR2-ab", False),  # 19 long
+        ("Zq8XwV3nT0pL9kR2-abcd", True),  # 21 long
+        ("Zq8XwV3nT0pL9kR-abcd", False),  # 20 long, the random run 15
+        ("responsibilities-of-guardians", False),  # long, but words
+    ],
+)
+def test_a_bare_bearer_token_is_redacted_from_20_characters_with_a_run_of_16(
+    bearer, token, redacted
+):
+    text = f"sent {bearer} {token} now"
+    assert scrub(text) == (f"sent {bearer} {REDACTED} now" if redacted else text)
+
+
+def test_a_bearer_that_is_a_key_is_redacted_however_short_its_runs():
+    # "sk-ant-api03-abcdefgh" has no run of 16, but it is an Anthropic key.
+    assert scrub("Bearer sk-ant-api03-abcdefgh") == f"Bearer {REDACTED}"
+    assert scrub("x-api-key: sk-ant-api03-abcdefgh") == f"x-api-key: {REDACTED}"
+    assert scrub("x-api-key: sk-proj-****abcd") == f"x-api-key: {REDACTED}"
+
+
+# ---- where a token starts and ends ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("before", ["a", "Z", "7", "-", "_"])
+def test_a_key_inside_a_longer_token_is_kept(before):
+    for key in (KEY, "sk-ant-api03-abcdefgh", "sk-****"):
+        assert scrub(f"{before}{key}") == f"{before}{key}"
+
+
+@pytest.mark.parametrize("before", [" ", "(", '"', "'", "/", "=", ":", ",", ".", "\u00e9", "\t"])
+def test_a_key_after_any_other_character_is_redacted(before):
+    for key in (KEY, "sk-ant-api03-abcdefgh", "sk-****"):
+        assert scrub(f"x{before}{key}") == f"x{before}{REDACTED}"
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\r", "\\t", "\\b", "\\f", "\\u00e9", "\\u201C"])
+def test_a_key_after_a_json_escape_is_redacted(escape):
+    assert scrub(f'"note{escape}{KEY}"') == f'"note{escape}{REDACTED}"'
+
+
+@pytest.mark.parametrize("escape", ["\\a", "\\x", "\\u00e", "\\uzzzz"])
+def test_a_key_after_what_is_no_json_escape_is_kept(escape):
+    text = f'"note{escape}{KEY}"'
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize("after", [".", ",", ")", '"', " ", "\u00e9", "\\n"])
+def test_a_key_ends_at_any_character_that_no_token_holds(after):
+    assert scrub(f"{KEY}{after}x") == f"{REDACTED}{after}x"
+
+
+# ---- known values from the environment ------------------------------------------------------
+
+
+def test_a_known_value_of_8_characters_is_redacted_and_one_of_7_is_not():
+    assert Scrubber(["abcdefgh"]).scrub("xabcdefghx") == f"x{REDACTED}x"
+    assert Scrubber(["abcdefg"]).scrub("xabcdefgx") == "xabcdefgx"
+
+
+def test_the_longer_known_value_is_redacted_first():
+    scrub_known = Scrubber(["abcdefgh", "abcdefgh12"]).scrub
+    assert scrub_known("abcdefgh12 abcdefgh") == f"{REDACTED} {REDACTED}"
+
+
+def test_without_a_mapping_the_key_variables_are_read_from_the_process_environment(
+    monkeypatch,
+):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropicvalue1")
+    monkeypatch.setenv("OPENAI_API_KEY", "openaivalue2")
+    monkeypatch.setenv("OTHER_API_KEY", "othervalue3")
+    scrub_env = Scrubber.from_environment().scrub
+    text = "anthropicvalue1 openaivalue2 othervalue3"
+    assert scrub_env(text) == f"{REDACTED} {REDACTED} othervalue3"
+
+
+def test_a_mapping_is_read_instead_of_the_process_environment(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropicvalue1")
+    scrub_mapping = Scrubber.from_environment({"OPENAI_API_KEY": "openaivalue2"}).scrub
+    text = "anthropicvalue1 openaivalue2"
+    assert scrub_mapping(text) == f"anthropicvalue1 {REDACTED}"
+
+
+def test_a_mapping_without_the_key_variables_redacts_only_shapes():
+    scrub_none = Scrubber.from_environment({}).scrub
+    text = f"plainvalue123 and {KEY}"
+    assert scrub_none(text) == f"plainvalue123 and {REDACTED}"
