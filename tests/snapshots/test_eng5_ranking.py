@@ -6,12 +6,15 @@ The rows are the ones ``cjsim show`` prints, read back from the run's ``outcomes
 scores and their intervals are left out (a change of scoring moves them in the fourth decimal
 without moving anyone's grade, and the report baseline pins the batch's SSR and Kendall tau).
 A change to pairing, orientation, scoring or grading that moves an essay fails here with one
-line per essay that moved. After an intended change: ``pytest tests/snapshots/test_eng5_ranking.py
---snapshot-update``, then an entry in CHANGELOG.md (docs/decisions/0010-snapshot-policy.md).
+line per essay that moved (test_baselines_catch_drift.py shows it; ``CJSIM_BASELINE_SET``
+adds engine settings here as it does for the report baselines). After an intended change:
+``pytest tests/snapshots/test_eng5_ranking.py --snapshot-update``, then an entry in CHANGELOG.md
+(docs/decisions/0010-snapshot-policy.md).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +32,9 @@ HEADER = ("rank", "essay", "anchor grade", "grade", "confidence")
 def ranking(tmp_path_factory: pytest.TempPathFactory) -> list[RankedEssay]:
     """The ranking of one run of eng5_anchor_66 (its seed, 42), as ``cjsim show`` reads it."""
     folder = tmp_path_factory.mktemp("eng5_ranking") / "run"
-    main(["run", str(SCENARIO), "--no-html", "--out", str(folder)])
+    overrides = os.environ.get("CJSIM_BASELINE_SET", "").split()
+    settings = [arg for setting in overrides for arg in ("--set", setting)]
+    main(["run", str(SCENARIO), "--no-html", "--out", str(folder), *settings])
     outcomes = folder / "outcomes.duckdb"
     assert outcomes.is_file(), f"cjsim run {SCENARIO} wrote no {outcomes.name}"
     return read_ranking(outcomes)
