@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from engine.cj.bt_uncertainty import fisher_information
 from engine.cj.scoring import InvalidComparisons, ItemStatus, fit_bradley_terry
 from tests.cj.designs import choix_scores, design, random_pairs, simulate
+from tests.strategies import comparison_designs
 
 TOLERANCE = 1e-6
 
@@ -40,9 +41,32 @@ def test_estimates_equal_choix_for_every_positive_alpha(design_args, alpha):
 def test_maximum_likelihood_equals_choix_on_strongly_connected_data(n, seed):
     data = design("dense", n, 6 * n * n, seed)
     fit = fit_bradley_terry(n, data, alpha=0.0)
-    if not fit.strongly_connected:  # rare at this density; the MLE does not exist then
-        return
+    assume(fit.strongly_connected)  # rare at this density; the MLE does not exist otherwise
     assert fit.unbounded.sum() == 0
+    np.testing.assert_allclose(fit.scores, choix_scores(n, data, 0.0), atol=TOLERANCE, rtol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(design_drawn=comparison_designs(rows_max=30), alpha=st.sampled_from([0.01, 0.1, 1.0]))
+def test_estimates_equal_choix_on_any_drawn_design(design_drawn, alpha):
+    """Designs drawn comparison by comparison: isolated items, repeats, one-sided and split
+    graphs arise from the drawing and shrink to the fewest comparisons that break the fit."""
+    n, data = design_drawn
+    note(f"fit_bradley_terry({n}, np.array({data.tolist()}), alpha={alpha})")
+    fit = fit_bradley_terry(n, data, alpha=alpha)
+    assert fit.converged
+    np.testing.assert_allclose(fit.scores, choix_scores(n, data, alpha), atol=TOLERANCE, rtol=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(design_drawn=comparison_designs(rows_max=20, strongly_connected=True))
+def test_any_strongly_connected_design_has_a_finite_maximum_likelihood_estimate(design_drawn):
+    n, data = design_drawn
+    note(f"fit_bradley_terry({n}, np.array({data.tolist()}), alpha=0.0)")
+    fit = fit_bradley_terry(n, data, alpha=0.0)
+    assert fit.strongly_connected
+    assert all(s is ItemStatus.ESTIMATED for s in fit.status)
+    assert np.all(np.isfinite(fit.scores))
     np.testing.assert_allclose(fit.scores, choix_scores(n, data, 0.0), atol=TOLERANCE, rtol=0)
 
 

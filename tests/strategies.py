@@ -1,0 +1,87 @@
+"""Hypothesis strategies that draw structure, not only sizes and seeds.
+
+A strategy that draws ``n`` and a seed hands Hypothesis one opaque number: a failing case
+shrinks to a smaller seed, which is no simpler. These draw the structure itself (which items
+met and which won, which pairs were played in which orientation, which fault came at which
+attempt, which callback came when), so a failure shrinks to the fewest comparisons, pairs,
+faults or callbacks that still break the property, and prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+from hypothesis import strategies as st
+
+__all__ = ["callback_histories", "comparison_designs", "fault_scripts", "pair_histories"]
+
+T = TypeVar("T")
+
+
+@st.composite
+def comparison_designs(
+    draw: st.DrawFn,
+    *,
+    n_min: int = 2,
+    n_max: int = 12,
+    rows_max: int = 40,
+    strongly_connected: bool = False,
+) -> tuple[int, np.ndarray]:
+    """``(n, rows)``: ``n`` items and ``(winner, loser)`` rows drawn one comparison at a time
+    (which two items met, which of them won; repeats allowed, items may be left out).
+
+    With ``strongly_connected`` the rows open with a drawn cycle through every item, each
+    beating the next, so every item both wins and loses inside one component: the maximum
+    likelihood estimate exists whatever else is drawn."""
+    n = draw(st.integers(n_min, n_max))
+    rows: list[tuple[int, int]] = []
+    if strongly_connected:
+        order = draw(st.permutations(range(n)))
+        rows += [(order[i], order[(i + 1) % n]) for i in range(n)]
+    # a distinct loser without a rejection: the winner plus a non-zero offset, modulo n
+    meeting = st.tuples(st.integers(0, n - 1), st.integers(1, n - 1)).map(
+        lambda drawn: (drawn[0], (drawn[0] + drawn[1]) % n)
+    )
+    rows += draw(st.lists(meeting, min_size=0 if rows else 1, max_size=rows_max))
+    return n, np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+@st.composite
+def pair_histories(
+    draw: st.DrawFn, ids: Sequence[str], *, pairs_max: int | None = None
+) -> list[tuple[str, str]]:
+    """Submitted ``(essay_a, essay_b)`` pairs over ``ids``, each pair at most once: which pairs
+    were played, in which order, and which essay of each sat in position A."""
+    every_pair = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    if not every_pair:
+        return []
+    played = draw(st.lists(st.sampled_from(every_pair), unique=True, max_size=pairs_max))
+    flipped = draw(st.lists(st.booleans(), min_size=len(played), max_size=len(played)))
+    return [(b, a) if flip else (a, b) for (a, b), flip in zip(played, flipped, strict=True)]
+
+
+def fault_scripts(
+    correlation_ids: Sequence[str], faults: st.SearchStrategy[T], *, attempts_max: int
+) -> st.SearchStrategy[dict[str, list[T]]]:
+    """For each request, what the provider does at each attempt, in order: which fault at
+    which attempt (an empty script, or attempts past its end, answer normally)."""
+    return st.fixed_dictionaries(
+        {cid: st.lists(faults, max_size=attempts_max) for cid in correlation_ids}
+    )
+
+
+def callback_histories(
+    pairs: int, *, steps_max: int = 12
+) -> st.SearchStrategy[list[tuple[str, int]]]:
+    """A sequence of callback deliveries for a wave of ``pairs`` held answers, as
+    ``(kind, index)`` steps: ``("deliver", i)`` sends pair ``i``'s answer (a second send of the
+    same ``i`` is a duplicate), ``("orphan", i)`` an answer for a pair the batch never made,
+    ``("wait", hours)`` lets that many hours pass (long enough, and a later delivery is late)."""
+    step = st.one_of(
+        st.tuples(st.just("deliver"), st.integers(0, pairs - 1)),
+        st.tuples(st.just("orphan"), st.integers(0, pairs - 1)),
+        st.tuples(st.just("wait"), st.integers(1, 6)),
+    )
+    return st.lists(step, max_size=steps_max)
