@@ -50,14 +50,28 @@ def comparison_designs(
 
 @st.composite
 def pair_histories(
-    draw: st.DrawFn, ids: Sequence[str], *, pairs_max: int | None = None
+    draw: st.DrawFn, ids: Sequence[str], *, open_min: int = 0
 ) -> list[tuple[str, str]]:
     """Submitted ``(essay_a, essay_b)`` pairs over ``ids``, each pair at most once: which pairs
-    were played, in which order, and which essay of each sat in position A."""
+    were played and which essay of each sat in position A, leaving at least ``open_min`` pairs
+    unplayed.
+
+    Half the time the drawn pairs are the ones left *open* and every other pair was played,
+    so nearly complete histories are as close to hand (and shrink as well) as nearly empty
+    ones; otherwise the drawn pairs are the ones played, in the order drawn."""
     every_pair = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
-    if not every_pair:
+    if len(every_pair) <= open_min:
         return []
-    played = draw(st.lists(st.sampled_from(every_pair), unique=True, max_size=pairs_max))
+    left_open = draw(st.booleans())
+    drawn = draw(
+        st.lists(
+            st.sampled_from(every_pair),
+            unique=True,
+            min_size=open_min if left_open else 0,
+            max_size=None if left_open else len(every_pair) - open_min,
+        )
+    )
+    played = [p for p in every_pair if p not in set(drawn)] if left_open else drawn
     flipped = draw(st.lists(st.booleans(), min_size=len(played), max_size=len(played)))
     return [(b, a) if flip else (a, b) for (a, b), flip in zip(played, flipped, strict=True)]
 

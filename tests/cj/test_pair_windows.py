@@ -17,20 +17,11 @@ from engine.cj.pairing import EssayNode, PairHistory, plan_coverage
 from engine.cj.tournament import balanced_tournament
 from tests.cj.leans import free_pushed_to
 from tests.cj.pair_rows import submitted_rows
+from tests.strategies import pair_histories
 
 
 def _ids(n):
     return [f"e{i:04d}" for i in range(n)]
-
-
-def _played(n, share, seed):
-    """A random ``share`` of all pairs of ``n`` essays, each in a random orientation."""
-    ids = _ids(n)
-    every_pair = [(ids[i], ids[j]) for i in range(n) for j in range(i + 1, n)]
-    chance = random.Random(seed)
-    chance.shuffle(every_pair)
-    played = [p if chance.random() < 0.5 else p[::-1] for p in every_pair]
-    return played[: int(share * len(every_pair))]
 
 
 def _assert_a_valid_wave(wave, history, remaining):
@@ -95,16 +86,17 @@ def test_a_large_adaptive_wave_is_as_large_and_as_even_as_over_every_open_pair(
 @given(
     n=st.integers(2, 40),
     seed=st.integers(0, 10**6),
-    share=st.floats(0.0, 1.0),
     remaining=st.integers(1, 30),
     mode=st.sampled_from(["legacy", "tiers", "schedule"]),
+    data=st.data(),
 )
 def test_windowed_waves_never_repeat_a_pair_reuse_an_essay_or_exceed_the_budget(
-    n, seed, share, remaining, mode
+    n, seed, remaining, mode, data
 ):
+    played = data.draw(pair_histories(_ids(n)), label="played")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pair_candidates, "EVERY_OPEN_PAIR_PER_ESSAY", 0)
-        history = PairHistory.from_pairs(submitted_rows(_played(n, share, seed)))
+        history = PairHistory.from_pairs(submitted_rows(played))
         schedule = balanced_tournament(_ids(n), random.Random(seed)) if mode == "schedule" else None
         essays = [
             EssayNode(e, False, random.Random(seed + i).gauss(0, 1)) for i, e in enumerate(_ids(n))
@@ -142,9 +134,9 @@ def test_windowed_coverage_covers_every_pair_without_repeats(seed):
 
 @pytest.mark.usefixtures("windows_always")
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(4, 24), seed=st.integers(0, 10**6), share=st.floats(0.0, 0.8))
-def test_windowed_lean_tiers_push_no_essay_past_two_while_a_pair_can_help_it(n, seed, share):
-    played = _played(n, share, seed)
+@given(n=st.integers(4, 24), seed=st.integers(0, 10**6), data=st.data())
+def test_windowed_lean_tiers_push_no_essay_past_two_while_a_pair_can_help_it(n, seed, data):
+    played = data.draw(pair_histories(_ids(n)), label="played")
     history = PairHistory.from_pairs(submitted_rows(played))
     skew = {e: a - b for e, (a, b) in history.positions.items()}
     seen = {tuple(sorted(p)) for p in played}
