@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 
 from engine.metrics_export import sample_value
 from engine.ports import SubmissionRejected, TaskCrashed
@@ -16,6 +18,7 @@ from tests.lps.harness import (
     http,
     make_lps,
 )
+from tests.strategies import fault_scripts
 
 
 def _api_errors(world, error_type, status):
@@ -292,6 +295,58 @@ def test_every_terminal_item_gets_exactly_one_callback():
     world.submit_and_wait([comparison_request(cid) for cid in "abcde"], 6 * 3600)
     for cid in "abcde":
         assert len(world.callbacks_for(cid)) == 1, cid
+    assert world.service.idle
+
+
+# Each fault a script may hold: the provider's answer, and the error type and retryability the
+# classification gives it (PR 3), written out here rather than read back from engine.lps.errors.
+FAULTS = {
+    "500": (http(500), "server_error", True),
+    "529": (anthropic_error(529, "overloaded_error"), "overloaded", True),
+    "429": (anthropic_error(429, "rate_limit_error"), "rate_limit", True),
+    "400": (anthropic_error(400, "invalid_request_error"), "client_error", False),
+    "max_tokens": (MAX_TOKENS, "max_tokens", False),
+    "ok": (OK, None, None),
+}
+QUEUE_MAX_RETRIES = 3  # the default: one try and three retries
+
+
+def _expected(script):
+    """(calls, error type or None) for a request whose attempts follow ``script``."""
+    for attempt, fault in enumerate([*script, "ok"]):
+        _, error_type, retryable = FAULTS[fault]
+        if error_type is None or not retryable or attempt == QUEUE_MAX_RETRIES:
+            return attempt + 1, error_type
+    raise AssertionError("unreachable: the script ends in ok")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    scripts=fault_scripts(["c0", "c1", "c2"], st.sampled_from(sorted(FAULTS)), attempts_max=5),
+    mode=st.sampled_from(["per_request", "serial_bundle"]),
+)
+def test_any_fault_sequence_ends_in_one_callback_after_the_attempts_the_policy_allows(
+    scripts, mode
+):
+    """Which fault comes at which attempt of which request is drawn: each request is called
+    until it answers, fails with an error retrying cannot fix, or has had three retries; then
+    it gets exactly one callback, saying so."""
+    note(f"make_lps(scripts={ {cid: [FAULTS[f][0] for f in s] for cid, s in scripts.items()} })")
+    world = make_lps(
+        scripts={cid: [FAULTS[f][0] for f in script] for cid, script in scripts.items()},
+        QUEUE_PROCESSING_MODE=mode,
+    )
+    world.submit_and_wait([comparison_request(cid) for cid in scripts], 600)
+    for cid, script in scripts.items():
+        calls, error_type = _expected(script)
+        (result,) = world.callbacks_for(cid)
+        assert len(world.provider.call_times(cid)) == calls, cid
+        assert result.request_metadata["attempts"] == calls, cid
+        if error_type is None:
+            assert result.error_detail is None, cid
+            assert result.winner == "Essay A", cid
+        else:
+            assert result.error_detail.error_type == error_type, cid
     assert world.service.idle
 
 
