@@ -87,15 +87,19 @@ def fault_scripts(
 
 
 def callback_histories(
-    pairs: int, *, steps_max: int = 12
-) -> st.SearchStrategy[list[tuple[str, int]]]:
+    pairs: int, *, waits_s: Sequence[float], steps_max: int = 12
+) -> st.SearchStrategy[list[tuple[str, float]]]:
     """A sequence of callback deliveries for a wave of ``pairs`` held answers, as
-    ``(kind, index)`` steps: ``("deliver", i)`` sends pair ``i``'s answer (a second send of the
+    ``(kind, value)`` steps: ``("deliver", i)`` sends pair ``i``'s answer (a second send of the
     same ``i`` is a duplicate), ``("orphan", i)`` an answer for a pair the batch never made,
-    ``("wait", hours)`` lets that many hours pass (long enough, and a later delivery is late)."""
-    step = st.one_of(
-        st.tuples(st.just("deliver"), st.integers(0, pairs - 1)),
-        st.tuples(st.just("orphan"), st.integers(0, pairs - 1)),
-        st.tuples(st.just("wait"), st.integers(1, 6)),
-    )
+    ``("wait", s)`` lets ``s`` seconds (one of ``waits_s``) pass: past a deadline, a later
+    delivery is superseded or late."""
+    values = {
+        "deliver": st.integers(0, pairs - 1),
+        "orphan": st.integers(0, pairs - 1),
+        "wait": st.sampled_from(list(waits_s)),
+    }
+    # deliveries three times as often as the others, so whole waves get answered too
+    kinds = st.sampled_from(["deliver", "deliver", "deliver", "orphan", "wait"])
+    step = kinds.flatmap(lambda kind: st.tuples(st.just(kind), values[kind]))
     return st.lists(step, max_size=steps_max)

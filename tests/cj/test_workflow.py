@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.cj.callbacks import OrphanCallback
 from engine.cj.grade_scales import scale_named
@@ -22,6 +24,7 @@ from tests.cj.world import (
     request,
     strength_judge,
 )
+from tests.strategies import callback_histories
 
 
 def _eng5_world(**settings):
@@ -202,6 +205,59 @@ def test_orphan_duplicate_and_late_callbacks_are_counted_logged_and_harmless():
         assert sample_value(registry, "cj_callbacks_processed_total", status=status) == 1
     finalized_at = world.events("cj.batch.finalized")[0].t
     assert all(r.t < finalized_at for r in world.events("cj.callback.applied"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    # waits around the 900 s callback deadline and the 4 h stuck threshold
+    history=callback_histories(5, waits_s=[1.0, 600.0, 1200.0, 3600.0, 5 * 3600.0], steps_max=15),
+    legacy_no_deadline=st.booleans(),
+)
+def test_any_callback_history_is_classified_once_and_applies_each_pair_at_most_once(
+    history, legacy_no_deadline
+):
+    """The one wave's five answers are held; the drawn history delivers them (some twice, some
+    never), sends orphans, and lets time pass across the callback deadline and the stuck-batch
+    threshold (or, under LEGACY_NO_CALLBACK_DEADLINE, without a deadline, so that answers to a
+    recovered batch come late). Whatever the order: each callback is classified exactly once
+    (applied, duplicate, late or orphan), no pair is applied twice, the counters match the rows,
+    and the batch ends finalised once."""
+    world = make_world(MAX_PAIRWISE_COMPARISONS=5, LEGACY_NO_CALLBACK_DEADLINE=legacy_no_deadline)
+    world.responder.hold = lambda req: True
+    topic = world.ctx.settings.CJ_CALLBACK_TOPIC
+
+    async def main():
+        batch = await world.service.submit_batch(request(10))
+        await world.runtime.sleep(10)  # the wave is out and its five answers are held
+        first_wave = list(world.responder.held[:5])
+        for kind, value in history:
+            if kind == "deliver":
+                await world.bus.publish(topic, first_wave[value])
+            elif kind == "orphan":
+                stray = world.responder.received[value].model_copy(
+                    update={"correlation_id": f"no-such-pair-{value}"}
+                )
+                await world.bus.publish(topic, callback_for(stray, "Essay A", world.runtime))
+            else:
+                await world.runtime.sleep(value)
+        await world.runtime.sleep(12 * 3600)  # deadlines, resubmissions and the monitor settle
+        return batch
+
+    batch = world.run(main)
+    sent = sum(kind in ("deliver", "orphan") for kind, _ in history)
+    kinds = ("applied", "duplicate", "late", "orphan")
+    classified = {kind: world.events(f"cj.callback.{kind}") for kind in kinds}
+    # a pair whose deadline passed (after its resubmissions) is applied as an error, too
+    by_deadline = len(world.events("cj.pair.deadline_failed"))
+    assert sum(len(records) for records in classified.values()) == sent + by_deadline
+    assert len(classified["orphan"]) == sum(kind == "orphan" for kind, _ in history)
+    applied_pairs = [r.ids["correlation_id"] for r in classified["applied"]]
+    assert len(applied_pairs) == len(set(applied_pairs))
+    state = world.state(batch)
+    assert (state.completed_comparisons, state.failed_comparisons) == world.store_counts(batch)
+    assert state.state.terminal
+    (finalized,) = world.events("cj.batch.finalized")
+    assert all(r.t <= finalized.t for r in classified["applied"])
 
 
 def test_a_late_callback_is_applied_under_the_legacy_toggle():
