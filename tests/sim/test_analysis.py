@@ -86,8 +86,13 @@ def test_the_queue_tables_see_the_stuck_item_expire(regular):
     assert sum(r["items"] for r in expired) == report["queue"]["processing_timeouts"] == 1
     _, _, analysis = regular
     waits = analysis["queue_wait_percentiles"][0]
-    assert waits["items"] == 288
-    assert 0 <= waits["p50_s"] <= waits["p95_s"] <= waits["max_s"]
+    assert waits == {  # the seeded run's queue waits, on the log's microsecond grid
+        "items": 288,
+        "p50_s": 10.439589,
+        "p95_s": 88.971737,
+        "p99_s": 313.592687,
+        "max_s": 318.264589,
+    }
 
 
 def test_the_analysis_is_the_same_every_time(regular):
@@ -100,14 +105,15 @@ def test_the_analysis_sees_lost_updates_under_the_legacy_toggle():
     outcome = _run("concurrent_callbacks", "LEGACY_COUNTERS_WITHOUT_LOCK=true")
     (completion,) = analyse(outcome)["completion_vs_store"]
     assert completion["counters_match"] is False
-    assert completion["completed"] < completion["db_completed"]
+    # 64 results in the rows, and the counter kept one of them (as test_workflow finds)
+    assert (completion["completed"], completion["db_completed"]) == (1, 64)
 
 
 def test_the_analysis_sees_anchors_stuck_in_position_a_under_the_legacy_toggle():
     outcome = _run("eng5_regular_24", "ENABLE_COMPARISON_POSITION_BALANCING=false")
     rows = analyse(outcome)["positions_by_role"]
     positions = {(r["role"], r["position"]): r["comparisons"] for r in rows}
-    assert positions[("anchor", "A")] > 2 * positions[("anchor", "B")]
+    assert (positions[("anchor", "A")], positions[("anchor", "B")]) == (217, 71)
 
 
 def test_write_outcomes_leaves_a_database_with_the_outcome_tables(regular, tmp_path):
@@ -162,7 +168,7 @@ def test_provider_calls_carry_model_tokens_and_cost_and_agree_with_the_report_us
         ).fetchone()
     errors = report["errors_by_type"]
     garbled = errors.get("max_tokens", 0) + errors.get("invalid_response", 0)
-    assert billed_errors == garbled > 0
+    assert billed_errors == garbled == 3  # one truncated answer, two garbled
     assert billed_cost > 0
     assert usage["billed_calls"] == report["batches"][0]["completed"] + garbled
 

@@ -147,7 +147,8 @@ def test_a_stuck_call_hangs_and_a_crash_kills_the_worker():
     runtime = SimRuntime()
     provider, _ = _provider(runtime, FaultSpec(kind=FaultKind.STUCK, hang_s=5000))
     verdict = _answer(provider, runtime, _call())
-    assert runtime.now() > 5000
+    # the 5000 s hang, then the call's own latency (1.328 s), and not a moment more
+    assert runtime.now() == pytest.approx(5000 + verdict.response_time_ms / 1000, abs=1e-3)
     assert verdict.winner in ("Essay A", "Essay B")
     provider, _ = _provider(runtime, FaultSpec(kind=FaultKind.WORKER_CRASH))
     assert isinstance(_answer(provider, runtime, _call()), WorkerCrash)
