@@ -122,7 +122,8 @@ def test_retry_delays_follow_the_policy():
     assert retry_delay_s(_classify(401), 0, settings, rng) is None
     assert retry_delay_s(_classify(500), 3, settings, rng) is None  # QUEUE_MAX_RETRIES = 3
     delays = [retry_delay_s(_classify(500), n, settings, rng) for n in range(3)]
-    assert all(0.75 * 4 * 2**n <= d <= 4 * 2**n for n, d in enumerate(delays))  # base 4 s
+    # base 4 s doubled per retry, each less up to 25 % of seeded jitter: 3..4, 6..8, 12..16 s
+    assert delays == pytest.approx([3.088397953549706, 7.200001996709295, 14.861081387353638])
 
 
 def test_dispatch_is_by_priority_then_arrival_and_a_retry_keeps_its_place():

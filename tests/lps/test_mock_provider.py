@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,8 @@ def test_the_default_mode_fails_at_its_error_rate_and_named_modes_never_fail():
     failures = [
         a for a in _answers("default", 400, MOCK_ERROR_RATE=0.25) if isinstance(a, ProviderError)
     ]
-    assert 60 <= len(failures) <= 140
-    assert {f.error_type for f in failures} <= {"rate_limit", "server_error"}
+    # 117 of the seeded 400 at a rate of 0.25 (100 expected), of the two kinds the mode raises
+    assert Counter(f.error_type for f in failures) == {"server_error": 77, "rate_limit": 40}
     named = _answers("eng5_anchor_gpt51_low", 100, MOCK_ERROR_RATE=1.0)
     assert not any(isinstance(a, ProviderError) for a in named)
 
