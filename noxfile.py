@@ -193,10 +193,9 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
         "tests/live_mode/test_secrets.py",
         "tests/live_mode/test_secrets_edges.py",
     ),
-    "sim/harness/invariants.py": (
-        "tests/sim/test_invariants.py",
-        "tests/sim/test_invariants_edges.py",
-    ),
+    # Not tests/sim/test_invariants.py: it breaks each rule under its legacy toggle in whole
+    # simulated runs (seconds each, past the 900 s cap); the edges build each event log by hand.
+    "sim/harness/invariants.py": ("tests/sim/test_invariants_edges.py",),
     # Not the contract suite: it starts PostgreSQL; the SimStore rules are tested on their own.
     "sim/adapters/store.py": ("tests/test_sim_store.py", "tests/test_sim_store_edges.py"),
 }
