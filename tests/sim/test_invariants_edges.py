@@ -301,6 +301,13 @@ def test_a_first_callback_of_two_breaks():
     )
 
 
+def test_a_first_callback_that_moves_nothing_leaves_the_count_at_zero():
+    log = Log()
+    log.applied(0, 0)
+    assert not log.results()["no_lost_counter_updates"].ok
+    assert log.monitor.last_callbacks == {1: 0}
+
+
 def test_a_stale_callback_leaves_the_count_where_the_highest_one_left_it():
     log = Log()
     log.applied(1, 0)
