@@ -59,8 +59,8 @@ def test_anchor_winners_are_plausible_for_their_grades():
         gap = ladder.index(grade(winner)) - ladder.index(grade(loser))
         agree += gap > 0
         disagree += gap < 0
-    assert agree >= 55
-    assert disagree <= 3
+    # of the recorded 66 verdicts: 60 for the better-graded anchor, 3 against, 3 between equals
+    assert (agree, disagree, len(trace.results)) == (60, 3, 66)
 
 
 def test_percentiles_interpolate_at_n_minus_one_p():
