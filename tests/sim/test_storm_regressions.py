@@ -38,7 +38,7 @@ def test_failure_2_a_hung_call_no_longer_starves_the_other_batches():
     assert _broken(fixed) == []
     deadline_s = fixed.settings.PROVIDER_CALL_DEADLINE_S
     deadlines = [r for r in fixed.log.records() if r.kind == "lps.call.deadline"]
-    assert deadlines
+    assert len(deadlines) == 19  # each hung call of the seeded run cut at the deadline
     assert all(r.fields["deadline_s"] == deadline_s for r in deadlines)
     # the batches finish about 21 times sooner once a hung call holds nobody
     assert (legacy.virtual_seconds, fixed.virtual_seconds) == pytest.approx((21820.0, 1048.216))
