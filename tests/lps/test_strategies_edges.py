@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
 from engine.lps.errors import WorkerCrash
 from engine.lps.strategies import settle
 from engine.metrics_export import sample_value
@@ -21,11 +21,13 @@ from tests.lps.harness import (
     BILLED_MAX_TOKENS,
     CRASH,
     OK,
+    ScriptedProvider,
     anthropic_error,
     comparison_request,
     hang,
     http,
     make_lps,
+    ok_with,
 )
 
 SERIAL = {"QUEUE_PROCESSING_MODE": "serial_bundle", "LPS_WORKERS": 1}
@@ -156,8 +158,7 @@ def test_a_serial_bundle_is_announced_once_with_its_size_and_counted():
         "mode": "serial_bundle",
     }
     bundle_id = started.ids["bundle_id"]
-    prefix, _, suffix = bundle_id.partition(":")
-    assert (prefix, len(suffix)) == ("serial_bundle", 12)
+    assert bundle_id == "serial_bundle:cd04ed9f-fee"  # the mode, then 12 characters of a seeded id
     dispatched = world.events("lps.item.dispatched")
     assert [r.fields["bundle_id"] for r in dispatched] == [bundle_id] * 3
     assert [r.fields["bundle_size"] for r in dispatched] == [3, 3, 3]
@@ -165,6 +166,9 @@ def test_a_serial_bundle_is_announced_once_with_its_size_and_counted():
     assert _metric(world, "llm_provider_serial_bundle_calls_total", **labels) == 1
     assert _metric(world, "llm_provider_serial_bundle_items_per_call_count", **labels) == 1
     assert _metric(world, "llm_provider_serial_bundle_items_per_call_sum", **labels) == 3
+    # each call's own second, though the calls started at 0.5, 1.5 and 2.5 s
+    timing = {"provider": "scripted", "status": "success"}
+    assert _metric(world, "llm_provider_queue_processing_time_seconds_sum", **timing) == 3.0
 
 
 def test_per_request_bundles_are_announced_but_not_counted_as_serial_bundles():
@@ -563,8 +567,9 @@ def test_a_crash_in_a_bundle_hands_back_only_the_items_not_reached():
 
 
 def test_settle_refuses_a_worker_crash():
-    with pytest.raises(AssertionError, match="a worker crash is handled by the strategy"):
+    with pytest.raises(AssertionError) as refused:
         asyncio.run(settle(None, None, WorkerCrash("boom"), elapsed_s=0.0))  # type: ignore[arg-type]
+    assert str(refused.value) == "a worker crash is handled by the strategy, not settled"
 
 
 # --- skipped items ---------------------------------------------------------------------------
@@ -582,3 +587,136 @@ def test_an_item_expired_while_it_waited_its_turn_is_skipped_and_named():
     bundle_id = world.events("lps.bundle.started")[0].ids["bundle_id"]
     assert skipped.ids["correlation_id"] == "c1"
     assert dict(skipped.fields) == {"status": "expired", "bundle_id": bundle_id}
+
+
+def test_an_item_skipped_mid_bundle_does_not_end_the_bundle():
+    """c0 and c1 arrive at 0 s, c2 at 10 s, all inside a 12 s window; c0's call runs until 42 s,
+    past c1's 36 s TTL but not c2's (46 s): c1 is skipped, c2 called in the same bundle."""
+    world = make_lps(
+        **SERIAL,
+        scripts={"c0": [hang(30.0)]},
+        SERIAL_BUNDLE_WINDOW_S=12.0,
+        QUEUE_REQUEST_TTL_HOURS=0.01,
+        QUEUE_CLEANUP_INTERVAL_S=3600,
+    )
+
+    async def main():
+        await world.service.submit(comparison_request("c0"))
+        await world.service.submit(comparison_request("c1"))
+        await world.runtime.sleep(10.0)
+        await world.service.submit(comparison_request("c2"))
+        await world.runtime.sleep(600)
+
+    world.run(main)
+    (started,) = world.events("lps.bundle.started")
+    assert started.fields["size"] == 3
+    (skipped,) = world.events("lps.item.skipped")
+    row = next(i for i in world.service.ledger.items.values() if i.correlation_id == "c1")
+    assert skipped.ids == {"queue_id": row.queue_id, "correlation_id": "c1"}
+    assert world.provider.call_times("c2") == [42.0]
+    assert world.events("lps.bundle.released") == []
+    # the admission taken for c1 and not used went on to c2; none is left over
+    assert world.service.gates.gate(("scripted", "claude-x")).in_flight == 0
+
+
+def test_a_skipped_last_item_hands_its_unused_admission_back():
+    world = make_lps(
+        **SERIAL,
+        scripts={"c0": [hang(40.0)]},
+        QUEUE_REQUEST_TTL_HOURS=0.01,
+        QUEUE_CLEANUP_INTERVAL_S=3600,
+    )
+    world.submit_and_wait(_requests(2), 600)
+    assert len(world.events("lps.item.skipped")) == 1
+    assert world.service.gates.gate(("scripted", "claude-x")).in_flight == 0
+
+
+def test_a_bundle_cancelled_mid_call_puts_the_rest_back_as_cancelled():
+    world = make_lps(**SERIAL)
+
+    async def main():
+        for request in _requests(3):
+            await world.service.submit(request)
+        await world.runtime.sleep(1.0)  # c0's call (0.5 to 1.5 s) is under way
+        world.service.stop()
+        await world.runtime.sleep(10)
+
+    world.run(main)
+    (released,) = world.events("lps.bundle.released")
+    assert (released.t, dict(released.fields)) == (1.0, {"released": 2, "reason": "cancelled"})
+    assert released.ids == {"bundle_id": "serial_bundle:cd04ed9f-fee"}
+
+
+def test_a_zero_window_takes_what_is_queued_at_once():
+    """c1 arrives one scheduling step after c0: a bundle that waited even a zero window would
+    hold both."""
+    world = make_lps(**SERIAL, SERIAL_BUNDLE_WINDOW_S=0.0)
+
+    async def main():
+        await world.service.submit(comparison_request("c0"))
+        await world.runtime.sleep(0)
+        await world.service.submit(comparison_request("c1"))
+        await world.runtime.sleep(60)
+
+    world.run(main)
+    assert _sizes(world) == [1, 1]
+
+
+def test_per_item_policy_completes_each_item_as_its_call_ends():
+    world = make_lps(**SERIAL)
+    world.submit_and_wait(_requests(3), 600)
+    published = [(r.ids["correlation_id"], r.t) for r in world.events("lps.callback.published")]
+    assert published == [("c0", 1.5), ("c1", 2.5), ("c2", 3.5)]
+
+
+def test_the_original_bundle_marks_every_item_with_its_bundle_id():
+    world = make_lps(**SERIAL, BUNDLE_FAILURE_POLICY="whole_bundle")
+    world.submit_and_wait(_requests(3), 600)
+    (started,) = world.events("lps.bundle.started")
+    assert started.ids == {"bundle_id": "serial_bundle:cd04ed9f-fee"}
+    dispatched = world.events("lps.item.dispatched")
+    assert [(r.t, r.fields["bundle_id"]) for r in dispatched] == [
+        (0.5, "serial_bundle:cd04ed9f-fee")
+    ] * 3
+    rows = world.service.ledger.items.values()
+    assert {row.bundle_id for row in rows} == {"serial_bundle:cd04ed9f-fee"}
+
+
+def test_a_gate_pause_in_the_original_bundle_still_completes_what_succeeded():
+    """c0 answers that no request remains for 20 s: the gate holds c1's call back, c1 and c2 go
+    back in line, and c0's held success is published then, not lost."""
+    exhausted = RateLimitHints(requests_remaining=0, requests_reset_s=20.0)
+    world = make_lps(
+        scripts={"c0": [ok_with(exhausted)]},
+        QUEUE_PROCESSING_MODE="serial_bundle",
+        BUNDLE_FAILURE_POLICY="whole_bundle",
+        LPS_WORKERS=2,
+    )
+    world.submit_and_wait(_requests(3), 600)
+    first = world.events("lps.callback.published")[0]
+    assert (first.ids["correlation_id"], first.t) == ("c0", 1.5)
+    assert world.callbacks_for("c0")[0].winner == "Essay A"
+    assert all(len(world.callbacks_for(f"c{i}")) == 1 for i in range(3))
+
+
+def test_each_provider_s_calls_are_gated_announced_and_counted_under_its_adapter():
+    world = make_lps(LPS_WORKERS=1)
+    other = ScriptedProvider(world.runtime, name="other-adapter")
+    adapters = {"anthropic": world.provider, "openai": other}
+    world.service.ctx.provider_for = lambda name: adapters[name]
+    world.submit_and_wait(
+        [comparison_request("a0"), comparison_request("o0", provider="openai")], 60
+    )
+    gates = [
+        (r.fields["provider"], r.fields["model"]) for r in world.events("lps.concurrency.changed")
+    ]
+    assert gates == [("scripted", "claude-x"), ("other-adapter", "claude-x")]
+    started = [
+        (r.fields["provider"], r.fields["resolved_provider"])
+        for r in world.events("lps.bundle.started")
+    ]
+    assert started == [("anthropic", "scripted"), ("openai", "other-adapter")]
+    assert [(cid, call["provider"]) for cid, call in _calls(world)] == [
+        ("a0", "scripted"),
+        ("o0", "other-adapter"),
+    ]
