@@ -27,8 +27,10 @@ def _essays(n, anchors=0):
     return [EssayNode(f"e{i:04d}", i < anchors, 0.0) for i in range(n)]
 
 
-def _run_coverage(n, budget, seed):
-    essays, history, rows = _essays(n), PairHistory.empty(), []
+def _run_coverage(n, budget, seed, played=()):
+    """Coverage waves until the planner stops, after the ``played`` pairs (wave 0)."""
+    rows = submitted_rows(played, 0)
+    essays, history = _essays(n), PairHistory.from_pairs(rows)
     for iteration in range(1, 10 * n):
         wave = plan_coverage(
             essays,
@@ -47,6 +49,20 @@ def _run_coverage(n, budget, seed):
 @given(n=st.integers(2, 30), budget=st.integers(1, 500), seed=st.integers(0, 10**6))
 def test_coverage_never_repeats_a_pair_never_exceeds_the_budget_and_covers_all(n, budget, seed):
     rows = _run_coverage(n, budget, seed)
+    keys = [r.pair_key for r in rows]
+    assert len(keys) == len(set(keys))
+    assert len(rows) == min(budget, n * (n - 1) // 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 16), extra=st.integers(0, 150), seed=st.integers(0, 10**6), data=st.data())
+def test_coverage_after_any_history_repeats_nothing_and_fills_the_budget(n, extra, seed, data):
+    """Coverage picked up mid-batch: whatever pairs were already played, in whatever
+    orientation, the waves never repeat one, never pass the budget, and stop only at it or
+    with every pair compared."""
+    played = data.draw(pair_histories([e.essay_id for e in _essays(n)]), label="played")
+    budget = len(played) + extra
+    rows = _run_coverage(n, budget, seed, played)
     keys = [r.pair_key for r in rows]
     assert len(keys) == len(set(keys))
     assert len(rows) == min(budget, n * (n - 1) // 2)
