@@ -256,4 +256,5 @@ def test_the_skew_invariant_holds_where_the_greedy_broke_it():
     assert fixed.invariants["position_skew_within_limit"].ok
     greedy, pairs = _anchor_66_counts(GREEDY_BREAKS_SEED, ["LEGACY_GREEDY_ORIENTATION=true"])
     assert not greedy.invariants["position_skew_within_limit"].ok
-    assert max(abs(a - b) for a, b in _counts(pairs).values()) >= 3
+    # one anchor ends three off (3/11 = 0.273 > 0.2), every other anchor one off
+    assert sorted(abs(a - b) for a, b in _counts(pairs).values()) == [1] * 11 + [3]
