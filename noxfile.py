@@ -15,6 +15,10 @@ from pathlib import Path
 
 import nox
 
+sys.path.insert(0, str(Path(__file__).parent / "tools"))
+# tools/ is not a package: the report's rules live beside the other tools, not in the product.
+import mutation_report
+
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -159,17 +163,17 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
         "tests/cj/test_pairing_edges.py",
     ),
     "engine/cj/pair_candidates.py": ("tests/cj/test_pair_windows.py", "tests/cj/test_pairing.py"),
-    "engine/cj/pair_matching.py": ("tests/cj/test_pair_windows.py", "tests/cj/test_pairing.py"),
+    "engine/cj/pair_matching.py": (
+        "tests/cj/test_pair_windows.py",
+        "tests/cj/test_pairing.py",
+        "tests/cj/test_pair_matching_edges.py",
+    ),
     "engine/cj/callbacks.py": (
         "tests/cj/test_callback_deadline.py",
         "tests/cj/test_callbacks_edges.py",
     ),
     "engine/cj/grading.py": ("tests/cj/test_grading.py", "tests/cj/test_grading_edges.py"),
-    "engine/cj/scoring.py": (
-        "tests/cj/test_scoring.py",
-        "tests/cj/test_grading.py",
-        "tests/cj/test_scoring_edges.py",
-    ),
+    "engine/cj/scoring.py": ("tests/cj/test_scoring.py", "tests/cj/test_scoring_edges.py"),
     "engine/lps/errors.py": ("tests/lps/test_errors.py", "tests/lps/test_errors_edges.py"),
     "engine/lps/retry.py": ("tests/lps/test_errors.py", "tests/lps/test_retry_edges.py"),
     "engine/lps/queue.py": (
@@ -200,6 +204,7 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
     "sim/adapters/store.py": ("tests/test_sim_store.py", "tests/test_sim_store_edges.py"),
 }
 MUTANTS_ROOT = Path("mutants")  # git-ignored: one scratch copy per module, and the reports
+MUTANTS_EQUIVALENT = Path("tests/equivalent_mutants.toml")  # survivors no test can tell apart
 MUTANTS_MODULE_WALL_S_MAX = 900.0  # a module's whole mutmut run, then it is stopped
 # Everything the mapped tests read: the scenarios, their schemas and the traces they replay.
 MUTANTS_COPIED = ("engine", "sim", "tests", "scenarios", "schemas", "traces", "pyproject.toml")
@@ -211,9 +216,10 @@ def mutants(session: nox.Session) -> None:
     MUTATION_TARGETS, each module against its own test files only, in a scratch copy of the tree
     under mutants/<module>/ (engine/ and sim/ are never touched), niced (it is a background job
     on a shared machine) and stopped after MUTANTS_MODULE_WALL_S_MAX. Survivors, with their
-    diffs, go to mutants/report.json and mutants/report.txt; survivors do not fail the session,
-    a module whose run broke or was stopped does. One module:
-    nox -s mutants -- engine/cj/completion.py"""
+    diffs, go to mutants/report.json and mutants/report.txt, scored by tools/mutation_report.py
+    against the equivalent mutants of MUTANTS_EQUIVALENT. A module whose run broke or was
+    stopped fails the session, and so does one with under 90% of its non-equivalent mutants
+    detected. One module: nox -s mutants -- engine/cj/completion.py"""
     session.install("-e", ".[dev]")
     targets = session.posargs or list(MUTATION_TARGETS)
     unknown = [t for t in targets if t not in MUTATION_TARGETS]
@@ -223,18 +229,24 @@ def mutants(session: nox.Session) -> None:
     results = {module: _mutate_module(session, python, module) for module in targets}
     report = MUTANTS_ROOT / "report.json"
     previous = json.loads(report.read_text()) if report.is_file() else {}
-    report.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
-    (MUTANTS_ROOT / "report.txt").write_text(_mutants_text({**previous, **results}))
-    session.log(f"mutants: report in {report} and {MUTANTS_ROOT / 'report.txt'}")
-    for module, result in results.items():
-        session.log(
-            f"  {module}: {result['mutants']} mutants, {result['killed']} killed, "
-            f"{len(result['survivors'])} survived, {result['wall_s']:.1f} s"
-            + (f", {result['error']}" if result["error"] else "")
-        )
-    broken = [module for module, result in results.items() if result["error"]]
+    everything = {**previous, **results}  # the modules of earlier runs stay in the report
+    report.write_text(json.dumps(everything, indent=2) + "\n")
+    equivalents = mutation_report.load_equivalents(MUTANTS_EQUIVALENT)
+    text, _ = mutation_report.text(everything, equivalents)
+    (MUTANTS_ROOT / "report.txt").write_text(text)
+    table, scores = mutation_report.text(results, equivalents)
+    for line in table.splitlines()[: len(results) + 2]:  # the header, a row each, the total
+        session.log(line)
+    session.log(f"mutants: every survivor's diff in {MUTANTS_ROOT / 'report.txt'}")
+    broken = [s.module for s in scores if s.error]
     if broken:
         session.error(f"mutmut did not finish on: {', '.join(broken)}")
+    weak = [f"{s.module} ({s.score:.1%})" for s in scores if s.score < mutation_report.SCORE_MIN]
+    if weak:
+        session.error(
+            f"under {mutation_report.SCORE_MIN:.0%} of the non-equivalent mutants detected: "
+            + ", ".join(weak)
+        )
 
 
 def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, object]:
@@ -306,24 +318,3 @@ def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, 
         "error": error,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def _mutants_text(results: dict[str, dict[str, object]]) -> str:
-    lines = ["module  mutants  killed  survived  wall_s"]
-    for module, result in results.items():
-        survivors = result["survivors"]
-        assert isinstance(survivors, list)
-        lines.append(
-            f"{module}  {result['mutants']}  {result['killed']}  {len(survivors)}  "
-            f"{result['wall_s']}" + (f"  ({result['error']})" if result["error"] else "")
-        )
-    for module, result in results.items():
-        survivors = result["survivors"]
-        assert isinstance(survivors, list)
-        for survivor in survivors:
-            lines += [
-                "",
-                f"## {module}: {survivor['name']} ({survivor['status']})",
-                survivor["diff"],
-            ]
-    return "\n".join(lines) + "\n"
