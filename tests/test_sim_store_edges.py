@@ -274,6 +274,17 @@ def test_a_negative_latency_is_refused_with_its_value(latency_s):
     assert str(caught.value) == expected
 
 
+def test_statements_cost_no_time_unless_a_latency_is_given():
+    async def main():
+        async with store.transaction() as tx:
+            await tx.insert(Counter(name="a", value=1))
+        return runtime.now()
+
+    runtime = SimRuntime()
+    store = SimStore(runtime)
+    assert runtime.run(main()) == 0.0
+
+
 def test_a_zero_latency_is_accepted_and_costs_no_time():
     async def main(runtime, store):
         await seed(store, Counter(name="a", value=1))
