@@ -12,12 +12,22 @@ from datetime import timedelta
 import pytest
 
 from engine.contracts import PromptBlock
-from engine.lps.calls import ProviderCall, ProviderVerdict, TokenUsage
+from engine.lps.calls import ProviderCall, ProviderVerdict, RateLimitHints, TokenUsage
 from engine.lps.queue import QueueItem, QueueStatus
 from engine.metrics_export import sample_value
 from engine.ports import SubmissionRejected, TaskCrashed
 from sim.adapters.runtime import SimRuntime
-from tests.lps.harness import OK, comparison_request, hang, http, make_lps
+from tests.lps.harness import (
+    BILLED_MAX_TOKENS,
+    CRASH,
+    OK,
+    ScriptedProvider,
+    comparison_request,
+    hang,
+    http,
+    make_lps,
+    ok_with,
+)
 
 # One worker, a 30 min TTL, and nothing else that could end a wait of an hour.
 PATIENT = {
@@ -248,6 +258,7 @@ def test_a_stuck_item_expires_at_the_first_sweep_past_its_timeout():
     assert result.error_detail.error_type == "processing_timeout"
     (zombie,) = world.events("lps.zombie.discarded")
     assert (zombie.t, dict(zombie.fields)) == (5000.0, {"outcome": "ProviderVerdict"})
+    assert zombie.ids == {"queue_id": _rows(world)["stuck"].queue_id, "correlation_id": "stuck"}
     assert _rows(world)["stuck"].status is QueueStatus.EXPIRED
 
 
@@ -284,8 +295,14 @@ def test_a_timeout_s_error_names_the_deadline():
     detail = result.error_detail
     assert detail.error_type == "timeout"
     assert detail.message == "no answer within the 2.5 s call deadline"
-    assert detail.details["call_deadline_s"] == 2.5
-    assert detail.details["http_status"] is None
+    assert detail.details == {
+        "error_type": "timeout",
+        "retryable": True,
+        "provider": "scripted",
+        "http_status": None,
+        "retry_after_s": None,
+        "call_deadline_s": 2.5,
+    }
 
 
 def test_calls_answered_in_time_leave_no_deadline_behind():
@@ -486,3 +503,195 @@ def test_a_provider_call_carries_the_request_s_overrides():
     request = base.model_copy(update={"llm_config_overrides": overrides})
     call, _ = _recorded(request, LLM_MAX_TOKENS=777)
     assert (call.max_tokens, call.temperature, call.model) == (300, 0.2, "")
+
+
+# --- the original's whole bundles -------------------------------------------------------------
+
+WHOLE = {
+    "QUEUE_PROCESSING_MODE": "serial_bundle",
+    "BUNDLE_FAILURE_POLICY": "whole_bundle",
+    "LPS_WORKERS": 1,
+}
+
+
+def _wait_sum(world, result: str = "success", mode: str = "serial_bundle") -> float:
+    return sample_value(
+        world.registry,
+        "llm_provider_queue_wait_time_seconds_sum",
+        queue_processing_mode=mode,
+        result=result,
+    )
+
+
+def test_a_whole_bundle_is_marked_processing_at_once_and_waits_from_then():
+    world = make_lps(**WHOLE)
+    world.submit_and_wait([comparison_request(f"c{i}") for i in range(3)], 600)
+    rows = _rows(world)
+    started = world.runtime.epoch + timedelta(seconds=0.5)
+    assert {cid: row.processing_started_at for cid, row in rows.items()} == dict.fromkeys(
+        ("c0", "c1", "c2"), started
+    )
+    (bundle,) = world.events("lps.bundle.started")
+    assert {row.bundle_id for row in rows.values()} == {bundle.ids["bundle_id"]}
+    dispatched = world.events("lps.item.dispatched")
+    assert [(r.t, r.fields["bundle_id"], r.fields["bundle_size"]) for r in dispatched] == [
+        (0.5, bundle.ids["bundle_id"], 3)
+    ] * 3
+    assert _wait_sum(world) == 1.5  # each waited 0.5 s, though called at 0.5, 1.5 and 2.5 s
+
+
+def test_items_of_a_serial_bundle_wait_until_their_own_call():
+    world = make_lps(QUEUE_PROCESSING_MODE="serial_bundle", LPS_WORKERS=1)
+    world.submit_and_wait([comparison_request(f"c{i}") for i in range(3)], 600)
+    rows = _rows(world)
+    epoch = world.runtime.epoch
+    assert {cid: row.processing_started_at for cid, row in rows.items()} == {
+        "c0": epoch + timedelta(seconds=0.5),
+        "c1": epoch + timedelta(seconds=1.5),
+        "c2": epoch + timedelta(seconds=2.5),
+    }
+    (bundle,) = world.events("lps.bundle.started")
+    assert {row.bundle_id for row in rows.values()} == {bundle.ids["bundle_id"]}
+    assert _wait_sum(world) == 4.5
+
+
+@pytest.mark.parametrize("silent_expiry", [False, True])
+def test_a_held_success_of_an_item_expired_meanwhile_is_suppressed(silent_expiry):
+    """c0 succeeds and is held for the bundle; c1 hangs; the sweep at 630 s expires both (their
+    calls started at 0.5 and 1.5 s); c2's success ends the bundle, and c0's held success finds
+    it expired: nothing more is published for it."""
+    world = make_lps(
+        **WHOLE,
+        scripts={"c1": [hang(700)]},
+        QUEUE_PROCESSING_TIMEOUT_S=600,
+        PROVIDER_CALL_DEADLINE_S=7200,
+        LEGACY_NO_CALLBACK_ON_EXPIRY=silent_expiry,
+    )
+    world.submit_and_wait([comparison_request(f"c{i}") for i in range(3)], 3600)
+    (suppressed,) = world.events("lps.callback.suppressed")
+    assert (suppressed.t, suppressed.ids["correlation_id"]) == (631.0, "c0")
+    assert dict(suppressed.fields) == {"status": "expired", "attempted": "completed"}
+    assert suppressed.ids == {"queue_id": _rows(world)["c0"].queue_id, "correlation_id": "c0"}
+    expected = [] if silent_expiry else ["processing_timeout"]
+    assert [r.error_detail.error_type for r in world.callbacks_for("c0")] == expected
+    assert _rows(world)["c0"].status is QueueStatus.EXPIRED
+    assert world.callbacks_for("c2")[0].winner == "Essay A"
+
+
+def test_a_bundle_error_does_not_retry_an_item_expired_meanwhile():
+    world = make_lps(
+        **WHOLE,
+        scripts={"c1": [hang(700)], "c2": [http(500), OK]},
+        QUEUE_PROCESSING_TIMEOUT_S=600,
+        PROVIDER_CALL_DEADLINE_S=7200,
+    )
+    world.submit_and_wait([comparison_request(f"c{i}") for i in range(3)], 3600)
+    (skipped,) = world.events("lps.transition.skipped")
+    assert (skipped.t, dict(skipped.ids), dict(skipped.fields)) == (
+        631.0,
+        {"queue_id": _rows(world)["c0"].queue_id, "correlation_id": "c0"},
+        {"status": "expired", "attempted": "queued"},
+    )
+    assert [r.ids["correlation_id"] for r in world.events("lps.retry.scheduled")] == ["c2"]
+    assert _rows(world)["c0"].status is QueueStatus.EXPIRED
+    assert _rows(world)["c0"].retry_count == 0
+
+
+def test_a_crash_in_the_original_bundle_records_each_abandoned_item():
+    world = make_lps(**WHOLE, scripts={"c0": [CRASH]}, QUEUE_PROCESSING_TIMEOUT_S=300)
+    world.submit_and_wait([comparison_request(f"c{i}") for i in range(3)], 3600)
+    rows = _rows(world)
+    abandoned = world.events("lps.item.abandoned")
+    assert [(r.t, dict(r.ids), dict(r.fields)) for r in abandoned] == [
+        (1.5, {"queue_id": rows[cid].queue_id, "correlation_id": cid}, {"reason": "worker_crash"})
+        for cid in ("c0", "c1", "c2")
+    ]
+    # c0's clock ran from its call at 0.5 s, c1's and c2's from the crash at 1.5 s: the sweep
+    # at 330 s is the first to find each more than 300 s old
+    assert [r.t for r in world.events("lps.item.expired")] == [330.0, 330.0, 330.0]
+
+
+def test_a_gate_pause_hands_the_original_bundle_back_with_retry_counts_unchanged():
+    exhausted = RateLimitHints(requests_remaining=0, requests_reset_s=20.0)
+    world = make_lps(**{**WHOLE, "LPS_WORKERS": 2}, scripts={"c0": [ok_with(exhausted)]})
+    world.submit_and_wait([comparison_request(f"c{i}") for i in range(3)], 600)
+    held = [r for r in world.events("lps.item.requeued") if r.fields.get("reason")]
+    assert [(r.ids["correlation_id"], dict(r.fields)) for r in held] == [
+        ("c1", {"retry_count": 0, "reason": "concurrency_gate"}),
+        ("c2", {"retry_count": 0, "reason": "concurrency_gate"}),
+    ]
+    for cid in ("c1", "c2"):
+        assert world.callbacks_for(cid)[0].winner == "Essay A"
+        assert _rows(world)[cid].retry_count == 0
+
+
+# --- the adapter that answers, named everywhere ----------------------------------------------
+
+
+def _other_adapter_world(scripts, **settings):
+    """Requests for "openai" are answered by an adapter named other-adapter."""
+    world = make_lps(LPS_WORKERS=1, PROVIDER_CALL_DEADLINE_S=10.0, **settings)
+    other = ScriptedProvider(world.runtime, scripts, name="other-adapter")
+    adapters = {"anthropic": world.provider, "openai": other}
+    world.service.ctx.provider_for = lambda name: adapters[name]
+    return world
+
+
+def test_the_resolved_adapter_is_named_in_retries_zombies_and_expiries():
+    """o0 and o1 hang past the 10 s deadline and are retried; by the time each is due again it
+    is past its 18 s TTL, as is o2, still waiting behind them."""
+    hangs = [hang(50), hang(50)]
+    world = _other_adapter_world(
+        {"o0": hangs, "o1": hangs},
+        QUEUE_REQUEST_TTL_HOURS=0.005,
+        QUEUE_CLEANUP_INTERVAL_S=3600,
+    )
+    world.submit_and_wait([comparison_request(f"o{i}", provider="openai") for i in range(3)], 600)
+    registry = world.registry
+    labels = {"provider": "other-adapter"}
+    assert sample_value(registry, "llm_provider_zombie_results_total", **labels) == 2
+    assert sample_value(registry, "llm_provider_retries_total", **labels, error_type="timeout") == 2
+    assert (
+        sample_value(
+            registry,
+            "llm_provider_queue_expiry_total",
+            **labels,
+            queue_processing_mode="per_request",
+            expiry_reason="ttl",
+        )
+        == 3
+    )
+    assert world.provider.calls == []
+
+
+def test_the_resolved_adapter_is_named_in_a_timeout_error():
+    world = _other_adapter_world({"o0": [hang(50)]}, QUEUE_MAX_RETRIES=0)
+    world.submit_and_wait([comparison_request("o0", provider="openai")], 600)
+    (result,) = world.callbacks_for("o0")
+    assert result.error_detail.error_type == "timeout"
+    assert result.error_detail.details["provider"] == "other-adapter"
+
+
+def test_a_billed_failure_is_published_with_its_model_and_usage():
+    world = make_lps(LPS_WORKERS=1, scripts={"c0": [BILLED_MAX_TOKENS]})
+    world.submit_and_wait([comparison_request("c0")], 60)
+    (result,) = world.callbacks_for("c0")
+    assert (
+        result.model,
+        result.token_usage.prompt_tokens,
+        result.token_usage.completion_tokens,
+    ) == (
+        "scripted-model",
+        1200,
+        1024,
+    )
+    assert _rows(world)["c0"].last_error_type == "max_tokens"
+
+
+def test_callback_envelopes_carry_seeded_event_ids():
+    world = make_lps(LPS_WORKERS=1)
+    world.submit_and_wait([comparison_request("c0"), comparison_request("c1")], 60)
+    assert [c.event_id for c in world.callbacks] == [
+        "2deed61e-31f7-4d60-b470-9ffbf993fc48",
+        "7510df3c-0dd9-4889-b708-75a758379794",
+    ]
