@@ -365,3 +365,33 @@ def test_a_late_callback_is_applied_under_the_legacy_toggle():
     applied = world.events("cj.callback.applied")[-1]
     assert applied.fields["after_finalization"] is True
     assert world.state().callbacks_received == 5
+
+
+def test_a_one_comparison_budget_starts_partial_scoring_at_its_first_success():
+    """Budget 1 at 95%: 1 >= 0.95, the smallest budget that can trigger it."""
+    world = _held_world()
+    (outcome,) = _run(world, _answer(0, "Essay A"), budget=1)
+    assert outcome == CallbackOutcome(D.APPLIED, 1, True)  # the wave of one is complete
+    assert world.state().partial_scoring_triggered is True
+
+
+def test_a_result_with_no_provider_or_model_is_counted_under_unknown():
+    world = _held_world()
+
+    def anonymous(world: World) -> EventEnvelope:
+        envelope = _answer(0, "Essay A")(world)
+        data = {**envelope.data, "provider": "", "model": ""}
+        return envelope.model_copy(update={"data": data})
+
+    _run(world, anonymous)
+    assert (
+        sample_value(
+            world.registry,
+            "cj_assessment_llm_api_calls_total",
+            provider="unknown",
+            model="unknown",
+            status="success",
+        )
+        == 1
+    )
+    assert (_pair(world, 0).provider, _pair(world, 0).model) == ("", "")
