@@ -49,7 +49,14 @@ def _sizes(world) -> list[int]:
 
 
 def _calls(world) -> list[tuple[str, dict]]:
-    return [(r.ids["correlation_id"], dict(r.fields)) for r in world.events("lps.provider.call")]
+    """Each ``lps.provider.call`` record's correlation id and fields; its ids must name the
+    item's queue id too."""
+    records = world.events("lps.provider.call")
+    queue_ids = {i.correlation_id: i.queue_id for i in world.service.ledger.items.values()}
+    for r in records:
+        cid = r.ids["correlation_id"]
+        assert r.ids == {"queue_id": queue_ids[cid], "correlation_id": cid}
+    return [(r.ids["correlation_id"], dict(r.fields)) for r in records]
 
 
 def _metric(world, name: str, **labels: str) -> float:
