@@ -803,3 +803,139 @@ def test_the_smallest_bucket_of_two_indexes_answers_and_every_row_is_checked():
 
     answers, _ = run(main)
     assert answers == [["x"], ["r0", "r3", "r6"], [], []]
+
+
+def test_a_lazily_indexed_column_that_held_an_unhashable_value_answers_after_it_is_changed_back():
+    async def main(runtime, store):
+        await seed(store, Labelled(name="a", tags="t", size=1), Labelled(name="b", tags="u"))
+        answers = [await committed_select(store, tags="t")]  # index on tags
+        answers.append(await committed_select(store, size=7))  # then one on size
+        await seed(store, Labelled(name="c", tags={"x": 1}, size=7))  # tags gives up its index
+        answers.append(await committed_select(store, size=7))  # size still indexed c
+        async with store.transaction() as tx:
+            await tx.update(Labelled(name="c", tags="t", size=7))
+        answers.append(await committed_select(store, tags="t"))
+        answers.append(await committed_select(store, tags="t", size=7))
+        return answers
+
+    answers, _ = run(main)
+    assert answers == [["a"], [], ["c"], ["a", "c"], ["c"]]
+
+
+# ---- more of what a transaction's locks and counts promise ------------------------------------
+
+
+def test_a_second_insert_of_a_new_key_waits_for_the_first_and_then_finds_it():
+    async def main(runtime, store):
+        outcome = {}
+
+        async def first():
+            async with store.transaction() as tx:
+                await tx.insert(Counter(name="n", value=1))
+                await runtime.sleep(5)
+
+        async def second():
+            await runtime.sleep(1)
+            async with store.transaction() as tx:
+                try:
+                    await tx.insert(Counter(name="n", value=2))
+                except DuplicateKey as exc:
+                    outcome["refused"] = (str(exc), runtime.now())
+
+        tasks = [runtime.spawn(first(), name="first"), runtime.spawn(second(), name="second")]
+        for task in tasks:
+            await task.join()
+        return outcome
+
+    outcome, store = run(main)
+    assert outcome == {"refused": ("contract_counters: a row with name='n' already exists", 5.0)}
+    assert store.snapshot(Counter) == [Counter(name="n", value=1)]
+    assert store.stats.lock_waits == 1
+
+
+def test_a_delete_waits_for_the_rows_lock():
+    async def main(runtime, store):
+        await seed(store, Counter(name="a", value=1))
+        deleted_at = []
+
+        async def holder():
+            async with store.transaction() as tx:
+                await tx.get(Counter, "a", for_update=True)
+                await runtime.sleep(5)
+
+        async def deleter():
+            await runtime.sleep(1)
+            async with store.transaction() as tx:
+                await tx.delete(Counter, "a")
+                deleted_at.append(runtime.now())
+
+        tasks = [runtime.spawn(holder(), name="holder"), runtime.spawn(deleter(), name="deleter")]
+        for task in tasks:
+            await task.join()
+        return deleted_at
+
+    deleted_at, store = run(main)
+    assert deleted_at == [5.0]
+    assert store.stats.lock_waits == 1
+    assert store.snapshot(Counter) == []
+
+
+def test_a_cancelled_lock_wait_leaves_no_edge_in_the_wait_for_graph():
+    """A transaction whose waiting task was cancelled, left open, holding a lock: a third
+    transaction that wants that lock waits for it; no deadlock through the abandoned wait."""
+
+    async def main(runtime, store):
+        holder_tx = store.transaction()
+        await holder_tx.get(Counter, "a", for_update=True)
+        abandoned = store.transaction()
+        await abandoned.get(Counter, "b", for_update=True)
+        waiting = runtime.spawn(abandoned.get(Counter, "a", for_update=True), name="abandoned")
+        await runtime.sleep(1)
+        waiting.cancel()
+        await runtime.sleep(1)
+        await holder_tx.commit()  # "a" is free; "b" is still held by the open transaction
+        outcome = []
+
+        async def third():
+            async with store.transaction() as tx:
+                await tx.get(Counter, "a", for_update=True)
+                try:
+                    await tx.get(Counter, "b", for_update=True)
+                except DeadlockDetected as exc:
+                    outcome.append(str(exc))
+                else:
+                    outcome.append(runtime.now())
+
+        task = runtime.spawn(third(), name="third")
+        await runtime.sleep(3)
+        await abandoned.rollback()
+        await task.join()
+        return outcome
+
+    outcome, store = run(main)
+    assert outcome == [5.0]
+    assert store.stats.deadlocks == 0
+
+
+def test_every_deadlock_and_every_rollback_is_counted():
+    async def main(runtime, store):
+        await cycle(runtime, store, ["a", "b"])
+        await cycle(runtime, store, ["c", "d"])
+        tx = store.transaction()
+        await tx.rollback()
+
+    _, store = run(main)
+    assert (store.stats.deadlocks, store.stats.rollbacks) == (2, 3)
+
+
+def test_a_finished_transaction_is_no_longer_open():
+    async def main(runtime, store):
+        committed = store.transaction()
+        await committed.commit()
+        rolled_back = store.transaction()
+        await rolled_back.rollback()
+        return store.transaction().open, committed.open, rolled_back.open
+
+    flags, _ = run(main)
+    assert flags == (True, False, False)
+    assert [type(flag) for flag in flags] == [bool, bool, bool]
