@@ -552,6 +552,12 @@ def test_items_of_a_serial_bundle_wait_until_their_own_call():
     }
     (bundle,) = world.events("lps.bundle.started")
     assert {row.bundle_id for row in rows.values()} == {bundle.ids["bundle_id"]}
+    dispatched = world.events("lps.item.dispatched")
+    assert [(r.t, r.fields["bundle_id"], r.fields["bundle_size"]) for r in dispatched] == [
+        (0.5, bundle.ids["bundle_id"], 3),
+        (1.5, bundle.ids["bundle_id"], 3),
+        (2.5, bundle.ids["bundle_id"], 3),
+    ]
     assert _wait_sum(world) == 4.5
 
 
@@ -695,3 +701,40 @@ def test_callback_envelopes_carry_seeded_event_ids():
         "2deed61e-31f7-4d60-b470-9ffbf993fc48",
         "7510df3c-0dd9-4889-b708-75a758379794",
     ]
+
+
+# --- the dispatch order, through the ledger alone (no worker running) ------------------------
+
+
+def _without_workers(main) -> None:
+    """Run ``main`` on a fresh LPS world whose service was never started."""
+    world = make_lps()
+    world.runtime.run(main(world.service.ledger), until_s=60)
+
+
+def test_peek_ready_names_the_next_item_and_leaves_it_in_line():
+    async def main(ledger):
+        assert ledger.peek_ready() is None
+        low = await ledger.enqueue(comparison_request("low"), priority=5)
+        high = await ledger.enqueue(comparison_request("high"), priority=9)
+        assert ledger.peek_ready() == high
+        assert ledger.peek_ready() == high
+        assert len(ledger.index) == 2
+        assert await ledger.pop_ready() == high
+        assert ledger.peek_ready() == low
+
+    _without_workers(main)
+
+
+def test_released_items_go_back_to_their_own_places():
+    async def main(ledger):
+        first = await ledger.enqueue(comparison_request("first"))
+        second = await ledger.enqueue(comparison_request("second"))
+        taken = [await ledger.pop_ready(), await ledger.pop_ready()]
+        assert taken == [first, second]
+        assert await ledger.pop_ready() is None
+        assert ledger.release([second, first]) == 2
+        assert [await ledger.pop_ready(), await ledger.pop_ready()] == [first, second]
+        assert ledger.release([]) == 0
+
+    _without_workers(main)
