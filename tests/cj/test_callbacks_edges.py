@@ -349,8 +349,9 @@ def test_a_callback_after_finalisation_is_late_and_not_applied():
     (late,) = world.events("cj.callback.late")
     key = world.responder.held[0].correlation_id
     assert late.ids == {"cj_batch_id": 1, "correlation_id": key}
-    assert set(late.fields) == {"outcome", "batch_state"}
-    assert late.fields["batch_state"] == "COMPLETED"
+    winner = world.responder.held[0].result().winner
+    outcome_value = "essay_a" if winner == "Essay A" else "essay_b"
+    assert dict(late.fields) == {"outcome": outcome_value, "batch_state": "COMPLETED"}
     assert _processed(world, "late") == 1
     (pair,) = [p for p in world.pairs() if p.correlation_id == key]
     assert pair.outcome is None
@@ -395,3 +396,40 @@ def test_a_result_with_no_provider_or_model_is_counted_under_unknown():
         == 1
     )
     assert (_pair(world, 0).provider, _pair(world, 0).model) == ("", "")
+
+
+def test_partial_scoring_at_1_percent_of_101_needs_a_second_success():
+    """1% of 101 is 1.01: one success is just under it."""
+    world = _held_world(COMPLETION_THRESHOLD_PCT=1, MAX_PAIRWISE_COMPARISONS=101)
+    _run(world, _answer(0, "Essay A"), budget=101)
+    assert world.state().total_budget == 101
+    assert world.state().partial_scoring_triggered is False
+    world = _held_world(COMPLETION_THRESHOLD_PCT=1, MAX_PAIRWISE_COMPARISONS=101)
+    _run(world, _answer(0, "Essay A"), _answer(1, "Essay B"), budget=101)
+    assert world.state().partial_scoring_triggered is True
+
+
+def test_two_deliveries_of_one_callback_at_once_apply_it_once():
+    """The pair row is read for update: the second delivery waits for the first to commit and
+    then finds the result (a store whose statements take 2 ms, so the two overlap)."""
+    world = make_world()
+    world.responder.hold = lambda req: True
+    outcomes: list[CallbackOutcome] = []
+
+    async def deliver(envelope: EventEnvelope) -> None:
+        outcomes.append(await handle_callback(world.ctx, envelope))
+
+    async def main() -> None:
+        await world.service.submit_batch(request(4, budget=6))
+        await world.runtime.sleep(5)
+        envelope = _answer(0, "Essay A")(world)
+        tasks = [world.runtime.spawn(deliver(envelope), name=f"delivery-{i}") for i in (1, 2)]
+        for task in tasks:
+            await task.join()
+        await world.runtime.sleep(1)
+
+    world.run(main)
+    assert sorted(o.disposition for o in outcomes) == [D.APPLIED, D.DUPLICATE]
+    state = world.state()
+    assert (state.completed_comparisons, state.failed_comparisons) == (1, 0)
+    assert len(world.events("cj.callback.applied")) == 1
