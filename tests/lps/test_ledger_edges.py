@@ -738,3 +738,37 @@ def test_released_items_go_back_to_their_own_places():
         assert ledger.release([]) == 0
 
     _without_workers(main)
+
+
+def test_a_request_without_a_model_is_recorded_under_unknown():
+    base = comparison_request("c0")
+    overrides = base.llm_config_overrides.model_copy(update={"model_override": None})
+    world = make_lps(LPS_WORKERS=1)
+    world.submit_and_wait([base.model_copy(update={"llm_config_overrides": overrides})], 60)
+    (started,) = world.events("lps.bundle.started")
+    assert started.fields["model"] == "unknown"
+
+
+def test_the_sweep_goes_on_past_a_stuck_item_it_may_not_expire():
+    """Without the processing timeout the sweep leaves the stuck item alone, and still expires
+    the item waiting behind it (whose queue id sorts after the stuck one's)."""
+    world = make_lps(
+        scripts={"stuck": [hang(30 * 3600)]},
+        LPS_WORKERS=1,
+        LEGACY_NO_PROCESSING_TIMEOUT=True,
+        LEGACY_NO_CALL_DEADLINE=True,
+        QUEUE_REQUEST_TTL_HOURS=0.5,
+    )
+
+    async def main():
+        ledger = world.service.ledger
+        await ledger.enqueue(comparison_request("waits"), priority=5)
+        await ledger.enqueue(comparison_request("stuck"), priority=9)  # called first
+        await world.runtime.sleep(4000)
+
+    world.run(main)
+    rows = _rows(world)
+    assert rows["stuck"].queue_id < rows["waits"].queue_id  # the sweep looks at stuck first
+    assert rows["stuck"].status is QueueStatus.PROCESSING
+    (expired,) = world.events("lps.item.expired")
+    assert (expired.t, expired.ids["correlation_id"]) == (1830.0, "waits")
