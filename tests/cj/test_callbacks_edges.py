@@ -433,3 +433,30 @@ def test_two_deliveries_of_one_callback_at_once_apply_it_once():
     state = world.state()
     assert (state.completed_comparisons, state.failed_comparisons) == (1, 0)
     assert len(world.events("cj.callback.applied")) == 1
+
+
+def test_a_duplicate_under_a_resubmission_s_id_names_that_id():
+    """The first request's callback is lost, the pair is resubmitted after its deadline and
+    answered under the new id; that answer delivered again is a duplicate naming the id."""
+    world = make_world()
+    first: dict[str, str] = {}
+    world.responder.hold = lambda req: (
+        first.setdefault("id", req.correlation_id) == req.correlation_id
+    )
+    outcomes: list[CallbackOutcome] = []
+
+    async def main() -> None:
+        await world.service.submit_batch(request(4))
+        await world.runtime.sleep(3600)
+        (resubmitted,) = world.events("cj.pair.resubmitted")
+        new_id = resubmitted.fields["new_correlation_id"]
+        (again,) = [e for e in world.responder.published if e.correlation_id == new_id]
+        outcomes.append(await handle_callback(world.ctx, again))
+
+    world.run(main)
+    (resubmitted,) = world.events("cj.pair.resubmitted")
+    assert outcomes == [CallbackOutcome(D.DUPLICATE, 1)]
+    (duplicate,) = world.events("cj.callback.duplicate")
+    assert duplicate.ids == {"cj_batch_id": 1, "correlation_id": first["id"]}
+    assert duplicate.fields["callback_correlation_id"] == resubmitted.fields["new_correlation_id"]
+    assert "superseded" not in duplicate.fields
