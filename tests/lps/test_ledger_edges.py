@@ -772,3 +772,38 @@ def test_the_sweep_goes_on_past_a_stuck_item_it_may_not_expire():
     assert rows["stuck"].status is QueueStatus.PROCESSING
     (expired,) = world.events("lps.item.expired")
     assert (expired.t, expired.ids["correlation_id"]) == (1830.0, "waits")
+
+
+@pytest.mark.parametrize("keeps_clock", [False, True])
+def test_a_retried_item_waiting_in_a_whole_bundle_has_no_old_timeout_clock(keeps_clock):
+    """c0 fails at 10-11 s and is back in line at 14.5 s; x (priority 9) arrives at 12 s; the
+    bundle taken at 22 s is [x, c0], both marked processing then. x hangs until the sweep at
+    630 s expires it; c0, waiting its turn, has no clock (its old call's clock went with the
+    retry), so it is called then, not expired with x. The original kept the old clock: c0 was
+    expired with x, and sent anyway."""
+    world = make_lps(
+        **WHOLE,
+        scripts={"c0": [http(500), OK], "x": [hang(700)]},
+        SERIAL_BUNDLE_WINDOW_S=10.0,
+        QUEUE_PROCESSING_TIMEOUT_S=600,
+        PROVIDER_CALL_DEADLINE_S=7200,
+        LEGACY_RETRY_KEEPS_TIMEOUT_CLOCK=keeps_clock,
+    )
+
+    async def main():
+        ledger = world.service.ledger
+        await ledger.enqueue(comparison_request("c0"))
+        await world.runtime.sleep(12)
+        await ledger.enqueue(comparison_request("x"), priority=9)
+        await world.runtime.sleep(3600)
+
+    world.run(main)
+    assert [r.fields["size"] for r in world.events("lps.bundle.started")] == [1, 2]
+    expired = {r.ids["correlation_id"]: r.t for r in world.events("lps.item.expired")}
+    assert expired == ({"x": 630.0, "c0": 630.0} if keeps_clock else {"x": 630.0})
+    (result,) = world.callbacks_for("c0")
+    if keeps_clock:
+        assert result.error_detail.error_type == "processing_timeout"
+    else:
+        assert result.winner == "Essay A"
+    assert world.provider.call_times("c0") == [10.0, 630.0]
