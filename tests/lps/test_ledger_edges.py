@@ -498,11 +498,20 @@ def test_a_provider_call_carries_the_request_s_prompt_and_defaults():
 def test_a_provider_call_carries_the_request_s_overrides():
     base = comparison_request("c0")
     overrides = base.llm_config_overrides.model_copy(
-        update={"max_tokens_override": 300, "temperature_override": 0.2, "model_override": None}
+        update={
+            "max_tokens_override": 300,
+            "temperature_override": 0.2,
+            "model_override": None,
+            "reasoning_effort": "low",
+            "output_verbosity": "high",
+        }
     )
-    request = base.model_copy(update={"llm_config_overrides": overrides})
+    blocks = (PromptBlock(content="shared rubric", content_hash="h1"),)
+    request = base.model_copy(update={"llm_config_overrides": overrides, "prompt_blocks": blocks})
     call, _ = _recorded(request, LLM_MAX_TOKENS=777)
     assert (call.max_tokens, call.temperature, call.model) == (300, 0.2, "")
+    assert (call.reasoning_effort, call.output_verbosity) == ("low", "high")
+    assert call.prompt_blocks == blocks
 
 
 # --- the original's whole bundles -------------------------------------------------------------
