@@ -214,6 +214,7 @@ MUTANTS_EQUIVALENT = Path("tests/equivalent_mutants.toml")  # survivors no test 
 MUTANTS_MODULE_WALL_S_MAX = 1800.0
 # Everything the mapped tests read: the scenarios, their schemas and the traces they replay.
 MUTANTS_COPIED = ("engine", "sim", "tests", "scenarios", "schemas", "traces", "pyproject.toml")
+MUTANTS_REPORTED = ("survived", "no tests", "timeout", "suspicious")  # with their diffs
 
 
 @nox.session(python=PYTHON)
@@ -310,10 +311,15 @@ def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, 
         if name and status:
             statuses[name] = status
     # "no tests": no selected test calls the mutated function, so nothing could kill it.
+    left = [n for n, status in sorted(statuses.items()) if status in MUTANTS_REPORTED]
+    diffs = _mutant_diffs(python, work, left)
     survivors = [
-        {"name": name, "status": status, "diff": mutmut("show", name).strip()}
-        for name, status in sorted(statuses.items())
-        if status in ("survived", "no tests", "timeout", "suspicious")
+        {
+            "name": name,
+            "status": statuses[name],
+            "diff": diffs[name] if name in diffs else mutmut("show", name).strip(),
+        }
+        for name in left
     ]
     return {
         "tests": tests,
@@ -324,3 +330,24 @@ def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, 
         "error": error,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _mutant_diffs(python: str, work: Path, names: list[str]) -> dict[str, str]:
+    """Each mutant's diff from one process: ``mutmut show`` starts Python once per mutant,
+    5-10 s each on a loaded machine, so 200 survivors took longer than their run. This reads
+    mutmut's own ``get_diff_for_mutant`` (not a documented API); if it is gone, the caller falls
+    back to ``mutmut show`` for each."""
+    if not names:
+        return {}
+    script = (
+        "import json, sys\n"
+        "from mutmut.__main__ import get_diff_for_mutant\n"
+        "print(json.dumps({n: get_diff_for_mutant(n).strip() for n in sys.argv[1:]}))\n"
+    )
+    done = subprocess.run(
+        [python, "-c", script, *names], cwd=work, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return {}
+    diffs: dict[str, str] = json.loads(done.stdout)
+    return diffs
