@@ -49,7 +49,18 @@ _END = r"(?![A-Za-z0-9_-])"
 # RFC 6750's b64token, with the "*" of masked values; dots only inside, so that a sentence's
 # full stop after a token is kept.
 _CREDENTIAL = r"[A-Za-z0-9_~+/*-]+(?:\.[A-Za-z0-9_~+/*-]+)*=*"
-_LABEL_VALUE = r"[\"']?\s*[:=]\s*[\"']?"  # "x-api-key: v", "api_key=v", '"Authorization": "v'
+# A value may follow any Unicode space or sit in any Unicode quotes (a key pasted from a document:
+# 'x-api-key: “Zq8...”', "x-api-key:\u00a0Zq8..."), and in a JSON line, as the run log's
+# json.dumps writes it, each of those is an escape ("\u201c", "\u00a0", '\\"'): a value after
+# one leaked. _SPACE is what \s matches or its JSON escape; _QUOTE is a character of Unicode's
+# Quotation_Mark property or its JSON escape.
+_SPACE = r"(?:\s|\\[tnfr]|\\u(?i:000b|001[c-f]|0085|00a0|1680|200[0-9a]|202[89f]|205f|3000))"
+_QUOTE = (
+    r"(?:[\"'\u00ab\u00bb\u2018-\u201f\u2039\u203a\u2e42\u300c-\u300f\u301d-\u301f\ufe41-\ufe44"
+    r"\uff02\uff07\uff62\uff63]|\\\"|\\u(?i:00ab|00bb|201[89a-f]|2039|203a|2e42|300[c-f]|301[d-f]"
+    r"|fe4[1-4]|ff0[27]|ff6[23]))"
+)
+_LABEL_VALUE = rf"{_QUOTE}?{_SPACE}*[:=]{_SPACE}*{_QUOTE}?"  # "x-api-key: v", '"api_key":"v'
 
 _KEYS = r"""
         (?P<anthropic>sk-ant-[a-z]{2,12}[0-9]{2}-[A-Za-z0-9_-]{8,})
@@ -60,9 +71,10 @@ _KEY = re.compile(_KEYS, re.VERBOSE)
 _SHAPES = re.compile(
     rf"""
     {_START}(?:{_KEYS}
-      | (?i:authorization){_LABEL_VALUE}(?i:bearer|basic|token)\s+(?P<authorization>{_CREDENTIAL})
+      | (?i:authorization){_LABEL_VALUE}(?i:bearer|basic|token)
+        {_SPACE}+(?P<authorization>{_CREDENTIAL})
       | (?i:authorization|x-api-key|api[_-]?key){_LABEL_VALUE}(?P<labelled>{_CREDENTIAL})
-      | (?i:bearer)\s+(?P<bearer>{_CREDENTIAL})
+      | (?i:bearer){_SPACE}+(?P<bearer>{_CREDENTIAL})
     ){_END}
     """,
     re.VERBOSE,

@@ -179,6 +179,88 @@ def test_a_labelled_value_is_redacted_when_one_run_is_no_word(value, redacted):
     assert scrub(text) == (f"x-api-key: {REDACTED}" if redacted else text)
 
 
+# ---- a value after any Unicode space or in any Unicode quotes, raw and as JSON writes it -----
+
+# How a line reaches the file: as it is, as the run log's json.dumps writes it (every non-ASCII
+# character a "\uXXXX" escape, a straight quote '\"', a tab "\t"), and as JSON that keeps Unicode.
+FORMS = {
+    "raw": lambda text: text,
+    "json": json.dumps,
+    "json unicode": lambda text: json.dumps(text, ensure_ascii=False),
+}
+# Every character that \s matches but the plain space, each with its own JSON escape (the last of
+# them is U+3000, the ideographic space).
+SPACES = [chr(code) for code in range(0x3001) if chr(code).isspace() and chr(code) != " "]
+# Unicode's Quotation_Mark property: the straight quotes, guillemets, curly and low-9 quotes,
+# CJK brackets and their fullwidth and small forms.
+QUOTES = "\"'\u00ab\u00bb\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2039\u203a\u2e42"
+QUOTES += (
+    "\u300c\u300d\u300e\u300f\u301d\u301e\u301f\ufe41\ufe42\ufe43\ufe44\uff02\uff07\uff62\uff63"
+)
+RANDOM = "Zq8XwV3nT0pL9kR2"  # no key's shape: redacted only after a label or a scheme
+
+
+def leaks(form, texts):
+    """Each (text, expected) whose written ``form`` the scrubber does not turn into the
+    expected's written form."""
+    return [text for text, expected in texts if scrub(form(text)) != form(expected)]
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("label", LABELS)
+def test_a_labelled_value_after_any_space_or_in_any_quotes_is_redacted(label, form):
+    # 'x-api-key: \u201cZq8...\u201d' and "x-api-key:\u00a0Zq8..." were written out whole: the
+    # label's pattern knew only straight quotes, and only spaces as they are, not as escapes.
+    texts = [(f"{label}:{space}{RANDOM}", f"{label}:{space}{REDACTED}") for space in SPACES]
+    texts += [(f"{label}: {q}{RANDOM}{q}", f"{label}: {q}{REDACTED}{q}") for q in QUOTES]
+    texts += [(f"{q}{label}{q}:{q}{RANDOM}{q}", f"{q}{label}{q}:{q}{REDACTED}{q}") for q in QUOTES]
+    assert leaks(FORMS[form], texts) == []
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("label", LABELS)
+def test_a_word_after_a_label_stays_after_any_space_and_in_any_quotes(label, form):
+    texts = [(f"{label}:{space}required", f"{label}:{space}required") for space in SPACES]
+    texts += [(f"{label}: {q}required{q}", f"{label}: {q}required{q}") for q in QUOTES]
+    assert leaks(FORMS[form], texts) == []
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("label", LABEL_CASES)
+@pytest.mark.parametrize("scheme", SCHEME_CASES)
+def test_authorization_and_its_scheme_after_any_space_or_in_any_quotes(label, scheme, form):
+    # "Authorization:\u00a0Bearer\u00a0x" leaked in a JSON line: the credential, whatever it is,
+    # is redacted after a scheme.
+    texts = [
+        (f"{label}:{space}{scheme}{space}x", f"{label}:{space}{scheme}{space}{REDACTED}")
+        for space in SPACES
+    ]
+    texts += [(f"{label}: {q}{scheme} x{q}", f"{label}: {q}{scheme} {REDACTED}{q}") for q in QUOTES]
+    assert leaks(FORMS[form], texts) == []
+
+
+BEARER_KEPT = (f"{RANDOM}-ab", "responsibilities-of-guardians")  # 19 long; words
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("bearer", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_a_bare_bearer_token_after_any_space_is_redacted_and_words_stay(bearer, form):
+    texts = [
+        (f"sent {bearer}{space}{RANDOM}-abc now", f"sent {bearer}{space}{REDACTED} now")
+        for space in SPACES
+    ]
+    kept = [f"sent {bearer}{space}{token} now" for space in SPACES for token in BEARER_KEPT]
+    texts += [(text, text) for text in kept]
+    assert leaks(FORMS[form], texts) == []
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_real_key_after_a_label_is_redacted_after_any_space_or_in_any_quotes(form):
+    texts = [(f"x-api-key:{space}{KEY}", f"x-api-key:{space}{REDACTED}") for space in SPACES]
+    texts += [(f"x-api-key: {q}{KEY}{q}", f"x-api-key: {q}{REDACTED}{q}") for q in QUOTES]
+    assert leaks(FORMS[form], texts) == []
+
+
 # ---- a bare Bearer: 20 or more characters with a random run of 16 or more -------------------
 
 
@@ -205,6 +287,12 @@ def test_a_bearer_that_is_a_key_is_redacted_however_short_its_runs():
     assert scrub("Bearer sk-ant-api03-abcdefgh") == f"Bearer {REDACTED}"
     assert scrub("x-api-key: sk-ant-api03-abcdefgh") == f"x-api-key: {REDACTED}"
     assert scrub("x-api-key: sk-proj-****abcd") == f"x-api-key: {REDACTED}"
+
+
+def test_a_bearer_that_is_a_masked_key_is_redacted_whole_not_only_its_anthropic_head():
+    # The whole credential is a masked key; on its own, the token's longest key is the Anthropic
+    # one before the stars ("sk-ant-api03-abcdefgh-****" alone leaves "****").
+    assert scrub("Bearer sk-ant-api03-abcdefgh-****") == f"Bearer {REDACTED}"
 
 
 # ---- where a token starts and ends ----------------------------------------------------------
