@@ -142,3 +142,21 @@ def test_the_two_least_compared_essays_at_either_end_meet_through_their_own_wind
     )
     near = {(i, j) for i in range(n) for j in range(i + 1, min(i + 4, n))}
     assert sorted((int(k) // n, int(k) % n) for k in keys) == sorted(near | {(0, 9)})
+
+
+def test_the_least_compared_window_looks_within_each_lean_class_past_the_other_classes():
+    # By score: 0, then 8, 9, 10 (even, compared more), 1, 2, 3 (leaning to A), 4, 5, 6
+    # (leaning to B), and 7 (even). 0 and 7 are even and among the least-compared: their own
+    # window joins them past everyone between; a window over two classes at once would stop at
+    # 1, 2, 3 or at 4, 5, 6, and the window over every even essay stops at 8, 9, 10.
+    n = 11
+    none = np.empty(0, dtype=np.int64)
+    scores = [0, 4, 5, 6, 7, 8, 9, 10, 1, 2, 3]
+    keys = window_pairs(
+        ComparedPairs.of(n, none, none),
+        np.arange(n, dtype=np.int64),
+        scores=np.array(scores, dtype=float),
+        counts=np.array([0] * 8 + [1] * 3, dtype=float),
+        skew=np.array([0, 1, 1, 1, -1, -1, -1, 0, 0, 0, 0], dtype=np.int64),
+    )
+    assert 0 * n + 7 in keys.tolist()

@@ -149,3 +149,13 @@ def test_the_greedy_and_the_augmenting_paths_leave_a_valid_matching_with_no_shor
         # maximal (the greedy saw every edge) and no augmenting path of length three
         assert not any(matching.mate[a] < 0 and matching.mate[b] < 0 for a, b in pairs)
         assert not length_three_path(matching, n, graph)
+
+
+def test_an_essay_with_no_path_does_not_stop_the_search_for_the_next_one():
+    # 0's only neighbour 1 is matched to 2, which has nobody else: no path from 0. The next
+    # unmatched essay, 3, has the path 3-4-5-6.
+    rows, cols = edges((1, 2), (4, 5), (0, 1), (3, 4), (5, 6))
+    matching = Matching.empty(7)
+    take_greedily(matching, rows, cols, limit=10)
+    augment(matching, Adjacency.of(7, rows, cols), limit=10)
+    assert matching.chosen == [(1, 2), (3, 4), (5, 6)]
