@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -226,16 +227,26 @@ def mutants(session: nox.Session) -> None:
     diffs, go to mutants/report.json and mutants/report.txt, scored by tools/mutation_report.py
     against the equivalent mutants of MUTANTS_EQUIVALENT. A module whose run broke or was
     stopped fails the session, and so does one with under 90% of its non-equivalent mutants
-    detected. One module: nox -s mutants -- engine/cj/completion.py"""
+    detected. One module: nox -s mutants -- engine/cj/completion.py
+
+    A module stopped at the limit goes on where it stopped with --resume (its scratch copy, and
+    so its tests, as they were copied; its wall time adds to the stopped run's):
+    nox -s mutants -- --resume engine/cj/pairing.py"""
     session.install("-e", ".[dev]")
-    targets = session.posargs or list(MUTATION_TARGETS)
+    resume = "--resume" in session.posargs
+    targets = [a for a in session.posargs if a != "--resume"] or list(MUTATION_TARGETS)
     unknown = [t for t in targets if t not in MUTATION_TARGETS]
     if unknown:
         session.error(f"not in MUTATION_TARGETS (noxfile.py): {', '.join(unknown)}")
     python = str(Path(session.bin) / "python") if session.bin_paths else sys.executable
-    results = {module: _mutate_module(session, python, module) for module in targets}
     report = MUTANTS_ROOT / "report.json"
     previous = json.loads(report.read_text()) if report.is_file() else {}
+    results = {}
+    for module in targets:
+        earlier = previous.get(module) if resume else None
+        results[module] = _mutate_module(session, python, module, resume=earlier is not None)
+        if earlier is not None:
+            results[module]["wall_s"] = round(earlier["wall_s"] + results[module]["wall_s"], 1)
     everything = {**previous, **results}  # the modules of earlier runs stay in the report
     report.write_text(json.dumps(everything, indent=2) + "\n")
     equivalents = mutation_report.load_equivalents(MUTANTS_EQUIVALENT)
@@ -256,9 +267,15 @@ def mutants(session: nox.Session) -> None:
         )
 
 
-def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, object]:
-    """One module's mutmut run in a fresh scratch copy; its counts and survivors."""
+def _mutate_module(
+    session: nox.Session, python: str, module: str, *, resume: bool = False
+) -> dict[str, Any]:
+    """One module's mutmut run in a fresh scratch copy (or, resuming, in the one it left);
+    its counts and survivors."""
     work = MUTANTS_ROOT / module.removesuffix(".py").replace("/", ".")
+    if resume and (work / "setup.cfg").is_file():
+        session.log(f"mutmut: {module} resumes in {work}")
+        return _run_mutmut(python, work, module, list(MUTATION_TARGETS[module]))
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -279,9 +296,15 @@ def _mutate_module(session: nox.Session, python: str, module: str) -> dict[str, 
         + "also_copy =\n    scenarios\n    schemas\n    traces\n"
     )
     session.log(f"mutmut: {module} against {', '.join(tests)}")
+    return _run_mutmut(python, work, module, tests)
+
+
+def _run_mutmut(python: str, work: Path, module: str, tests: list[str]) -> dict[str, Any]:
+    """mutmut run in ``work`` (it goes on with the mutants it has not checked), then its counts
+    and each survivor's diff."""
     begun = time.perf_counter()
     error = ""
-    with (work / "mutmut-run.log").open("wb") as log:
+    with (work / "mutmut-run.log").open("ab") as log:  # a resumed run adds to it
         process = subprocess.Popen(
             ["nice", "-n", "15", python, "-m", "mutmut", "run", "--max-children", "2"],
             cwd=work,
