@@ -455,3 +455,17 @@ def test_a_windowed_wave_is_as_large_as_the_budget_allows(lean_tiers, remaining,
     assert len(used) == len(set(used))
     if lean_tiers:  # two essays leaning A never meet while an even partner is open
         assert all(not (int(p.first[1:]) % 2 == 0 and int(p.second[1:]) % 2 == 0) for p in wave)
+
+
+def test_a_large_wave_whose_windows_hold_no_pair_within_the_lean_tiers_still_plans_one():
+    # 66 essays (more open pairs than 32 per essay: windows, not every open pair), none
+    # compared yet, each already 3 times in A: any pair puts one of them in A a fourth time,
+    # past the tiers' limit of 2. The windows give nothing; weighing every open pair, the
+    # last resort pairs everyone rather than leave the batch with no wave at all.
+    n = 66
+    essays = _essays(n)
+    ids = [essay.essay_id for essay in essays]
+    history = PairHistory(dict.fromkeys(ids, 3), frozenset(), dict.fromkeys(ids, (3, 0)), {})
+    wave = plan_coverage(essays, history, remaining=40, rng=random.Random(0), lean_tiers=True)
+    assert len(wave) == 33
+    assert sorted(e for p in wave for e in (p.first, p.second)) == sorted(ids)
