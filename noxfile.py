@@ -291,6 +291,7 @@ def _mutate_module(
         "[mutmut]\n"
         "source_paths =\n    engine\n    sim\n"
         f"only_mutate =\n    {module}\n"
+        "pytest_add_cli_args =\n    --hypothesis-profile=mutants\n"
         "pytest_add_cli_args_test_selection =\n"
         + "".join(f"    {t}\n" for t in tests)
         + "also_copy =\n    scenarios\n    schemas\n    traces\n"

@@ -9,8 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.contracts.postgres import PostgresUnavailable, postgres_server, run_admin_sql
+
+# `nox -s mutants` runs the tests with --hypothesis-profile=mutants: the same examples on every
+# run, so a mutant a property kills is killed every time and the scores repeat. The default
+# suite keeps drawing new examples.
+settings.register_profile("mutants", derandomize=True, database=None)
 
 
 @pytest.fixture(scope="session")

@@ -816,3 +816,31 @@ def test_a_retried_item_waiting_in_a_whole_bundle_has_no_old_timeout_clock(keeps
     else:
         assert result.winner == "Essay A"
     assert world.provider.call_times("c0") == [10.0, 630.0]
+
+
+def test_the_next_item_comes_out_past_one_expired_on_the_way():
+    # TTL 36 s: "old", queued 40 s ago, is expired as it comes up; "new" comes out instead
+    world = make_lps(QUEUE_REQUEST_TTL_HOURS=0.01)
+
+    async def main(ledger):
+        old = await ledger.enqueue(comparison_request("old"))
+        await world.runtime.sleep(30)
+        new = await ledger.enqueue(comparison_request("new"))
+        await world.runtime.sleep(10)
+        assert await ledger.pop_ready() == new
+        assert ledger.items[old.queue_id].status is QueueStatus.EXPIRED
+        assert await ledger.pop_ready() is None
+
+    world.runtime.run(main(world.service.ledger), until_s=60)
+
+
+def test_the_next_item_comes_out_past_one_no_longer_queued():
+    # "taken" went to processing as part of a whole-marked bundle without leaving the line
+    async def main(ledger):
+        taken = await ledger.enqueue(comparison_request("taken"))
+        waiting = await ledger.enqueue(comparison_request("waiting"))
+        await ledger.start_processing([taken], "bundle-1")
+        assert await ledger.pop_ready() == waiting
+        assert await ledger.pop_ready() is None
+
+    _without_workers(main)
