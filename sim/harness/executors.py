@@ -96,10 +96,21 @@ class ProcessPool:
             with _new_pool(self.workers) as pool:
                 in_flight: dict[Future[R], tuple[int, T]] = {}
                 order = 0
+                broken = False
                 while queue or in_flight:
                     while queue and len(in_flight) < self.workers * IN_FLIGHT_PER_WORKER:
                         task = queue.popleft()
-                        in_flight[pool.submit(work, task)] = (order, task)
+                        try:
+                            future = pool.submit(work, task)
+                        except BrokenProcessPool:
+                            # A worker died after the last wait: the pool takes nothing more.
+                            # This task never started, so it goes back in line; the ones in
+                            # flight finish below (the dead one's future fails) and the rest
+                            # are run again as suspects.
+                            queue.appendleft(task)
+                            broken = True
+                            break
+                        in_flight[future] = (order, task)
                         order += 1
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in sorted(done, key=lambda f: in_flight[f][0]):
@@ -112,7 +123,7 @@ class ProcessPool:
                         except Exception as exc:
                             result = failed(task, exc)
                         yield task, result
-                    if suspects:
+                    if suspects or broken:
                         # The pool is broken: every task still in flight is lost with it.
                         suspects += [task for _, task in sorted(in_flight.values(), key=_first)]
                         break
