@@ -150,16 +150,12 @@ def text(
             )
         for name in s.gone:
             lines.append(f"gone: {s.module} {name} is listed as equivalent; it no longer survives")
-    for module, result in results.items():
-        listed = equivalents.get(module, {})
+    for s, result in zip(scores, results.values(), strict=True):
+        listed = equivalents.get(s.module, {})
         for survivor in result["survivors"]:
-            name = short_name(module, survivor["name"])
+            name = short_name(s.module, survivor["name"])
             status = survivor["status"]
-            if status not in DETECTED and name in listed and name not in _stale(scores, module):
+            if name in s.equivalent:
                 status = f"equivalent: {listed[name].why}"
-            lines += ["", f"## {module}: {name} ({status})", survivor["diff"]]
+            lines += ["", f"## {s.module}: {name} ({status})", survivor["diff"]]
     return "\n".join(lines) + "\n", scores
-
-
-def _stale(scores: list[ModuleScore], module: str) -> list[str]:
-    return next((s.stale for s in scores if s.module == module), [])

@@ -18,11 +18,11 @@ from sim.harness.runner import run_scenario
 from sim.harness.scenario import Scenario
 from sim.harness.scenario_file import load_scenario
 from sim.harness.sweep_spec import SweepRun
-from sim.reports.report import build_report, figures, flatten
+from sim.reports.report import BROKEN, HELD, build_report, figures, flatten
 
 __all__ = ["BROKEN", "CRASHED", "HELD", "crashed_row", "run_sweep_run"]
 
-HELD, BROKEN, CRASHED = "held", "broken", "crashed"
+CRASHED = "crashed"  # beside the report's HELD and BROKEN: a run that raised
 SCENARIOS_CACHED_MAX = 64  # scenario × arm pairs a worker keeps parsed
 
 

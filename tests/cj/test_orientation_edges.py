@@ -12,20 +12,10 @@ from engine.cj.models import GenerationMode
 from engine.cj.orientation import OrientedPair, essay_order, orient_wave, round_robin_schedule
 from engine.cj.pairing import EssayNode, PairHistory, PlannedPair
 from engine.cj.tournament import balanced_tournament
+from tests.fixed_draws import FixedDraw
 
 COVERAGE = GenerationMode.COVERAGE
 RESAMPLING = GenerationMode.RESAMPLING
-
-
-class FixedDraw(random.Random):
-    """A stream whose every ``random()`` is one given value: the coin flip at its edge."""
-
-    def __init__(self, draw: float) -> None:
-        super().__init__(0)
-        self.draw = draw
-
-    def random(self) -> float:
-        return self.draw
 
 
 class NoDraw(random.Random):

@@ -3,7 +3,6 @@ and the legacy policy's three cases (the survivors of `nox -s mutants`)."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
@@ -11,22 +10,12 @@ import pytest
 from engine.contracts import ErrorDetail
 from engine.lps.retry import LEGACY_RETRY_AFTER_CAP_S, retry_delay_s
 from engine.settings import Settings
+from tests.fixed_draws import FixedDraw
 
 DEFAULTS = (
     Settings.for_simulation()
 )  # 3 retries, backoff 4 s doubling to 60 s, Retry-After <= 120 s
 LEGACY = DEFAULTS.with_overrides(LEGACY_UNCLASSIFIED_PROVIDER_ERRORS=True)
-
-
-class FixedDraw(random.Random):
-    """A jitter stream whose every draw is ``draw``."""
-
-    def __init__(self, draw: float) -> None:
-        super().__init__(0)
-        self.draw = draw
-
-    def random(self) -> float:
-        return self.draw
 
 
 def _detail(**details):
